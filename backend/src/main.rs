@@ -1,0 +1,58 @@
+//! The `lockstep` binary: the command-line tools over the shared core, and the server.
+//!
+//! Exit codes of the document commands: 0 success, 1 the document has errors, 2 the input could
+//! not be read or parsed (or the arguments were wrong).
+
+mod cli;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "lockstep", version, about = "Configure and deploy QEMU COLO fault-tolerant VMs")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print every finding of a configuration document.
+    Validate {
+        file: PathBuf,
+        /// Print findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write primary.xml, secondary.xml, plan.json, primary.cmdline and secondary.cmdline.
+    Render {
+        file: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the JSON Schema of the configuration document.
+    Schema,
+    /// Print the standard COLO pair for some disks on two hosts.
+    New(cli::NewArgs),
+    /// Print the validation rules table (Markdown).
+    Rules,
+    /// Serve the web app and its API.
+    Serve(serve::ServeArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.command {
+        Command::Validate { file, json } => cli::validate(&file, json),
+        Command::Render { file, out } => cli::render(&file, &out),
+        Command::Schema => cli::schema(),
+        Command::New(a) => cli::new(&a),
+        Command::Rules => {
+            print!("{}", lockstep_shared::validate::rules_markdown());
+            ExitCode::SUCCESS
+        }
+        Command::Serve(a) => serve::run(a),
+    }
+}

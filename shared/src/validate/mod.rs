@@ -1,0 +1,132 @@
+//! Validation: every rule of `colo-reference.md` §5 that one document can decide, plus the
+//! rules that keep rendering safe.
+//!
+//! One function per rule, each pushing [`Finding`]s with a stable code (`E…` blocks deploying,
+//! `W…` does not), the ids involved, a message quoting the offending values and a fix hint.
+//! A broken document is normal input: [`validate`] never panics and never stops at the first
+//! problem. Findings come out sorted, so the browser and the server print the same list.
+
+mod graph_rules;
+mod network;
+mod pair;
+mod primary;
+mod rules;
+mod safety;
+mod secondary;
+
+pub use rules::{rules_markdown, Coverage, RuleInfo, RULES};
+
+use crate::model::{Document, Graph};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem found in a document.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct Finding {
+    /// Stable code, e.g. `E017`; documented in `docs/rules.md`.
+    pub code: String,
+    pub severity: Severity,
+    /// Ids of the nodes, edges or NICs involved (or a field path such as `colo.nbd_port`).
+    pub subjects: Vec<String>,
+    /// What is wrong, quoting the offending values.
+    pub message: String,
+    /// How to fix it.
+    pub hint: String,
+}
+
+impl Finding {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{} {}: {}", self.code, sev, self.message)?;
+        if !self.subjects.is_empty() {
+            write!(f, " [{}]", self.subjects.join(", "))?;
+        }
+        write!(f, "\n  hint: {}", self.hint)
+    }
+}
+
+/// Collects findings; every rule function receives one.
+pub(crate) struct Report {
+    findings: Vec<Finding>,
+}
+
+impl Report {
+    fn push(&mut self, code: &str, subjects: &[&str], message: String, hint: &str) {
+        let severity = if code.starts_with('W') {
+            Severity::Warning
+        } else {
+            Severity::Error
+        };
+        self.findings.push(Finding {
+            code: code.to_owned(),
+            severity,
+            subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
+            message,
+            hint: hint.to_owned(),
+        });
+    }
+}
+
+/// Every finding for `doc`, errors first, then by code, subjects and message.
+pub fn validate(doc: &Document) -> Vec<Finding> {
+    let g = Graph::new(doc);
+    let mut r = Report {
+        findings: Vec::new(),
+    };
+    safety::check(doc, &mut r);
+    graph_rules::check(&g, &mut r);
+    primary::check(&g, &mut r);
+    secondary::check(&g, &mut r);
+    pair::check(&g, &mut r);
+    network::check(doc, &mut r);
+    let mut f = r.findings;
+    f.sort_by(|a, b| {
+        (a.severity, &a.code, &a.subjects, &a.message).cmp(&(
+            b.severity,
+            &b.code,
+            &b.subjects,
+            &b.message,
+        ))
+    });
+    f.dedup();
+    f
+}
+
+/// Whether any finding is an error.
+pub fn has_errors(findings: &[Finding]) -> bool {
+    findings.iter().any(Finding::is_error)
+}
+
+/// Human-readable byte count: `64 MiB (67108864 bytes)`.
+pub(crate) fn fmt_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
+    for (name, unit) in UNITS {
+        if bytes >= unit && bytes % unit == 0 {
+            return format!("{} {name} ({bytes} bytes)", bytes / unit);
+        }
+    }
+    format!("{bytes} bytes")
+}

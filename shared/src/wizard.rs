@@ -1,0 +1,303 @@
+//! The wizard: "these disks on these two hosts" becomes the standard COLO graph.
+//!
+//! Per disk: primary image, quorum (fifo, threshold 1) with the image as child 0 and a
+//! replication node (mode primary) over an NBD client as child 1; secondary disk, hidden and
+//! active qcow2 overlays, replication (mode secondary) and quorum; guest devices at the same PCI
+//! slot on both sides (`colo-reference.md` §1.2, §1.3). Templates and the editor start from it.
+
+use crate::model::{
+    ColoProxy, ColoSettings, Document, DiskBus, Edge, EdgeKind, Guest, GuestDiskNode, HostRef,
+    Hosts, ImageFormat, ImageNode, InitialSync, Layout, NbdClientNode, Nic, NicModel, NicSource,
+    Node, Point, QuorumNode, ReadPattern, ReplicationMode, ReplicationNode, Side, SCHEMA_VERSION,
+};
+
+/// One protected disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiskSpec {
+    /// Image path on the primary host.
+    pub path: String,
+    /// Image path on the secondary host; the same path when `None`.
+    pub secondary_path: Option<String>,
+    pub size_bytes: u64,
+    pub format: ImageFormat,
+}
+
+/// A NIC with the COLO proxy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NicSpec {
+    pub mac: String,
+    pub model: NicModel,
+    pub source: NicSource,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WizardInput {
+    pub name: String,
+    pub uuid: String,
+    pub memory_mib: u64,
+    pub vcpus: u32,
+    pub primary: HostRef,
+    pub secondary: HostRef,
+    pub disks: Vec<DiskSpec>,
+    pub nic: Option<NicSpec>,
+    /// Ports: migration = base, NBD = base+1, mirror = base+2, compare = base+3.
+    pub base_port: u32,
+    /// Directory for active and hidden overlays on the secondary (tmpfs recommended).
+    pub overlay_dir: String,
+    pub checkpoint_delay_ms: u64,
+}
+
+impl WizardInput {
+    /// Defaults for everything but the disks and hosts.
+    pub fn new(name: &str, uuid: &str, primary: HostRef, secondary: HostRef) -> WizardInput {
+        WizardInput {
+            name: name.to_owned(),
+            uuid: uuid.to_owned(),
+            memory_mib: 1024,
+            vcpus: 1,
+            primary,
+            secondary,
+            disks: Vec::new(),
+            nic: None,
+            base_port: 9000,
+            overlay_dir: "/dev/shm/lockstep".to_owned(),
+            checkpoint_delay_ms: 2000,
+        }
+    }
+}
+
+/// First PCI slot for guest disks; NICs start at 0x03.
+pub const FIRST_DISK_SLOT: u32 = 0x10;
+
+fn target(i: usize) -> String {
+    // vda..vdz, then vdaa..: enough for any realistic disk count.
+    let mut n = i;
+    let mut s = String::new();
+    loop {
+        s.insert(0, (b'a' + (n % 26) as u8) as char);
+        if n < 26 {
+            break;
+        }
+        n = n / 26 - 1;
+    }
+    format!("vd{s}")
+}
+
+struct Builder {
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+    layout: Layout,
+}
+
+impl Builder {
+    fn node(&mut self, n: Node, x: f64, y: f64) {
+        self.layout
+            .positions
+            .insert(n.id().to_owned(), Point { x, y });
+        self.nodes.push(n);
+    }
+
+    fn edge(&mut self, kind: EdgeKind, from: &str, to: &str, index: Option<u32>) {
+        self.edges.push(Edge {
+            id: format!("{}-{}-{}", kind.as_str(), from, to),
+            kind,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            index,
+        });
+    }
+}
+
+/// The standard COLO pair for `input`.
+pub fn standard_pair(input: &WizardInput) -> Document {
+    let mut b = Builder {
+        nodes: Vec::new(),
+        edges: Vec::new(),
+        layout: Layout::default(),
+    };
+    for (i, d) in input.disks.iter().enumerate() {
+        let y = 100.0 + 400.0 * i as f64;
+        let t = target(i);
+        let slot = FIRST_DISK_SLOT + i as u32;
+        let (pdev, pq, pimg, prep, pnbd) = (
+            format!("p-{t}"),
+            format!("pquorum{i}"),
+            format!("pdisk{i}"),
+            format!("prep{i}"),
+            format!("pnbd{i}"),
+        );
+        let (sdev, sq, srep, sact, shid, sdisk) = (
+            format!("s-{t}"),
+            format!("squorum{i}"),
+            format!("srep{i}"),
+            format!("sactive{i}"),
+            format!("shidden{i}"),
+            format!("sdisk{i}"),
+        );
+        let image = |id: &str, side, path: String, format| {
+            Node::Image(ImageNode {
+                id: id.to_owned(),
+                side,
+                path,
+                format,
+                size_bytes: d.size_bytes,
+            })
+        };
+        let quorum = |id: &str, side| {
+            Node::Quorum(QuorumNode {
+                id: id.to_owned(),
+                side,
+                vote_threshold: 1,
+                read_pattern: ReadPattern::Fifo,
+            })
+        };
+        let device = |id: &str, side| {
+            Node::GuestDisk(GuestDiskNode {
+                id: id.to_owned(),
+                side,
+                bus: DiskBus::Virtio,
+                target: t.clone(),
+                pci_slot: slot,
+            })
+        };
+        // Primary column.
+        b.node(device(&pdev, Side::Primary), 80.0, y);
+        b.node(quorum(&pq, Side::Primary), 80.0, y + 90.0);
+        b.node(image(&pimg, Side::Primary, d.path.clone(), d.format), 0.0, y + 180.0);
+        b.node(
+            Node::Replication(ReplicationNode {
+                id: prep.clone(),
+                side: Side::Primary,
+                mode: ReplicationMode::Primary,
+            }),
+            200.0,
+            y + 180.0,
+        );
+        b.node(
+            Node::NbdClient(NbdClientNode {
+                id: pnbd.clone(),
+                side: Side::Primary,
+            }),
+            200.0,
+            y + 270.0,
+        );
+        // Secondary column.
+        let overlay = |role: &str| format!("{}/{}-{role}{i}.qcow2", input.overlay_dir, input.name);
+        b.node(device(&sdev, Side::Secondary), 560.0, y);
+        b.node(quorum(&sq, Side::Secondary), 560.0, y + 90.0);
+        b.node(
+            Node::Replication(ReplicationNode {
+                id: srep.clone(),
+                side: Side::Secondary,
+                mode: ReplicationMode::Secondary,
+            }),
+            560.0,
+            y + 180.0,
+        );
+        b.node(image(&sact, Side::Secondary, overlay("active"), ImageFormat::Qcow2), 560.0, y + 240.0);
+        b.node(image(&shid, Side::Secondary, overlay("hidden"), ImageFormat::Qcow2), 560.0, y + 300.0);
+        let spath = d.secondary_path.clone().unwrap_or_else(|| d.path.clone());
+        b.node(image(&sdisk, Side::Secondary, spath, d.format), 420.0, y + 360.0);
+
+        b.edge(EdgeKind::Attach, &pdev, &pq, None);
+        b.edge(EdgeKind::Child, &pq, &pimg, Some(0));
+        b.edge(EdgeKind::Child, &pq, &prep, Some(1));
+        b.edge(EdgeKind::File, &prep, &pnbd, None);
+        b.edge(EdgeKind::Nbd, &pnbd, &sdisk, None);
+        b.edge(EdgeKind::Attach, &sdev, &sq, None);
+        b.edge(EdgeKind::Child, &sq, &srep, Some(0));
+        b.edge(EdgeKind::File, &srep, &sact, None);
+        b.edge(EdgeKind::Backing, &sact, &shid, None);
+        b.edge(EdgeKind::Backing, &shid, &sdisk, None);
+    }
+    let nics = input
+        .nic
+        .iter()
+        .map(|n| Nic {
+            id: "net0".to_owned(),
+            mac: n.mac.clone(),
+            model: n.model,
+            source: n.source.clone(),
+            pci_slot: 3,
+            proxy: Some(ColoProxy {
+                mirror_port: input.base_port + 2,
+                compare_port: input.base_port + 3,
+                vnet_hdr: n.model == NicModel::Virtio,
+            }),
+        })
+        .collect();
+    Document {
+        schema_version: SCHEMA_VERSION,
+        guest: Guest {
+            name: input.name.clone(),
+            machine: "pc".to_owned(),
+            memory_mib: input.memory_mib,
+            vcpus: input.vcpus,
+            uuid: input.uuid.clone(),
+            emulator: crate::model::default_emulator(),
+        },
+        hosts: Hosts {
+            primary: input.primary.clone(),
+            secondary: input.secondary.clone(),
+        },
+        colo: ColoSettings {
+            migration_port: input.base_port,
+            nbd_port: input.base_port + 1,
+            checkpoint_delay_ms: input.checkpoint_delay_ms,
+            initial_sync: InitialSync::Mirror,
+        },
+        nics,
+        nodes: b.nodes,
+        edges: b.edges,
+        layout: b.layout,
+    }
+}
+
+/// Parses a size such as `64M`, `10G`, `512K`, `1T` or a byte count (binary units).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                'B' => 1,
+                other => return Err(format!("unknown size unit {other:?} in {s:?} (use K, M, G or T)")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("size {s:?} is not a number with an optional K/M/G/T unit"))?;
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("size {s:?} is zero or too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_count_like_libvirt() {
+        assert_eq!(target(0), "vda");
+        assert_eq!(target(25), "vdz");
+        assert_eq!(target(26), "vdaa");
+        assert_eq!(target(27), "vdab");
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("10G"), Ok(10 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+}
