@@ -7,6 +7,7 @@
 
 pub mod driver;
 pub mod qmp;
+pub mod schema;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -271,11 +271,11 @@ fn check_remote_leg_removable(g: &Graph, r: &mut Report) {
                     "E012",
                     &[&q.id, &e.id],
                     format!(
-                        "remote leg '{}' of quorum '{}' has index {:?}; it must be the last child \
+                        "remote leg '{}' of quorum '{}' has index {}; it must be the last child \
                          ({}) because QEMU adds it at run time as children.{}",
                         e.to,
                         q.id,
-                        e.index,
+                        e.index.map_or("(none)".to_owned(), |i| i.to_string()),
                         n.saturating_sub(1),
                         n.saturating_sub(1)
                     ),
