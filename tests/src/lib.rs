@@ -5,6 +5,7 @@
 //! for the suite's summary; when the test script set `LOCKSTEP_REQUIRE=<what>`, a missing
 //! requirement fails the test instead, so CI cannot pass by skipping on a capable machine.
 
+pub mod colo;
 pub mod driver;
 pub mod qmp;
 pub mod schema;

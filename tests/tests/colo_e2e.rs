@@ -1,167 +1,163 @@
-//! The 1-disk standard pair on real QEMU with KVM: deploy with the rendered command lines and
-//! plan, write known data once protected, kill the primary, fail over, and find the data on the
-//! secondary's disk.
+//! COLO on real QEMU with KVM, driven only by the rendered command lines and `plan.json`.
+//!
+//! 1. The 1-disk standard pair: deploy, write known data once protected, kill the primary, run
+//!    the failover runbook on the secondary, and find the data on the secondary's disk.
+//! 2. The same pair with a NIC and the COLO network proxy: deploy, lose the secondary, fail over
+//!    to the primary, re-protect onto a fresh secondary, then lose the primary and check the data
+//!    written after re-protection.
 
-use anyhow::{bail, Context, Result};
-use lockstep_shared::model::{HostRef, ImageFormat};
-use lockstep_shared::render::{render_all, Validated};
-use lockstep_shared::wizard::{standard_pair, DiskSpec, WizardInput};
+use anyhow::{bail, Result};
+use lockstep_shared::model::{NicModel, NicSource};
+use lockstep_shared::wizard::NicSpec;
+use lockstep_tests::colo::{self, has_pattern, write_pattern, MIB};
 use lockstep_tests::driver::Driver;
-use lockstep_tests::{free_port, have_kvm, have_program, skip, TempDir};
-use serde_json::Value;
-use std::path::Path;
-use std::process::Command;
+use lockstep_tests::{have_kvm, have_program, skip, TempDir};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
-const MIB: u64 = 1 << 20;
+const LEN: u64 = 65536;
 
-fn qemu_io(args: &[&str]) -> Result<String> {
-    let out = Command::new("qemu-io").args(args).output().context("run qemu-io")?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // A failed pattern check also exits non-zero; the caller reads the verdict from the text.
-    if !out.status.success() && !text.contains("Pattern verification failed") {
-        bail!("qemu-io {args:?} failed: {text}");
-    }
-    Ok(text)
-}
-
-/// Whether `len` bytes at `offset` of a raw image all equal `pattern` (read with the image in
-/// use elsewhere allowed, `-U`).
-fn has_pattern(image: &Path, pattern: u8, offset: u64, len: u64) -> Result<bool> {
-    let cmd = format!("read -P {pattern:#04x} {offset} {len}");
-    let out = qemu_io(&["-U", "-r", "-f", "raw", "-c", &cmd, &image.display().to_string()])?;
-    if out.contains("Pattern verification failed") {
-        return Ok(false);
-    }
-    if out.contains(&format!("read {len}/{len} bytes")) {
-        return Ok(true);
-    }
-    bail!("unexpected qemu-io output: {out}")
-}
-
-fn steps(plan: &Value, phase_or_runbook: &str) -> Vec<Value> {
-    if let Some(rb) = plan["runbooks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|r| r["name"] == phase_or_runbook))
-    {
-        return rb["steps"].as_array().cloned().unwrap_or_default();
-    }
-    Vec::new()
-}
-
-fn deploy_steps(plan: &Value) -> Vec<Value> {
-    plan["phases"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|p| p["steps"].as_array().cloned().unwrap_or_default())
-        .collect()
-}
-
-#[test]
-fn failover_keeps_data_written_while_protected() -> Result<()> {
-    let test = "colo_e2e::failover_keeps_data_written_while_protected";
+/// Skips (or fails, where required) unless KVM and QEMU are here.
+fn can_run(test: &str) -> bool {
     if !have_kvm() {
         skip(test, "kvm", "/dev/kvm is missing or not usable (COLO checkpoints need KVM)");
-        return Ok(());
+        return false;
     }
     for p in ["qemu-system-x86_64", "qemu-img", "qemu-io"] {
         if !have_program(p) {
             skip(test, "qemu", &format!("{p} is not installed"));
-            return Ok(());
+            return false;
         }
     }
-    let tmp = TempDir::new("e2e");
-    let dir = tmp.path();
-    let (pimg, simg) = (dir.join("primary.img"), dir.join("secondary.img"));
-    for img in [&pimg, &simg] {
-        let st = Command::new("qemu-img")
-            .args(["create", "-q", "-f", "raw", &img.display().to_string(), "64M"])
-            .status()?;
-        assert!(st.success());
-    }
-    // Data that exists before deploy: the initial sync must copy it.
-    qemu_io(&["-f", "raw", "-c", "write -P 0x11 1M 64k", &pimg.display().to_string()])?;
-    assert!(!has_pattern(&simg, 0x11, MIB, 65536)?, "secondary starts without the data");
+    true
+}
 
-    let host = |name: &str| HostRef {
-        name: name.to_owned(),
-        address: "127.0.0.1".to_owned(),
-        run_dir: dir.join(format!("run-{name}")).display().to_string(),
-    };
-    let mut input = WizardInput::new(
-        "e2e-vm",
-        "5a0c3a3e-8d0e-4c5e-9d7a-0123456789ab",
-        host("pri"),
-        host("sec"),
-    );
-    input.memory_mib = 64;
-    input.checkpoint_delay_ms = 200;
-    input.overlay_dir = dir.join("overlays").display().to_string();
-    input.disks = vec![DiskSpec {
-        path: pimg.display().to_string(),
-        secondary_path: Some(simg.display().to_string()),
-        size_bytes: 64 * MIB,
-        format: ImageFormat::Raw,
-    }];
-    let mut doc = standard_pair(&input);
-    doc.colo.migration_port = free_port();
-    doc.colo.nbd_port = free_port();
-    let v = Validated::new(doc).map_err(|f| anyhow::anyhow!("document has errors: {f:?}"))?;
-    let artifacts = render_all(&v);
-    let out = dir.join("rendered");
-    std::fs::create_dir_all(&out)?;
-    for (name, content) in artifacts.files() {
-        std::fs::write(out.join(name), content)?;
-    }
-    let plan: Value = serde_json::from_str(&artifacts.plan_json)?;
-
-    let mut d = Driver::new(&out, &dir.join("logs"));
-    let t0 = Instant::now();
-    let result = d.run_steps(&deploy_steps(&plan));
-    if let Err(e) = result {
+fn run(d: &mut Driver, steps: &[serde_json::Value], what: &str) -> Result<Duration> {
+    assert!(!steps.is_empty(), "{what}: no steps");
+    let t = Instant::now();
+    if let Err(e) = d.run_steps(steps) {
         bail!(
-            "deploy failed: {e:#}\nprimary log:\n{}\nsecondary log:\n{}",
+            "{what} failed: {e:#}\nprimary log:\n{}\nsecondary log:\n{}",
             d.log("primary"),
             d.log("secondary")
         );
     }
-    eprintln!("deploy to protected: {:?}", t0.elapsed());
+    Ok(t.elapsed())
+}
+
+/// Writes through the primary guest's disk device (quorum: local image + NBD leg), then lets
+/// several checkpoints pass (failover rolls back to the last checkpoint).
+fn guest_write(d: &mut Driver, pattern: u8, offset: u64) -> Result<()> {
+    let cmd = format!(
+        "qemu-io -d /machine/peripheral/ua-vda/virtio-backend \"write -P {pattern:#04x} {offset} {LEN}\""
+    );
+    let reply = d.qmp("primary")?.hmp(&cmd)?;
+    if reply.contains("rror") {
+        bail!("qemu-io: {reply}");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let st = d.qmp("primary")?.call(&json!({"execute": "query-colo-status"}))?;
+    if st["mode"] != "primary" {
+        bail!("not protected after the write: {st}");
+    }
+    Ok(())
+}
+
+fn fail_over_to_secondary_and_stop(d: &mut Driver, plan: &serde_json::Value) -> Result<Duration> {
+    d.kill("primary")?;
+    let took = run(d, &colo::runbook(plan, "failover-to-secondary"), "failover to secondary")?;
+    let st = d.qmp("secondary")?.call(&json!({"execute": "query-status"}))?;
+    assert_eq!(st["status"], "running", "the secondary serves the guest");
+    d.qmp("secondary")?.call(&json!({"execute": "quit"}))?;
+    d.wait_exit("secondary", Duration::from_secs(10))?;
+    Ok(took)
+}
+
+#[test]
+fn failover_keeps_data_written_while_protected() -> Result<()> {
+    if !can_run("colo_e2e::failover_keeps_data_written_while_protected") {
+        return Ok(());
+    }
+    let tmp = TempDir::new("e2e");
+    let pair = colo::one_disk_pair(tmp.path(), None)?;
+    let simg = &pair.secondary_image;
+    // Data that exists before deploy: the initial sync must copy it.
+    write_pattern(&pair.primary_image, 0x11, MIB, LEN)?;
+    assert!(!has_pattern(simg, 0x11, MIB, LEN)?, "secondary starts without the data");
+
+    let mut d = Driver::new(&pair.artifacts, &pair.logs);
+    let took = run(&mut d, &colo::deploy_steps(&pair.plan), "deploy")?;
+    eprintln!("deploy to protected: {took:?}");
     for line in &d.transcript {
         eprintln!("{line}");
     }
-    assert!(has_pattern(&simg, 0x11, MIB, 65536)?, "initial sync copied the data");
-    assert!(!has_pattern(&simg, 0xab, 4 * MIB, 65536)?, "not written yet");
+    assert!(has_pattern(simg, 0x11, MIB, LEN)?, "initial sync copied the data");
+    assert!(!has_pattern(simg, 0xab, 4 * MIB, LEN)?, "not written yet");
 
-    // Protected: write through the primary's guest disk device (quorum -> local + NBD).
-    let reply = d.qmp("primary")?.hmp("qemu-io -d /machine/peripheral/ua-vda/virtio-backend \"write -P 0xab 4M 64k\"")?;
-    assert!(!reply.contains("rror"), "qemu-io reply: {reply}");
-    // Let a few checkpoints pass: failover rolls back to the last checkpoint.
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(
-        d.qmp("primary")?.call(&serde_json::json!({"execute": "query-colo-status"}))?["mode"],
-        "primary",
-        "still protected after the write"
-    );
+    guest_write(&mut d, 0xab, 4 * MIB)?;
+    let took = fail_over_to_secondary_and_stop(&mut d, &pair.plan)?;
+    eprintln!("failover runbook (primary killed to secondary running alone): {took:?}");
+    assert!(has_pattern(simg, 0xab, 4 * MIB, LEN)?, "the write made while protected is on the secondary disk");
+    assert!(has_pattern(simg, 0x11, MIB, LEN)?, "the initially synced data is still there");
+    Ok(())
+}
 
-    d.kill("primary")?;
-    let t1 = Instant::now();
-    let fo = steps(&plan, "failover-to-secondary");
-    assert!(!fo.is_empty());
-    if let Err(e) = d.run_steps(&fo) {
-        bail!("failover failed: {e:#}\nsecondary log:\n{}", d.log("secondary"));
+#[test]
+fn proxy_pair_survives_secondary_loss_reprotect_and_primary_loss() -> Result<()> {
+    if !can_run("colo_e2e::proxy_pair_survives_secondary_loss_reprotect_and_primary_loss") {
+        return Ok(());
     }
-    eprintln!("failover (kill to running alone): {:?}", t1.elapsed());
-    let status = d.qmp("secondary")?.call(&serde_json::json!({"execute": "query-status"}))?;
-    assert_eq!(status["status"], "running");
+    let tmp = TempDir::new("e2e-proxy");
+    let nic = NicSpec {
+        mac: "52:54:00:12:34:56".to_owned(),
+        model: NicModel::E1000,
+        source: NicSource::User,
+    };
+    let pair = colo::one_disk_pair(tmp.path(), Some(nic))?;
+    let simg = &pair.secondary_image;
+    let mut d = Driver::new(&pair.artifacts, &pair.logs);
+    run(&mut d, &colo::deploy_steps(&pair.plan), "deploy with proxy")?;
+    guest_write(&mut d, 0x22, 2 * MIB)?;
 
-    d.qmp("secondary")?.call(&serde_json::json!({"execute": "quit"}))?;
+    // Lose the secondary; the primary carries on alone.
+    d.kill("secondary")?;
+    let took = run(&mut d, &colo::runbook(&pair.plan, "failover-to-primary"), "failover to primary")?;
+    eprintln!("failover-to-primary runbook: {took:?}");
+    let st = d.qmp("primary")?.call(&json!({"execute": "query-status"}))?;
+    assert_eq!(st["status"], "running");
+    // Written while unprotected: re-protection must copy it.
+    d.qmp("primary")?.hmp(&format!(
+        "qemu-io -d /machine/peripheral/ua-vda/virtio-backend \"write -P 0x33 {} {LEN}\"",
+        3 * MIB
+    ))?;
+    assert!(!has_pattern(simg, 0x33, 3 * MIB, LEN)?, "the secondary missed it");
+
+    let took = run(&mut d, &colo::runbook(&pair.plan, "reprotect"), "reprotect")?;
+    eprintln!("reprotect runbook (fresh secondary to protected): {took:?}");
+    assert!(has_pattern(simg, 0x33, 3 * MIB, LEN)?, "re-protection copied the unprotected write");
+
+    guest_write(&mut d, 0x44, 5 * MIB)?;
+    fail_over_to_secondary_and_stop(&mut d, &pair.plan)?;
+    for (p, off) in [(0x22, 2 * MIB), (0x33, 3 * MIB), (0x44, 5 * MIB)] {
+        assert!(has_pattern(simg, p, off, LEN)?, "pattern {p:#x} is on the secondary disk");
+    }
+    Ok(())
+}
+
+#[test]
+fn teardown_stops_both_sides_and_removes_overlays() -> Result<()> {
+    if !can_run("colo_e2e::teardown_stops_both_sides_and_removes_overlays") {
+        return Ok(());
+    }
+    let tmp = TempDir::new("e2e-teardown");
+    let pair = colo::one_disk_pair(tmp.path(), None)?;
+    let mut d = Driver::new(&pair.artifacts, &pair.logs);
+    run(&mut d, &colo::deploy_steps(&pair.plan), "deploy")?;
+    let overlays = tmp.path().join("overlays");
+    assert_eq!(std::fs::read_dir(&overlays)?.count(), 2, "active and hidden exist");
+    run(&mut d, &colo::runbook(&pair.plan, "teardown"), "teardown")?;
     d.wait_exit("secondary", Duration::from_secs(10))?;
-    assert!(has_pattern(&simg, 0xab, 4 * MIB, 65536)?, "the write made while protected is on the secondary disk");
-    assert!(has_pattern(&simg, 0x11, MIB, 65536)?, "the initially synced data is still there");
+    d.wait_exit("primary", Duration::from_secs(10))?;
+    assert_eq!(std::fs::read_dir(&overlays)?.count(), 0, "overlays removed");
     Ok(())
 }

@@ -1,0 +1,131 @@
+//! Setting up a COLO pair on this machine for the end-to-end tests: images, a wizard document
+//! on loopback, the rendered artifacts, and checks on image contents.
+
+use anyhow::{bail, Context, Result};
+use lockstep_shared::model::{HostRef, ImageFormat};
+use lockstep_shared::render::{render_all, Validated};
+use lockstep_shared::wizard::{standard_pair, DiskSpec, NicSpec, WizardInput};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const MIB: u64 = 1 << 20;
+
+/// A rendered pair in a temporary directory.
+pub struct Pair {
+    pub primary_image: PathBuf,
+    pub secondary_image: PathBuf,
+    pub artifacts: PathBuf,
+    pub logs: PathBuf,
+    pub plan: Value,
+}
+
+/// Runs qemu-io and returns its output; a failed pattern check is not an error here.
+pub fn qemu_io(args: &[&str]) -> Result<String> {
+    let out = Command::new("qemu-io").args(args).output().context("run qemu-io")?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() && !text.contains("Pattern verification failed") {
+        bail!("qemu-io {args:?} failed: {text}");
+    }
+    Ok(text)
+}
+
+/// Whether `len` bytes at `offset` of a raw image all equal `pattern` (`-U`: the image may be
+/// open elsewhere).
+pub fn has_pattern(image: &Path, pattern: u8, offset: u64, len: u64) -> Result<bool> {
+    let cmd = format!("read -P {pattern:#04x} {offset} {len}");
+    let out = qemu_io(&["-U", "-r", "-f", "raw", "-c", &cmd, &image.display().to_string()])?;
+    if out.contains("Pattern verification failed") {
+        return Ok(false);
+    }
+    if out.contains(&format!("read {len}/{len} bytes")) {
+        return Ok(true);
+    }
+    bail!("unexpected qemu-io output: {out}")
+}
+
+/// Writes `pattern` into a raw image that no QEMU has open.
+pub fn write_pattern(image: &Path, pattern: u8, offset: u64, len: u64) -> Result<()> {
+    let cmd = format!("write -P {pattern:#04x} {offset} {len}");
+    qemu_io(&["-f", "raw", "-c", &cmd, &image.display().to_string()]).map(|_| ())
+}
+
+/// Steps of the deploy plan, all phases in order.
+pub fn deploy_steps(plan: &Value) -> Vec<Value> {
+    plan["phases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["steps"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// Steps of a named runbook (empty when there is no such runbook).
+pub fn runbook(plan: &Value, name: &str) -> Vec<Value> {
+    plan["runbooks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["name"] == name))
+        .and_then(|r| r["steps"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// Builds and renders a 1-disk standard pair (64 MiB raw images) with both sides on loopback.
+pub fn one_disk_pair(dir: &Path, nic: Option<NicSpec>) -> Result<Pair> {
+    let (pimg, simg) = (dir.join("primary.img"), dir.join("secondary.img"));
+    for img in [&pimg, &simg] {
+        let st = Command::new("qemu-img")
+            .args(["create", "-q", "-f", "raw", &img.display().to_string(), "64M"])
+            .status()?;
+        if !st.success() {
+            bail!("qemu-img create {} failed", img.display());
+        }
+    }
+    let host = |name: &str| HostRef {
+        name: name.to_owned(),
+        address: "127.0.0.1".to_owned(),
+        run_dir: dir.join(format!("run-{name}")).display().to_string(),
+    };
+    let mut input = WizardInput::new(
+        "e2e-vm",
+        "5a0c3a3e-8d0e-4c5e-9d7a-0123456789ab",
+        host("pri"),
+        host("sec"),
+    );
+    input.memory_mib = 64;
+    input.checkpoint_delay_ms = 200;
+    input.overlay_dir = dir.join("overlays").display().to_string();
+    input.nic = nic;
+    input.disks = vec![DiskSpec {
+        path: pimg.display().to_string(),
+        secondary_path: Some(simg.display().to_string()),
+        size_bytes: 64 * MIB,
+        format: ImageFormat::Raw,
+    }];
+    let mut doc = standard_pair(&input);
+    doc.colo.migration_port = crate::free_port();
+    doc.colo.nbd_port = crate::free_port();
+    for n in &mut doc.nics {
+        if let Some(p) = &mut n.proxy {
+            p.mirror_port = crate::free_port();
+            p.compare_port = crate::free_port();
+        }
+    }
+    let v = Validated::new(doc).map_err(|f| anyhow::anyhow!("document has errors: {f:?}"))?;
+    let artifacts = render_all(&v);
+    let out = dir.join("rendered");
+    std::fs::create_dir_all(&out)?;
+    for (name, content) in artifacts.files() {
+        std::fs::write(out.join(name), content)?;
+    }
+    Ok(Pair {
+        primary_image: pimg,
+        secondary_image: simg,
+        artifacts: out,
+        logs: dir.join("logs"),
+        plan: serde_json::from_str(&artifacts.plan_json)?,
+    })
+}
