@@ -118,7 +118,9 @@ pub fn standard_pair(input: &WizardInput) -> Document {
     for (i, d) in input.disks.iter().enumerate() {
         let y = 100.0 + 400.0 * i as f64;
         let t = target(i);
-        let slot = FIRST_DISK_SLOT + i as u32;
+        // 16 slots for disks; beyond 16 disks, further functions of the same slots.
+        let slot = FIRST_DISK_SLOT + (i % 16) as u32;
+        let function = (i / 16) as u32;
         let (pdev, pq, pimg, prep, pnbd) = (
             format!("p-{t}"),
             format!("pquorum{i}"),
@@ -158,6 +160,7 @@ pub fn standard_pair(input: &WizardInput) -> Document {
                 bus: DiskBus::Virtio,
                 target: t.clone(),
                 pci_slot: slot,
+                pci_function: function,
             })
         };
         // Primary column.

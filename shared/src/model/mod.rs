@@ -271,6 +271,13 @@ pub struct GuestDiskNode {
     pub target: String,
     /// Slot on PCI bus 0, identical on both sides.
     pub pci_slot: u32,
+    /// Function within the slot (0-7); a slot with several functions is multifunction.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pci_function: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 impl Node {

@@ -19,6 +19,9 @@ use crate::validate::{self, Finding, Severity};
 pub struct Disk {
     pub target: String,
     pub pci_slot: u32,
+    pub pci_function: u32,
+    /// Another disk uses a higher function of the same slot.
+    pub multifunction: bool,
     pub p_device: GuestDiskNode,
     pub p_quorum: String,
     pub p_local: ImageNode,
@@ -67,6 +70,12 @@ impl Validated {
             .map(|p| Disk {
                 target: p.primary.device.target.clone(),
                 pci_slot: p.primary.device.pci_slot,
+                pci_function: p.primary.device.pci_function,
+                multifunction: p.primary.device.pci_function == 0
+                    && pairs.iter().any(|o| {
+                        o.primary.device.pci_slot == p.primary.device.pci_slot
+                            && o.primary.device.pci_function > 0
+                    }),
                 p_device: p.primary.device.clone(),
                 p_quorum: p.primary.quorum.id.clone(),
                 p_local: p.primary.local.clone(),

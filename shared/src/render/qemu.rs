@@ -163,12 +163,19 @@ pub fn disk_devices(v: &Validated, side: Side) -> Vec<String> {
                 Side::Primary => &d.p_quorum,
                 Side::Secondary => &d.s_quorum,
             };
-            QemuOpts::new("virtio-blk-pci")
+            let mut o = QemuOpts::new("virtio-blk-pci")
                 .kv("drive", root)
                 .kv("id", &names::disk_device_id(&d.target))
-                .kv("bus", "pci.0")
-                .kv("addr", &format!("{:#04x}", d.pci_slot))
-                .finish()
+                .kv("bus", "pci.0");
+            o = if d.pci_function == 0 {
+                o.kv("addr", &format!("{:#04x}", d.pci_slot))
+            } else {
+                o.kv("addr", &format!("{:#04x}.{:#x}", d.pci_slot, d.pci_function))
+            };
+            if d.multifunction {
+                o = o.kv("multifunction", "on");
+            }
+            o.finish()
         })
         .collect()
 }

@@ -73,14 +73,17 @@ fn check_devices_identical(g: &Graph, r: &mut Report) {
                 "add a secondary guest disk with the same target, bus and PCI slot",
             ),
             Some(sd) => {
-                if sd.pci_slot != d.pci_slot || sd.bus != d.bus {
+                if sd.pci_slot != d.pci_slot
+                    || sd.pci_function != d.pci_function
+                    || sd.bus != d.bus
+                {
                     r.push(
                         "E022",
                         &[&d.id, &sd.id],
                         format!(
-                            "guest disk {t} is at PCI slot {:#04x} on the primary ('{}') but \
-                             {:#04x} on the secondary ('{}')",
-                            d.pci_slot, d.id, sd.pci_slot, sd.id
+                            "guest disk {t} is at PCI {:#04x}.{} on the primary ('{}') but \
+                             {:#04x}.{} on the secondary ('{}')",
+                            d.pci_slot, d.pci_function, d.id, sd.pci_slot, sd.pci_function, sd.id
                         ),
                         "use the same bus and PCI slot on both sides",
                     );
@@ -171,39 +174,55 @@ fn check_checkpoint_delay(g: &Graph, r: &mut Report) {
     }
 }
 
-/// Rule 41: devices Lockstep places itself use explicit slots on bus 0 that nothing else uses,
-/// identical on both sides (NICs are shared by construction, disks are checked by rule 22).
+/// Rule 41: devices Lockstep places itself use explicit addresses on bus 0 that nothing else
+/// uses, identical on both sides (NICs are shared by construction, disks are checked by rule
+/// 22). A slot may hold up to 8 functions of guest disks; function 0 must exist.
 fn check_pci_slots(g: &Graph, r: &mut Report) {
     for side in [Side::Primary, Side::Secondary] {
-        let mut used: BTreeMap<u32, String> = BTreeMap::new();
-        let mut claim = |r: &mut Report, slot: u32, who: String| {
-            if !(3..=0x1f).contains(&slot) {
+        let mut used: BTreeMap<(u32, u32), String> = BTreeMap::new();
+        let mut claim = |r: &mut Report, slot: u32, function: u32, who: String| {
+            if !(3..=0x1f).contains(&slot) || function > 7 {
                 r.push(
                     "E041",
                     &[&who],
                     format!(
-                        "'{who}' uses PCI slot {slot:#04x}; slots 0x03..0x1f are free on i440fx \
-                         (0 is the host bridge, 1 the PIIX3, 2 the video card)"
+                        "'{who}' uses PCI address {slot:#04x}.{function}; slots 0x03..0x1f \
+                         (functions 0-7) are free on i440fx (0 is the host bridge, 1 the PIIX3, \
+                         2 the video card)"
                     ),
-                    "pick a slot between 0x03 and 0x1f",
+                    "pick a slot between 0x03 and 0x1f and a function between 0 and 7",
                 );
-            } else if let Some(prev) = used.insert(slot, who.clone()) {
+            } else if let Some(prev) = used.insert((slot, function), who.clone()) {
                 r.push(
                     "E041",
                     &[&prev, &who],
                     format!(
-                        "'{prev}' and '{who}' both use PCI slot {slot:#04x} on the {}",
+                        "'{prev}' and '{who}' both use PCI address {slot:#04x}.{function} on the {}",
                         side.as_str()
                     ),
-                    "give every device its own slot",
+                    "give every device its own address",
                 );
             }
         };
         for nic in &g.doc.nics {
-            claim(r, nic.pci_slot, nic.id.clone());
+            claim(r, nic.pci_slot, 0, nic.id.clone());
         }
         for d in topology::guest_disks(g, side) {
-            claim(r, d.pci_slot, d.id.clone());
+            claim(r, d.pci_slot, d.pci_function, d.id.clone());
+        }
+        for ((slot, function), who) in &used {
+            if *function > 0 && !used.contains_key(&(*slot, 0)) {
+                r.push(
+                    "E041",
+                    &[who],
+                    format!(
+                        "'{who}' uses function {function} of PCI slot {slot:#04x}, which has no \
+                         function 0 on the {}",
+                        side.as_str()
+                    ),
+                    "put a device at function 0 of the slot first",
+                );
+            }
         }
     }
 }
