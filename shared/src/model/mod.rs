@@ -7,7 +7,7 @@
 
 mod graph;
 
-pub use graph::Graph;
+pub use graph::{is_block_edge, FnvMap, Graph};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -1,9 +1,9 @@
 //! Graph shape and identifiers (`colo-reference.md` §5 rules 1–5 and 7).
 
 use super::Report;
-use crate::model::{EdgeKind, Graph, ImageFormat, Node, ReadPattern, Side};
+use crate::model::{is_block_edge, EdgeKind, FnvMap, Graph, ImageFormat, Node, ReadPattern, Side};
 use crate::render::names::{self, MAX_NODE_NAME};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 pub(crate) fn check(g: &Graph, r: &mut Report) {
     check_unique_ids(g, r);
@@ -20,7 +20,7 @@ pub(crate) fn check(g: &Graph, r: &mut Report) {
 
 /// Rule 3/4: ids are unique among nodes, among edges, and among NICs.
 fn check_unique_ids(g: &Graph, r: &mut Report) {
-    let mut count: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut count: FnvMap<(&str, &str), usize> = FnvMap::default();
     for n in &g.doc.nodes {
         *count.entry(("node", n.id())).or_default() += 1;
     }
@@ -30,8 +30,10 @@ fn check_unique_ids(g: &Graph, r: &mut Report) {
     for n in &g.doc.nics {
         *count.entry(("NIC", &n.id)).or_default() += 1;
     }
-    for ((what, id), c) in count {
-        if c > 1 {
+    let mut dups: Vec<((&str, &str), usize)> = count.into_iter().filter(|(_, c)| *c > 1).collect();
+    dups.sort();
+    for ((what, id), c) in dups {
+        {
             r.push(
                 "E003",
                 &[id],
@@ -236,50 +238,46 @@ fn check_edge_sides(g: &Graph, r: &mut Report) {
 
 /// Rule 1: the block graph (child, file, backing) has no cycle.
 fn check_acyclic(g: &Graph, r: &mut Report) {
-    // Iterative three-colour DFS; reports each cycle once, by its smallest node id.
-    let mut state: BTreeMap<&str, u8> = BTreeMap::new();
+    // Iterative three-colour DFS over node indexes; each cycle is reported once, keyed by its
+    // smallest node id.
+    let nodes = &g.doc.nodes;
+    let mut state = vec![0u8; nodes.len()];
     let mut reported = BTreeSet::new();
-    for start in g.doc.nodes.iter().map(Node::id) {
-        if state.get(start).copied().unwrap_or(0) != 0 {
+    for start in 0..nodes.len() {
+        if state[start] != 0 {
             continue;
         }
-        let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
-        let mut path: Vec<&str> = vec![start];
-        state.insert(start, 1);
-        while let Some(&mut (cur, ref mut i)) = stack.last_mut() {
-            let kids = g.block_children(cur);
-            if *i < kids.len() {
-                let next = kids[*i].to.as_str();
-                *i += 1;
-                if g.node(next).is_none() {
-                    continue;
-                }
-                match state.get(next).copied().unwrap_or(0) {
-                    0 => {
-                        state.insert(next, 1);
-                        stack.push((next, 0));
-                        path.push(next);
-                    }
-                    1 => {
-                        let pos = path.iter().position(|p| *p == next).unwrap_or(0);
-                        let mut cycle: Vec<&str> = path[pos..].to_vec();
-                        let key = cycle.iter().min().copied().unwrap_or(next);
-                        if reported.insert(key.to_owned()) {
-                            cycle.push(next);
-                            r.push(
-                                "E001",
-                                &path[pos..],
-                                format!("the block graph has a cycle: {}", cycle.join(" -> ")),
-                                "remove one of the child/file/backing edges in the cycle",
-                            );
-                        }
-                    }
-                    _ => {}
-                }
-            } else {
-                state.insert(cur, 2);
+        let mut stack: Vec<(usize, Vec<usize>)> =
+            vec![(start, g.successors(start, is_block_edge).collect())];
+        state[start] = 1;
+        while let Some((cur, kids)) = stack.last_mut() {
+            let cur = *cur;
+            let Some(next) = kids.pop() else {
+                state[cur] = 2;
                 stack.pop();
-                path.pop();
+                continue;
+            };
+            match state[next] {
+                0 => {
+                    state[next] = 1;
+                    stack.push((next, g.successors(next, is_block_edge).collect()));
+                }
+                1 => {
+                    let pos = stack.iter().position(|(n, _)| *n == next).unwrap_or(0);
+                    let ids: Vec<&str> = stack[pos..].iter().map(|(n, _)| nodes[*n].id()).collect();
+                    let key = ids.iter().min().copied().unwrap_or_default();
+                    if reported.insert(key.to_owned()) {
+                        let mut shown = ids.clone();
+                        shown.push(nodes[next].id());
+                        r.push(
+                            "E001",
+                            &ids,
+                            format!("the block graph has a cycle: {}", shown.join(" -> ")),
+                            "remove one of the child/file/backing edges in the cycle",
+                        );
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -383,33 +381,21 @@ fn check_has_guest_disk(g: &Graph, r: &mut Report) {
 
 /// Nodes that no guest disk reaches are never rendered.
 fn check_unused_nodes(g: &Graph, r: &mut Report) {
-    let mut used: BTreeSet<&str> = BTreeSet::new();
-    let mut stack: Vec<&str> = Vec::new();
-    for n in &g.doc.nodes {
-        if let Node::GuestDisk(d) = n {
-            stack.push(&d.id);
-        }
-    }
+    let nodes = &g.doc.nodes;
+    let mut used = vec![false; nodes.len()];
+    let mut stack: Vec<usize> = (0..nodes.len())
+        .filter(|&i| matches!(nodes[i], Node::GuestDisk(_)))
+        .collect();
     while let Some(cur) = stack.pop() {
-        if !used.insert(cur) {
+        if std::mem::replace(&mut used[cur], true) {
             continue;
         }
-        for kind in [
-            EdgeKind::Attach,
-            EdgeKind::Child,
-            EdgeKind::File,
-            EdgeKind::Backing,
-            EdgeKind::Nbd,
-        ] {
-            for e in g.out_edges(cur, kind) {
-                if g.node(&e.to).is_some() {
-                    stack.push(&e.to);
-                }
-            }
-        }
+        stack.extend(g.successors(cur, |_| true));
     }
-    for n in &g.doc.nodes {
-        if !used.contains(n.id()) {
+    for n in nodes {
+        // Duplicated ids share the first occurrence's edges.
+        let first = g.node_index(n.id()).unwrap_or(0);
+        if !used[first] {
             r.push(
                 "W063",
                 &[n.id()],

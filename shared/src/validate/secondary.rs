@@ -7,13 +7,19 @@ use crate::model::{
 use std::collections::BTreeMap;
 
 pub(crate) fn check(g: &Graph, r: &mut Report) {
+    let mut by_path: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for img in g.doc.nodes.iter().filter_map(Node::as_image) {
+        if img.side == Side::Secondary {
+            by_path.entry(&img.path).or_default().push(&img.id);
+        }
+    }
     for rep in secondary_replications(g) {
         check_mode(rep, r);
         check_top(g, rep, r);
         if let Some(chain) = check_chain(g, rep, r) {
             check_overlay_format(&chain, r);
             check_sizes(&chain, r);
-            check_overlay_placement(g, &chain, r);
+            check_overlay_placement(&by_path, &chain, r);
             check_disk_exported(g, &chain, r);
             check_distinct_from_primary(g, &chain, r);
         }
@@ -198,7 +204,7 @@ fn check_sizes(c: &Chain, r: &mut Report) {
 
 /// Rule 18: active and hidden are recreated empty at every secondary start, so their paths must
 /// never be another image's; they belong on tmpfs.
-fn check_overlay_placement(g: &Graph, c: &Chain, r: &mut Report) {
+fn check_overlay_placement(by_path: &BTreeMap<&str, Vec<&str>>, c: &Chain, r: &mut Report) {
     if c.active.path == c.hidden.path {
         r.push(
             "E018",
@@ -211,20 +217,16 @@ fn check_overlay_placement(g: &Graph, c: &Chain, r: &mut Report) {
         );
     }
     for overlay in [c.active, c.hidden] {
-        for n in g.doc.nodes.iter().filter_map(Node::as_image) {
-            if n.id != overlay.id
-                && n.id != c.active.id
-                && n.id != c.hidden.id
-                && n.side == Side::Secondary
-                && n.path == overlay.path
-            {
+        let others = by_path.get(overlay.path.as_str()).into_iter().flatten();
+        for &other in others {
+            if other != c.active.id && other != c.hidden.id {
                 r.push(
                     "E018",
-                    &[&overlay.id, &n.id],
+                    &[&overlay.id, other],
                     format!(
-                        "overlay '{}' uses the path {:?} of image '{}'; overlays are recreated \
-                         empty at every start, which would destroy that image",
-                        overlay.id, overlay.path, n.id
+                        "overlay '{}' uses the path {:?} of image '{other}'; overlays are \
+                         recreated empty at every start, which would destroy that image",
+                        overlay.id, overlay.path
                     ),
                     "put active and hidden images in their own files, e.g. under /dev/shm",
                 );
