@@ -4,6 +4,7 @@
 //! not be read or parsed (or the arguments were wrong).
 
 mod cli;
+mod http;
 mod serve;
 
 use clap::{Parser, Subcommand};
