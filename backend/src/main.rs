@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "lockstep", version, about = "Configure and deploy QEMU COLO fault-tolerant VMs")]
+#[command(
+    name = "lockstep",
+    version,
+    about = "Configure and deploy QEMU COLO fault-tolerant VMs"
+)]
 struct Args {
     #[command(subcommand)]
     command: Command,
@@ -36,7 +40,7 @@ enum Command {
     /// Print the JSON Schema of the configuration document.
     Schema,
     /// Print the standard COLO pair for some disks on two hosts.
-    New(cli::NewArgs),
+    New(Box<cli::NewArgs>),
     /// Print the validation rules table (Markdown).
     Rules,
     /// Serve the web app and its API.

@@ -33,14 +33,23 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn validate_exit_codes() {
-    let ok = lockstep(&["validate", corpus("one-disk-raw/input.json").to_str().unwrap_or("")]);
+    let ok = lockstep(&[
+        "validate",
+        corpus("one-disk-raw/input.json").to_str().unwrap_or(""),
+    ]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
     assert!(text(&ok).contains("0 error(s)"));
 
-    let bad = lockstep(&["validate", corpus("broken-secondary/input.json").to_str().unwrap_or("")]);
+    let bad = lockstep(&[
+        "validate",
+        corpus("broken-secondary/input.json").to_str().unwrap_or(""),
+    ]);
     assert_eq!(bad.status.code(), Some(1));
     let out = text(&bad);
-    assert!(out.contains("E017 error: hidden image 'shidden0' is 1 GiB"), "{out}");
+    assert!(
+        out.contains("E017 error: hidden image 'shidden0' is 1 GiB"),
+        "{out}"
+    );
     assert!(out.contains("hint: "));
 
     let missing = lockstep(&["validate", "/nonexistent/doc.json"]);
@@ -64,7 +73,9 @@ fn validate_json_lists_every_finding() {
         .iter()
         .filter_map(|f| f["code"].as_str())
         .collect();
-    for c in ["E031", "E039", "E041", "E053", "E056", "W030", "W031", "W039"] {
+    for c in [
+        "E031", "E039", "E041", "E053", "E056", "W030", "W031", "W039",
+    ] {
         assert!(codes.contains(&c), "{c} missing from {codes:?}");
     }
 }
@@ -73,9 +84,21 @@ fn validate_json_lists_every_finding() {
 fn parse_errors_give_line_and_column() {
     let dir = tmp("parse");
     let cases = [
-        ("trunc.json", "{\n  \"schema_version\": 1,\n  \"guest\": {", "line 3, column"),
-        ("unknown.json", "{\"schema_version\": 1, \"colour\": 3}", "unknown field `colour`"),
-        ("type.json", "{\"schema_version\": \"one\"}", "line 1, column"),
+        (
+            "trunc.json",
+            "{\n  \"schema_version\": 1,\n  \"guest\": {",
+            "line 3, column",
+        ),
+        (
+            "unknown.json",
+            "{\"schema_version\": 1, \"colour\": 3}",
+            "unknown field `colour`",
+        ),
+        (
+            "type.json",
+            "{\"schema_version\": \"one\"}",
+            "line 1, column",
+        ),
         ("empty.json", "", "line 1, column 0"),
     ];
     for (name, content, want) in cases {
@@ -84,7 +107,12 @@ fn parse_errors_give_line_and_column() {
         let o = lockstep(&["validate", p.to_str().unwrap_or("")]);
         assert_eq!(o.status.code(), Some(2), "{name}");
         assert!(text(&o).contains(want), "{name}: {}", text(&o));
-        let r = lockstep(&["render", p.to_str().unwrap_or(""), "--out", dir.join("o").to_str().unwrap_or("")]);
+        let r = lockstep(&[
+            "render",
+            p.to_str().unwrap_or(""),
+            "--out",
+            dir.join("o").to_str().unwrap_or(""),
+        ]);
         assert_eq!(r.status.code(), Some(2), "{name}");
     }
 }
@@ -94,14 +122,23 @@ fn render_writes_the_golden_artifacts() {
     let out = tmp("render");
     let o = lockstep(&[
         "render",
-        corpus("nic-proxy-e1000-bridge/input.json").to_str().unwrap_or(""),
+        corpus("nic-proxy-e1000-bridge/input.json")
+            .to_str()
+            .unwrap_or(""),
         "--out",
         out.to_str().unwrap_or(""),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    for f in ["primary.xml", "secondary.xml", "plan.json", "primary.cmdline", "secondary.cmdline"] {
+    for f in [
+        "primary.xml",
+        "secondary.xml",
+        "plan.json",
+        "primary.cmdline",
+        "secondary.cmdline",
+    ] {
         let got = std::fs::read_to_string(out.join(f)).expect("written");
-        let want = std::fs::read_to_string(corpus("nic-proxy-e1000-bridge").join(f)).expect("golden");
+        let want =
+            std::fs::read_to_string(corpus("nic-proxy-e1000-bridge").join(f)).expect("golden");
         assert_eq!(got, want, "{f}");
     }
 }
@@ -125,8 +162,20 @@ fn schema_is_a_json_schema_of_the_document() {
     let o = lockstep(&["schema"]);
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
-    assert!(v["$schema"].as_str().unwrap_or("").contains("json-schema.org"));
-    for k in ["schema_version", "guest", "hosts", "colo", "nics", "nodes", "edges", "layout"] {
+    assert!(v["$schema"]
+        .as_str()
+        .unwrap_or("")
+        .contains("json-schema.org"));
+    for k in [
+        "schema_version",
+        "guest",
+        "hosts",
+        "colo",
+        "nics",
+        "nodes",
+        "edges",
+        "layout",
+    ] {
         assert!(v["properties"].get(k).is_some(), "{k}");
     }
 }
@@ -152,14 +201,23 @@ fn new_prints_a_document_that_validates_and_renders() {
     std::fs::write(&doc, &o.stdout).expect("write");
     let v = lockstep(&["validate", doc.to_str().unwrap_or("")]);
     assert_eq!(v.status.code(), Some(0), "{}", text(&v));
-    let r = lockstep(&["render", doc.to_str().unwrap_or(""), "--out", dir.join("out").to_str().unwrap_or("")]);
+    let r = lockstep(&[
+        "render",
+        doc.to_str().unwrap_or(""),
+        "--out",
+        dir.join("out").to_str().unwrap_or(""),
+    ]);
     assert_eq!(r.status.code(), Some(0), "{}", text(&r));
     let plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("out/plan.json")).expect("plan")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/plan.json")).expect("plan"))
+            .expect("json");
     // Every step says its side and phase.
     for p in plan["phases"].as_array().expect("phases") {
         for s in p["steps"].as_array().expect("steps") {
-            assert!(s["side"].is_string() && s["phase"].is_string() && s["n"].is_u64(), "{s}");
+            assert!(
+                s["side"].is_string() && s["phase"].is_string() && s["n"].is_u64(),
+                "{s}"
+            );
         }
     }
 }

@@ -93,7 +93,11 @@ mod tests {
     #[test]
     fn broken_text_says_where() {
         let a = analyze("{\n  \"schema_version\": 1,\n");
-        assert!(a.status().starts_with("Not a document: line 3, column 0"), "{}", a.status());
+        assert!(
+            a.status().starts_with("Not a document: line 3, column 0"),
+            "{}",
+            a.status()
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! slot on both sides (`colo-reference.md` §1.2, §1.3). Templates and the editor start from it.
 
 use crate::model::{
-    ColoProxy, ColoSettings, Document, DiskBus, Edge, EdgeKind, Guest, GuestDiskNode, HostRef,
+    ColoProxy, ColoSettings, DiskBus, Document, Edge, EdgeKind, Guest, GuestDiskNode, HostRef,
     Hosts, ImageFormat, ImageNode, InitialSync, Layout, NbdClientNode, Nic, NicModel, NicSource,
     Node, Point, QuorumNode, ReadPattern, ReplicationMode, ReplicationNode, Side, SCHEMA_VERSION,
 };
@@ -166,7 +166,11 @@ pub fn standard_pair(input: &WizardInput) -> Document {
         // Primary column.
         b.node(device(&pdev, Side::Primary), 80.0, y);
         b.node(quorum(&pq, Side::Primary), 80.0, y + 90.0);
-        b.node(image(&pimg, Side::Primary, d.path.clone(), d.format), 0.0, y + 180.0);
+        b.node(
+            image(&pimg, Side::Primary, d.path.clone(), d.format),
+            0.0,
+            y + 180.0,
+        );
         b.node(
             Node::Replication(ReplicationNode {
                 id: prep.clone(),
@@ -197,10 +201,32 @@ pub fn standard_pair(input: &WizardInput) -> Document {
             560.0,
             y + 180.0,
         );
-        b.node(image(&sact, Side::Secondary, overlay("active"), ImageFormat::Qcow2), 560.0, y + 240.0);
-        b.node(image(&shid, Side::Secondary, overlay("hidden"), ImageFormat::Qcow2), 560.0, y + 300.0);
+        b.node(
+            image(
+                &sact,
+                Side::Secondary,
+                overlay("active"),
+                ImageFormat::Qcow2,
+            ),
+            560.0,
+            y + 240.0,
+        );
+        b.node(
+            image(
+                &shid,
+                Side::Secondary,
+                overlay("hidden"),
+                ImageFormat::Qcow2,
+            ),
+            560.0,
+            y + 300.0,
+        );
         let spath = d.secondary_path.clone().unwrap_or_else(|| d.path.clone());
-        b.node(image(&sdisk, Side::Secondary, spath, d.format), 420.0, y + 360.0);
+        b.node(
+            image(&sdisk, Side::Secondary, spath, d.format),
+            420.0,
+            y + 360.0,
+        );
 
         b.edge(EdgeKind::Attach, &pdev, &pq, None);
         b.edge(EdgeKind::Child, &pq, &pimg, Some(0));
@@ -267,7 +293,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
                 'G' => 1 << 30,
                 'T' => 1 << 40,
                 'B' => 1,
-                other => return Err(format!("unknown size unit {other:?} in {s:?} (use K, M, G or T)")),
+                other => {
+                    return Err(format!(
+                        "unknown size unit {other:?} in {s:?} (use K, M, G or T)"
+                    ))
+                }
             };
             (&s[..i], m)
         }

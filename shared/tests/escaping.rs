@@ -2,7 +2,7 @@
 //! get a finding or come back unchanged from every output: XML attributes, shell words, QEMU
 //! `key=value` options and `-blockdev` JSON.
 
-use lockstep_shared::model::{HostRef, ImageFormat, Node, NicModel, NicSource, Side};
+use lockstep_shared::model::{HostRef, ImageFormat, NicModel, NicSource, Node, Side};
 use lockstep_shared::render::{cmdline, qemu, render_all, Validated};
 use lockstep_shared::wizard::{standard_pair, DiskSpec, NicSpec, WizardInput};
 use lockstep_shared::{validate, Document};
@@ -98,7 +98,9 @@ fn check_round_trips(doc: Document) -> Result<(), TestCaseError> {
     let findings = validate(&doc);
     let Ok(v) = Validated::new(doc.clone()) else {
         // Refused: every refusal must name a code and the subject.
-        prop_assert!(findings.iter().any(|f| f.is_error() && !f.message.is_empty()));
+        prop_assert!(findings
+            .iter()
+            .any(|f| f.is_error() && !f.message.is_empty()));
         return Ok(());
     };
     let a = render_all(&v);
@@ -144,7 +146,10 @@ fn check_round_trips(doc: Document) -> Result<(), TestCaseError> {
         }
         // The guest name survives -name's option escaping.
         let name_arg = &words[words.iter().position(|w| w == "-name").expect("-name") + 1];
-        prop_assert_eq!(qemu_opts(name_arg), vec![format!("guest={}", doc.guest.name)]);
+        prop_assert_eq!(
+            qemu_opts(name_arg),
+            vec![format!("guest={}", doc.guest.name)]
+        );
     }
     let plan: serde_json::Value = serde_json::from_str(&a.plan_json).expect("plan JSON");
     prop_assert_eq!(plan["guest"].as_str(), Some(doc.guest.name.as_str()));
@@ -184,7 +189,8 @@ fn control_characters_are_refused_never_altered() {
         let quoted = format!("{bad:?}");
         let inner = &quoted[1..quoted.len() - 1];
         assert!(
-            f.iter().any(|f| f.code == "E050" && f.message.contains(inner)),
+            f.iter()
+                .any(|f| f.code == "E050" && f.message.contains(inner)),
             "{bad:?}: {f:?}"
         );
         let f = validate(&doc_with(bad, "x", "ls"));

@@ -31,7 +31,11 @@ fn check(doc: &Document) -> Result<(), TestCaseError> {
         }
         Err(f) => {
             prop_assert!(has_errors(&f));
-            prop_assert!(f.iter().all(|x| x.code != "E000"), "the resolver disagreed with the validator: {:?}", f);
+            prop_assert!(
+                f.iter().all(|x| x.code != "E000"),
+                "the resolver disagreed with the validator: {:?}",
+                f
+            );
         }
     }
     Ok(())

@@ -34,7 +34,10 @@ fn check_file(path: &Path, actual: &str, problems: &mut Vec<String>) {
     }
     match std::fs::read_to_string(path) {
         Ok(expected) if expected == actual => {}
-        Ok(_) => problems.push(format!("{} differs from the current output", path.display())),
+        Ok(_) => problems.push(format!(
+            "{} differs from the current output",
+            path.display()
+        )),
         Err(e) => problems.push(format!("{}: {e}", path.display())),
     }
 }
@@ -43,7 +46,10 @@ fn findings_text(doc: &Document) -> String {
     let f = validate::validate(doc);
     let mut s: String = f.iter().map(|f| format!("{f}\n")).collect();
     let errors = f.iter().filter(|x| x.is_error()).count();
-    s.push_str(&format!("{errors} error(s), {} warning(s)\n", f.len() - errors));
+    s.push_str(&format!(
+        "{errors} error(s), {} warning(s)\n",
+        f.len() - errors
+    ));
     s
 }
 
@@ -61,7 +67,11 @@ fn cases() -> Vec<PathBuf> {
 #[test]
 fn corpus_matches_golden_files() {
     let cases = cases();
-    assert!(cases.len() >= 15, "the corpus has {} scenarios", cases.len());
+    assert!(
+        cases.len() >= 15,
+        "the corpus has {} scenarios",
+        cases.len()
+    );
     let mut problems = Vec::new();
     for case in &cases {
         let name = case
@@ -71,7 +81,11 @@ fn corpus_matches_golden_files() {
             .to_owned();
         let text = std::fs::read_to_string(case.join("input.json")).expect("read input");
         let doc = Document::from_json(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        check_file(&case.join("findings.txt"), &findings_text(&doc), &mut problems);
+        check_file(
+            &case.join("findings.txt"),
+            &findings_text(&doc),
+            &mut problems,
+        );
         let broken = name.starts_with("broken-");
         match (Validated::new(doc), broken) {
             (Ok(v), false) => {
@@ -90,7 +104,11 @@ fn corpus_matches_golden_files() {
             }
         }
     }
-    check_file(&root().join("docs/rules.md"), &rules_markdown(), &mut problems);
+    check_file(
+        &root().join("docs/rules.md"),
+        &rules_markdown(),
+        &mut problems,
+    );
     assert!(
         problems.is_empty(),
         "golden files are stale (UPDATE_GOLDEN=1 regenerates them):\n{}",
@@ -133,7 +151,10 @@ fn every_validator_code_fires_somewhere_in_the_corpus() {
         .filter(|r| r.code != "-" && !all.contains(&format!("{} ", r.code)))
         .map(|r| r.code)
         .collect();
-    assert!(missing.is_empty(), "codes no corpus case exercises: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes no corpus case exercises: {missing:?}"
+    );
 }
 
 #[test]

@@ -84,32 +84,123 @@ fn check(code: &str, edit: impl Fn(&mut Document)) {
     }
 }
 
+/// A change that turns the valid neighbour into a failing case.
+type Edit = Box<dyn Fn(&mut Document)>;
+
 #[test]
 fn each_code_has_a_minimal_failing_case() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Document)>)> = vec![
-        ("E001", Box::new(|d| add_edge(d, EdgeKind::Backing, "sdisk0", "sactive0", None))),
-        ("E002", Box::new(|d| edge(d, "sactive0", "shidden0").to = "ghost".into())),
-        ("E003", Box::new(|d| { let n = d.nodes[0].clone(); d.nodes.push(n); })),
-        ("E004", Box::new(|d| rename(d, "pnbd0", "libvirt-3-storage"))),
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "E001",
+            Box::new(|d| add_edge(d, EdgeKind::Backing, "sdisk0", "sactive0", None)),
+        ),
+        (
+            "E002",
+            Box::new(|d| edge(d, "sactive0", "shidden0").to = "ghost".into()),
+        ),
+        (
+            "E003",
+            Box::new(|d| {
+                let n = d.nodes[0].clone();
+                d.nodes.push(n);
+            }),
+        ),
+        (
+            "E004",
+            Box::new(|d| rename(d, "pnbd0", "libvirt-3-storage")),
+        ),
         ("E005", Box::new(|d| set_target(d, "p-vda", "sda"))),
-        ("E006", Box::new(|d| set_quorum(d, "pquorum0", |q| q.read_pattern = ReadPattern::Quorum))),
-        ("E007", Box::new(|d| edge(d, "pquorum0", "prep0").index = Some(3))),
-        ("E008", Box::new(|d| d.edges.retain(|e| !(e.from == "pquorum0" && e.to == "prep0")))),
-        ("E009", Box::new(|d| set_rep(d, "prep0", ReplicationMode::Secondary))),
-        ("E010", Box::new(|d| add_edge(d, EdgeKind::Nbd, "pnbd0", "shidden0", None))),
-        ("E011", Box::new(|d| image(d, "pdisk0").size_bytes = 1 << 30)),
-        ("E012", Box::new(|d| { edge(d, "pquorum0", "prep0").index = Some(0); edge(d, "pquorum0", "pdisk0").index = Some(1); })),
-        ("E013", Box::new(|d| set_rep(d, "srep0", ReplicationMode::Primary))),
-        ("E014", Box::new(|d| d.edges.retain(|e| e.kind != EdgeKind::Child || e.to != "srep0"))),
-        ("E015", Box::new(|d| d.edges.retain(|e| !(e.from == "sactive0" && e.to == "shidden0")))),
-        ("E016", Box::new(|d| image(d, "sactive0").format = ImageFormat::Raw)),
-        ("E017", Box::new(|d| image(d, "sactive0").size_bytes = 1 << 30)),
-        ("E018", Box::new(|d| { let p = image(d, "shidden0").path.clone(); image(d, "sactive0").path = p; })),
-        ("W018", Box::new(|d| image(d, "sactive0").path = "/var/tmp/active.qcow2".into())),
-        ("E019", Box::new(|d| d.edges.retain(|e| e.kind != EdgeKind::Nbd))),
-        ("E020", Box::new(|d| add_edge(d, EdgeKind::Child, "squorum0", "sdisk0", Some(1)))),
-        ("E021", Box::new(|d| { d.hosts.secondary.address = "10.0.0.1".into(); let p = image(d, "pdisk0").path.clone(); image(d, "sdisk0").path = p; })),
-        ("W021", Box::new(|d| d.hosts.secondary.address = "10.0.0.1".into())),
+        (
+            "E006",
+            Box::new(|d| set_quorum(d, "pquorum0", |q| q.read_pattern = ReadPattern::Quorum)),
+        ),
+        (
+            "E007",
+            Box::new(|d| edge(d, "pquorum0", "prep0").index = Some(3)),
+        ),
+        (
+            "E008",
+            Box::new(|d| {
+                d.edges
+                    .retain(|e| !(e.from == "pquorum0" && e.to == "prep0"))
+            }),
+        ),
+        (
+            "E009",
+            Box::new(|d| set_rep(d, "prep0", ReplicationMode::Secondary)),
+        ),
+        (
+            "E010",
+            Box::new(|d| add_edge(d, EdgeKind::Nbd, "pnbd0", "shidden0", None)),
+        ),
+        (
+            "E011",
+            Box::new(|d| image(d, "pdisk0").size_bytes = 1 << 30),
+        ),
+        (
+            "E012",
+            Box::new(|d| {
+                edge(d, "pquorum0", "prep0").index = Some(0);
+                edge(d, "pquorum0", "pdisk0").index = Some(1);
+            }),
+        ),
+        (
+            "E013",
+            Box::new(|d| set_rep(d, "srep0", ReplicationMode::Primary)),
+        ),
+        (
+            "E014",
+            Box::new(|d| {
+                d.edges
+                    .retain(|e| e.kind != EdgeKind::Child || e.to != "srep0")
+            }),
+        ),
+        (
+            "E015",
+            Box::new(|d| {
+                d.edges
+                    .retain(|e| !(e.from == "sactive0" && e.to == "shidden0"))
+            }),
+        ),
+        (
+            "E016",
+            Box::new(|d| image(d, "sactive0").format = ImageFormat::Raw),
+        ),
+        (
+            "E017",
+            Box::new(|d| image(d, "sactive0").size_bytes = 1 << 30),
+        ),
+        (
+            "E018",
+            Box::new(|d| {
+                let p = image(d, "shidden0").path.clone();
+                image(d, "sactive0").path = p;
+            }),
+        ),
+        (
+            "W018",
+            Box::new(|d| image(d, "sactive0").path = "/var/tmp/active.qcow2".into()),
+        ),
+        (
+            "E019",
+            Box::new(|d| d.edges.retain(|e| e.kind != EdgeKind::Nbd)),
+        ),
+        (
+            "E020",
+            Box::new(|d| add_edge(d, EdgeKind::Child, "squorum0", "sdisk0", Some(1))),
+        ),
+        (
+            "E021",
+            Box::new(|d| {
+                d.hosts.secondary.address = "10.0.0.1".into();
+                let p = image(d, "pdisk0").path.clone();
+                image(d, "sdisk0").path = p;
+            }),
+        ),
+        (
+            "W021",
+            Box::new(|d| d.hosts.secondary.address = "10.0.0.1".into()),
+        ),
         ("E022", Box::new(|d| set_slot(d, "s-vda", 0x11))),
         ("E023", Box::new(|d| d.guest.machine = "q35".into())),
         ("E028", Box::new(|d| d.colo.checkpoint_delay_ms = 1 << 33)),
@@ -121,22 +212,72 @@ fn each_code_has_a_minimal_failing_case() {
         ("W039", Box::new(|d| d.colo.nbd_port = 22)),
         ("E041", Box::new(|d| d.nics[0].pci_slot = 0x10)),
         ("E044", Box::new(|d| rename(d, "pnbd0", "nbd client"))),
-        ("E046", Box::new(|d| edge(d, "pquorum0", "pdisk0").kind = EdgeKind::File)),
-        ("E047", Box::new(|d| edge(d, "pnbd0", "sdisk0").to = "pdisk0".into())),
-        ("E048", Box::new(|d| add_edge(d, EdgeKind::Child, "pquorum0", "sdisk0", Some(2)))),
-        ("E050", Box::new(|d| image(d, "pdisk0").path = "vm1.qcow2".into())),
+        (
+            "E046",
+            Box::new(|d| edge(d, "pquorum0", "pdisk0").kind = EdgeKind::File),
+        ),
+        (
+            "E047",
+            Box::new(|d| edge(d, "pnbd0", "sdisk0").to = "pdisk0".into()),
+        ),
+        (
+            "E048",
+            Box::new(|d| add_edge(d, EdgeKind::Child, "pquorum0", "sdisk0", Some(2))),
+        ),
+        (
+            "E050",
+            Box::new(|d| image(d, "pdisk0").path = "vm1.qcow2".into()),
+        ),
         ("E051", Box::new(|d| d.guest.name = "a/b".into())),
-        ("E052", Box::new(|d| d.hosts.primary.address = "10.0.0.1:22".into())),
-        ("E053", Box::new(|d| d.nics[0].mac = "52:54:00:00:00".into())),
-        ("E054", Box::new(|d| d.guest.uuid = "3f1c2a9e6b1d4c2e9a570d7c1e5b8f21".into())),
-        ("E055", Box::new(|d| d.hosts.primary.run_dir = format!("/{}", "x".repeat(100)))),
-        ("E056", Box::new(|d| d.nics[0].source = NicSource::Bridge { bridge: "br 0".into() })),
+        (
+            "E052",
+            Box::new(|d| d.hosts.primary.address = "10.0.0.1:22".into()),
+        ),
+        (
+            "E053",
+            Box::new(|d| d.nics[0].mac = "52:54:00:00:00".into()),
+        ),
+        (
+            "E054",
+            Box::new(|d| d.guest.uuid = "3f1c2a9e6b1d4c2e9a570d7c1e5b8f21".into()),
+        ),
+        (
+            "E055",
+            Box::new(|d| d.hosts.primary.run_dir = format!("/{}", "x".repeat(100))),
+        ),
+        (
+            "E056",
+            Box::new(|d| {
+                d.nics[0].source = NicSource::Bridge {
+                    bridge: "br 0".into(),
+                }
+            }),
+        ),
         ("E057", Box::new(|d| d.guest.memory_mib = 8)),
         ("E058", Box::new(|d| d.schema_version = 0)),
-        ("W059", Box::new(|d| d.colo.initial_sync = InitialSync::AssumeIdentical)),
+        (
+            "W059",
+            Box::new(|d| d.colo.initial_sync = InitialSync::AssumeIdentical),
+        ),
         ("E060", Box::new(|d| d.hosts.secondary.name = "b\nc".into())),
-        ("E062", Box::new(|d| d.nodes.retain(|n| !matches!(n, Node::GuestDisk(g) if g.side == lockstep_shared::model::Side::Secondary)))),
-        ("W063", Box::new(|d| d.nodes.push(Node::Image(lockstep_shared::model::ImageNode { id: "spare".into(), side: lockstep_shared::model::Side::Primary, path: "/srv/spare.img".into(), format: ImageFormat::Raw, size_bytes: 1024 })))),
+        (
+            "E062",
+            Box::new(|d| {
+                d.nodes.retain(|n| !matches!(n, Node::GuestDisk(g) if g.side == lockstep_shared::model::Side::Secondary))
+            }),
+        ),
+        (
+            "W063",
+            Box::new(|d| {
+                d.nodes.push(Node::Image(lockstep_shared::model::ImageNode {
+                    id: "spare".into(),
+                    side: lockstep_shared::model::Side::Primary,
+                    path: "/srv/spare.img".into(),
+                    format: ImageFormat::Raw,
+                    size_bytes: 1024,
+                }))
+            }),
+        ),
     ];
     let codes: Vec<&str> = cases.iter().map(|(c, _)| *c).collect();
     for r in RULES {
@@ -201,7 +342,12 @@ fn the_wizard_output_is_valid_for_1_to_32_disks() {
             address: a.to_owned(),
             run_dir: "/run/lockstep".to_owned(),
         };
-        let mut input = WizardInput::new("vm", "3f1c2a9e-6b1d-4c2e-9a57-0d7c1e5b8f21", host("10.0.0.1"), host("10.0.0.2"));
+        let mut input = WizardInput::new(
+            "vm",
+            "3f1c2a9e-6b1d-4c2e-9a57-0d7c1e5b8f21",
+            host("10.0.0.1"),
+            host("10.0.0.2"),
+        );
         input.disks = (0..n)
             .map(|i| DiskSpec {
                 path: format!("/srv/d{i}.img"),

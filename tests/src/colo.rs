@@ -22,7 +22,10 @@ pub struct Pair {
 
 /// Runs qemu-io and returns its output; a failed pattern check is not an error here.
 pub fn qemu_io(args: &[&str]) -> Result<String> {
-    let out = Command::new("qemu-io").args(args).output().context("run qemu-io")?;
+    let out = Command::new("qemu-io")
+        .args(args)
+        .output()
+        .context("run qemu-io")?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -38,7 +41,15 @@ pub fn qemu_io(args: &[&str]) -> Result<String> {
 /// open elsewhere).
 pub fn has_pattern(image: &Path, pattern: u8, offset: u64, len: u64) -> Result<bool> {
     let cmd = format!("read -P {pattern:#04x} {offset} {len}");
-    let out = qemu_io(&["-U", "-r", "-f", "raw", "-c", &cmd, &image.display().to_string()])?;
+    let out = qemu_io(&[
+        "-U",
+        "-r",
+        "-f",
+        "raw",
+        "-c",
+        &cmd,
+        &image.display().to_string(),
+    ])?;
     if out.contains("Pattern verification failed") {
         return Ok(false);
     }
@@ -78,7 +89,14 @@ pub fn one_disk_pair(dir: &Path, nic: Option<NicSpec>) -> Result<Pair> {
     let (pimg, simg) = (dir.join("primary.img"), dir.join("secondary.img"));
     for img in [&pimg, &simg] {
         let st = Command::new("qemu-img")
-            .args(["create", "-q", "-f", "raw", &img.display().to_string(), "64M"])
+            .args([
+                "create",
+                "-q",
+                "-f",
+                "raw",
+                &img.display().to_string(),
+                "64M",
+            ])
             .status()?;
         if !st.success() {
             bail!("qemu-img create {} failed", img.display());

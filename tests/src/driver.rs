@@ -29,7 +29,10 @@ pub fn check(cond: &Value, value: &Value) -> std::result::Result<(), String> {
             if got == Some(&cond["value"]) {
                 Ok(())
             } else {
-                Err(format!("{pointer:?} is {got:?}, expected {}", cond["value"]))
+                Err(format!(
+                    "{pointer:?} is {got:?}, expected {}",
+                    cond["value"]
+                ))
             }
         }
         Some(kind @ ("any-item" | "no-item")) => {
@@ -125,8 +128,8 @@ impl Driver {
                     );
                 }
                 if let Some(cond) = s.get("expect_stdout") {
-                    let v: Value = serde_json::from_slice(&out.stdout)
-                        .context("stdout is not JSON")?;
+                    let v: Value =
+                        serde_json::from_slice(&out.stdout).context("stdout is not JSON")?;
                     check(cond, &v).map_err(|e| anyhow!(e))?;
                 }
                 Ok(())

@@ -22,7 +22,11 @@ pub fn skip(test: &str, requirement: &str, missing: &str) {
     let line = format!("SKIP {test}: {missing}");
     eprintln!("{line}");
     if let Ok(log) = std::env::var("LOCKSTEP_SKIP_LOG") {
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
             let _ = writeln!(f, "{line}");
         }
     }

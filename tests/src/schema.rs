@@ -29,7 +29,14 @@ impl Schema {
     pub fn from_qemu(dir: &Path) -> Result<Schema> {
         let sock = dir.join("schema.qmp");
         let child = Command::new("qemu-system-x86_64")
-            .args(["-machine", "none", "-nodefaults", "-display", "none", "-qmp"])
+            .args([
+                "-machine",
+                "none",
+                "-nodefaults",
+                "-display",
+                "none",
+                "-qmp",
+            ])
             .arg(format!("unix:{},server=on,wait=off", sock.display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -75,7 +82,10 @@ impl Schema {
         {
             errs.push(format!("command {name:?} is deprecated"));
         }
-        let args = cmd.get("arguments").cloned().unwrap_or(Value::Object(Default::default()));
+        let args = cmd
+            .get("arguments")
+            .cloned()
+            .unwrap_or(Value::Object(Default::default()));
         let arg_type = c["arg-type"].as_str().unwrap_or_default();
         self.check_value(&args, arg_type, name, &mut errs);
         errs
@@ -166,9 +176,12 @@ impl Schema {
         }
         for (k, val) in obj {
             match members.iter().find(|m| m["name"] == k.as_str()) {
-                Some(m) => {
-                    self.check_value(val, m["type"].as_str().unwrap_or_default(), &format!("{at}.{k}"), errs)
-                }
+                Some(m) => self.check_value(
+                    val,
+                    m["type"].as_str().unwrap_or_default(),
+                    &format!("{at}.{k}"),
+                    errs,
+                ),
                 None => errs.push(format!("{at}: no member {k:?}")),
             }
         }

@@ -20,7 +20,11 @@ const LEN: u64 = 65536;
 /// Skips (or fails, where required) unless KVM and QEMU are here.
 fn can_run(test: &str) -> bool {
     if !have_kvm() {
-        skip(test, "kvm", "/dev/kvm is missing or not usable (COLO checkpoints need KVM)");
+        skip(
+            test,
+            "kvm",
+            "/dev/kvm is missing or not usable (COLO checkpoints need KVM)",
+        );
         return false;
     }
     for p in ["qemu-system-x86_64", "qemu-img", "qemu-io"] {
@@ -56,7 +60,9 @@ fn guest_write(d: &mut Driver, pattern: u8, offset: u64) -> Result<()> {
         bail!("qemu-io: {reply}");
     }
     std::thread::sleep(Duration::from_millis(1500));
-    let st = d.qmp("primary")?.call(&json!({"execute": "query-colo-status"}))?;
+    let st = d
+        .qmp("primary")?
+        .call(&json!({"execute": "query-colo-status"}))?;
     if st["mode"] != "primary" {
         bail!("not protected after the write: {st}");
     }
@@ -65,8 +71,14 @@ fn guest_write(d: &mut Driver, pattern: u8, offset: u64) -> Result<()> {
 
 fn fail_over_to_secondary_and_stop(d: &mut Driver, plan: &serde_json::Value) -> Result<Duration> {
     d.kill("primary")?;
-    let took = run(d, &colo::runbook(plan, "failover-to-secondary"), "failover to secondary")?;
-    let st = d.qmp("secondary")?.call(&json!({"execute": "query-status"}))?;
+    let took = run(
+        d,
+        &colo::runbook(plan, "failover-to-secondary"),
+        "failover to secondary",
+    )?;
+    let st = d
+        .qmp("secondary")?
+        .call(&json!({"execute": "query-status"}))?;
     assert_eq!(st["status"], "running", "the secondary serves the guest");
     d.qmp("secondary")?.call(&json!({"execute": "quit"}))?;
     d.wait_exit("secondary", Duration::from_secs(10))?;
@@ -83,7 +95,10 @@ fn failover_keeps_data_written_while_protected() -> Result<()> {
     let simg = &pair.secondary_image;
     // Data that exists before deploy: the initial sync must copy it.
     write_pattern(&pair.primary_image, 0x11, MIB, LEN)?;
-    assert!(!has_pattern(simg, 0x11, MIB, LEN)?, "secondary starts without the data");
+    assert!(
+        !has_pattern(simg, 0x11, MIB, LEN)?,
+        "secondary starts without the data"
+    );
 
     let mut d = Driver::new(&pair.artifacts, &pair.logs);
     let took = run(&mut d, &colo::deploy_steps(&pair.plan), "deploy")?;
@@ -91,14 +106,23 @@ fn failover_keeps_data_written_while_protected() -> Result<()> {
     for line in &d.transcript {
         eprintln!("{line}");
     }
-    assert!(has_pattern(simg, 0x11, MIB, LEN)?, "initial sync copied the data");
+    assert!(
+        has_pattern(simg, 0x11, MIB, LEN)?,
+        "initial sync copied the data"
+    );
     assert!(!has_pattern(simg, 0xab, 4 * MIB, LEN)?, "not written yet");
 
     guest_write(&mut d, 0xab, 4 * MIB)?;
     let took = fail_over_to_secondary_and_stop(&mut d, &pair.plan)?;
     eprintln!("failover runbook (primary killed to secondary running alone): {took:?}");
-    assert!(has_pattern(simg, 0xab, 4 * MIB, LEN)?, "the write made while protected is on the secondary disk");
-    assert!(has_pattern(simg, 0x11, MIB, LEN)?, "the initially synced data is still there");
+    assert!(
+        has_pattern(simg, 0xab, 4 * MIB, LEN)?,
+        "the write made while protected is on the secondary disk"
+    );
+    assert!(
+        has_pattern(simg, 0x11, MIB, LEN)?,
+        "the initially synced data is still there"
+    );
     Ok(())
 }
 
@@ -121,25 +145,40 @@ fn proxy_pair_survives_secondary_loss_reprotect_and_primary_loss() -> Result<()>
 
     // Lose the secondary; the primary carries on alone.
     d.kill("secondary")?;
-    let took = run(&mut d, &colo::runbook(&pair.plan, "failover-to-primary"), "failover to primary")?;
+    let took = run(
+        &mut d,
+        &colo::runbook(&pair.plan, "failover-to-primary"),
+        "failover to primary",
+    )?;
     eprintln!("failover-to-primary runbook: {took:?}");
-    let st = d.qmp("primary")?.call(&json!({"execute": "query-status"}))?;
+    let st = d
+        .qmp("primary")?
+        .call(&json!({"execute": "query-status"}))?;
     assert_eq!(st["status"], "running");
     // Written while unprotected: re-protection must copy it.
     d.qmp("primary")?.hmp(&format!(
         "qemu-io -d /machine/peripheral/ua-vda/virtio-backend \"write -P 0x33 {} {LEN}\"",
         3 * MIB
     ))?;
-    assert!(!has_pattern(simg, 0x33, 3 * MIB, LEN)?, "the secondary missed it");
+    assert!(
+        !has_pattern(simg, 0x33, 3 * MIB, LEN)?,
+        "the secondary missed it"
+    );
 
     let took = run(&mut d, &colo::runbook(&pair.plan, "reprotect"), "reprotect")?;
     eprintln!("reprotect runbook (fresh secondary to protected): {took:?}");
-    assert!(has_pattern(simg, 0x33, 3 * MIB, LEN)?, "re-protection copied the unprotected write");
+    assert!(
+        has_pattern(simg, 0x33, 3 * MIB, LEN)?,
+        "re-protection copied the unprotected write"
+    );
 
     guest_write(&mut d, 0x44, 5 * MIB)?;
     fail_over_to_secondary_and_stop(&mut d, &pair.plan)?;
     for (p, off) in [(0x22, 2 * MIB), (0x33, 3 * MIB), (0x44, 5 * MIB)] {
-        assert!(has_pattern(simg, p, off, LEN)?, "pattern {p:#x} is on the secondary disk");
+        assert!(
+            has_pattern(simg, p, off, LEN)?,
+            "pattern {p:#x} is on the secondary disk"
+        );
     }
     Ok(())
 }
@@ -154,7 +193,11 @@ fn teardown_stops_both_sides_and_removes_overlays() -> Result<()> {
     let mut d = Driver::new(&pair.artifacts, &pair.logs);
     run(&mut d, &colo::deploy_steps(&pair.plan), "deploy")?;
     let overlays = tmp.path().join("overlays");
-    assert_eq!(std::fs::read_dir(&overlays)?.count(), 2, "active and hidden exist");
+    assert_eq!(
+        std::fs::read_dir(&overlays)?.count(),
+        2,
+        "active and hidden exist"
+    );
     run(&mut d, &colo::runbook(&pair.plan, "teardown"), "teardown")?;
     d.wait_exit("secondary", Duration::from_secs(10))?;
     d.wait_exit("primary", Duration::from_secs(10))?;

@@ -24,7 +24,11 @@ fn validate(path: &std::path::Path) -> (bool, String) {
 fn rendered_domains_pass_virt_xml_validate() {
     let test = "libvirt_xml::rendered_domains_pass_virt_xml_validate";
     if !have_program("virt-xml-validate") || !have_program("xmllint") {
-        skip(test, "libvirt-clients", "virt-xml-validate or xmllint is not installed");
+        skip(
+            test,
+            "libvirt-clients",
+            "virt-xml-validate or xmllint is not installed",
+        );
         return;
     }
     let mut files: Vec<_> = std::fs::read_dir(workspace_root().join("test-data"))
@@ -49,5 +53,8 @@ fn rendered_domains_pass_virt_xml_validate() {
     let bad = tmp.path().join("bad.xml");
     let text = std::fs::read_to_string(&files[0]).expect("read");
     std::fs::write(&bad, text.replacen("type='kvm'", "type='bogus'", 1)).expect("write");
-    assert!(!validate(&bad).0, "virt-xml-validate accepted a broken domain");
+    assert!(
+        !validate(&bad).0,
+        "virt-xml-validate accepted a broken domain"
+    );
 }

@@ -40,11 +40,16 @@ fn all_steps(plan: &Value) -> Vec<Value> {
 
 #[test]
 fn plans_use_only_commands_and_arguments_of_the_real_schema() {
-    let Some((schema, _tmp)) = load_schema("qmp_schema::plans_use_only_commands_and_arguments_of_the_real_schema") else {
+    let Some((schema, _tmp)) =
+        load_schema("qmp_schema::plans_use_only_commands_and_arguments_of_the_real_schema")
+    else {
         return;
     };
     eprintln!("QEMU {}", schema.version["qemu"]);
-    assert_eq!(schema.version["qemu"]["major"], 7, "the suite targets QEMU 7.2");
+    assert_eq!(
+        schema.version["qemu"]["major"], 7,
+        "the suite targets QEMU 7.2"
+    );
     let mut problems = Vec::new();
     let mut checked = 0;
     for case in valid_cases() {
@@ -66,11 +71,19 @@ fn plans_use_only_commands_and_arguments_of_the_real_schema() {
 
 #[test]
 fn command_line_blockdevs_and_objects_match_the_real_schema() {
-    let Some((schema, _tmp)) = load_schema("qmp_schema::command_line_blockdevs_and_objects_match_the_real_schema") else {
+    let Some((schema, _tmp)) =
+        load_schema("qmp_schema::command_line_blockdevs_and_objects_match_the_real_schema")
+    else {
         return;
     };
-    let blockdev = schema.arg_type("blockdev-add").expect("blockdev-add").to_owned();
-    let object = schema.arg_type("object-add").expect("object-add").to_owned();
+    let blockdev = schema
+        .arg_type("blockdev-add")
+        .expect("blockdev-add")
+        .to_owned();
+    let object = schema
+        .arg_type("object-add")
+        .expect("object-add")
+        .to_owned();
     let mut problems = Vec::new();
     let mut checked = 0;
     for case in valid_cases() {
@@ -110,7 +123,9 @@ fn command_line_blockdevs_and_objects_match_the_real_schema() {
 
 #[test]
 fn the_checker_rejects_what_qemu_would_reject() {
-    let Some((schema, _tmp)) = load_schema("qmp_schema::the_checker_rejects_what_qemu_would_reject") else {
+    let Some((schema, _tmp)) =
+        load_schema("qmp_schema::the_checker_rejects_what_qemu_would_reject")
+    else {
         return;
     };
     let bad = [

@@ -30,10 +30,7 @@ fn print_findings(findings: &[Finding]) {
         println!("{f}");
     }
     let errors = findings.iter().filter(|f| f.is_error()).count();
-    println!(
-        "{errors} error(s), {} warning(s)",
-        findings.len() - errors
-    );
+    println!("{errors} error(s), {} warning(s)", findings.len() - errors);
 }
 
 pub fn validate(file: &Path, json: bool) -> ExitCode {

@@ -19,7 +19,11 @@ impl Hasher for Fnv {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
         for b in bytes {
             h ^= u64::from(*b);
             h = h.wrapping_mul(0x100_0000_01b3);
@@ -134,7 +138,11 @@ impl<'a> Graph<'a> {
 
     /// Node indexes reached from node `i` through edges for which `follow` holds, in document
     /// order of the edges (dangling edges are skipped).
-    pub fn successors(&self, i: usize, follow: fn(EdgeKind) -> bool) -> impl Iterator<Item = usize> + '_ {
+    pub fn successors(
+        &self,
+        i: usize,
+        follow: fn(EdgeKind) -> bool,
+    ) -> impl Iterator<Item = usize> + '_ {
         self.out[i]
             .iter()
             .filter(move |&&ei| follow(self.doc.edges[ei].kind))

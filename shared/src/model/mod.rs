@@ -315,7 +315,9 @@ impl Node {
     pub fn as_image(&self) -> Option<&ImageNode> {
         match self {
             Node::Image(n) => Some(n),
-            Node::Quorum(_) | Node::Replication(_) | Node::NbdClient(_) | Node::GuestDisk(_) => None,
+            Node::Quorum(_) | Node::Replication(_) | Node::NbdClient(_) | Node::GuestDisk(_) => {
+                None
+            }
         }
     }
 
@@ -356,7 +358,9 @@ impl Node {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum EdgeKind {
     /// Quorum to child; `index` orders the children.
@@ -420,7 +424,11 @@ pub struct ParseError {
 
 impl std::fmt::Display for ParseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}, column {}: {}", self.line, self.column, self.message)
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
     }
 }
 

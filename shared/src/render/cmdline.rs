@@ -23,7 +23,9 @@ pub fn argv(v: &Validated, side: Side) -> Vec<String> {
     push("-uuid", g.uuid.to_ascii_lowercase());
     push(
         "-machine",
-        QemuOpts::kv_first("type", &g.machine).kv("accel", "kvm").finish(),
+        QemuOpts::kv_first("type", &g.machine)
+            .kv("accel", "kvm")
+            .finish(),
     );
     push("-m", g.memory_mib.to_string());
     push("-smp", g.vcpus.to_string());

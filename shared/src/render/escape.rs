@@ -25,8 +25,10 @@ pub fn qemu_value(s: &str) -> String {
 /// Quotes one shell word so `sh` passes it through unchanged.
 pub fn shell_word(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ',' | '+' | '@'));
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ',' | '+' | '@')
+        });
     if plain {
         s.to_owned()
     } else {

@@ -36,7 +36,10 @@ pub fn domain_xml(v: &Validated, side: Side) -> String {
         // colo-compare runs in libvirt's iothread1; never create it in qemu:commandline
         // (libvirt then miscounts IOThreads, ABLESTACK 301).
         let _ = writeln!(s, "  <iothreads>1</iothreads>");
-        let _ = writeln!(s, "  <iothreadids>\n    <iothread id='1'/>\n  </iothreadids>");
+        let _ = writeln!(
+            s,
+            "  <iothreadids>\n    <iothread id='1'/>\n  </iothreadids>"
+        );
     }
     let _ = writeln!(s, "  <os>");
     let _ = writeln!(
@@ -65,7 +68,11 @@ pub fn domain_xml(v: &Validated, side: Side) -> String {
             }
             NicSource::User => {}
         }
-        let _ = writeln!(s, "      <mac address='{}'/>", xml(&nic.mac.to_ascii_lowercase()));
+        let _ = writeln!(
+            s,
+            "      <mac address='{}'/>",
+            xml(&nic.mac.to_ascii_lowercase())
+        );
         let model = match nic.model {
             NicModel::E1000 => "e1000",
             NicModel::Rtl8139 => "rtl8139",
@@ -76,7 +83,11 @@ pub fn domain_xml(v: &Validated, side: Side) -> String {
             // Userspace virtio (no vhost), one queue: netfilters refuse both (rule 30).
             let _ = writeln!(s, "      <driver name='qemu' queues='1'/>");
         }
-        let _ = writeln!(s, "      <alias name='{}'/>", xml(&names::nic_alias(&nic.id)));
+        let _ = writeln!(
+            s,
+            "      <alias name='{}'/>",
+            xml(&names::nic_alias(&nic.id))
+        );
         let _ = writeln!(
             s,
             "      <address type='pci' domain='0x0000' bus='0x00' slot='{:#04x}' function='0x0'/>",

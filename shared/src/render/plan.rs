@@ -84,7 +84,10 @@ pub enum Action {
         paused: bool,
     },
     /// Send one QMP command; the reply must satisfy `expect`.
-    Qmp { command: QmpCommand, expect: Condition },
+    Qmp {
+        command: QmpCommand,
+        expect: Condition,
+    },
     /// Repeat a QMP query every `interval_ms` until `until` holds; fail after `timeout_ms`.
     Wait {
         command: QmpCommand,
@@ -155,7 +158,13 @@ impl<'a> Steps<'a> {
         });
     }
 
-    fn host(&mut self, side: Side, argv: &[&str], expect: Option<Condition>, why: impl Into<String>) {
+    fn host(
+        &mut self,
+        side: Side,
+        argv: &[&str],
+        expect: Option<Condition>,
+        why: impl Into<String>,
+    ) {
         self.push(
             side,
             Action::Host {
@@ -170,11 +179,24 @@ impl<'a> Steps<'a> {
         self.qmp_expect(side, command, Condition::Success, why);
     }
 
-    fn qmp_expect(&mut self, side: Side, command: QmpCommand, expect: Condition, why: impl Into<String>) {
+    fn qmp_expect(
+        &mut self,
+        side: Side,
+        command: QmpCommand,
+        expect: Condition,
+        why: impl Into<String>,
+    ) {
         self.push(side, Action::Qmp { command, expect }, why);
     }
 
-    fn wait(&mut self, side: Side, command: QmpCommand, until: Condition, timeout_ms: u64, why: impl Into<String>) {
+    fn wait(
+        &mut self,
+        side: Side,
+        command: QmpCommand,
+        until: Condition,
+        timeout_ms: u64,
+        why: impl Into<String>,
+    ) {
         self.push(
             side,
             Action::Wait {
@@ -199,7 +221,11 @@ impl<'a> Steps<'a> {
             },
             why,
         );
-        self.qmp(side, QmpCommand::QmpCapabilities, "leave QMP negotiation mode");
+        self.qmp(
+            side,
+            QmpCommand::QmpCapabilities,
+            "leave QMP negotiation mode",
+        );
     }
 
     /// Steps collected since the last call, numbered from `first`.
@@ -274,7 +300,14 @@ fn check_colo_support(s: &mut Steps, side: Side) {
 fn image_info(s: &mut Steps, side: Side, img: &crate::model::ImageNode) {
     s.host(
         side,
-        &["qemu-img", "info", "--output=json", "-f", img.format.as_str(), &img.path],
+        &[
+            "qemu-img",
+            "info",
+            "--output=json",
+            "-f",
+            img.format.as_str(),
+            &img.path,
+        ],
         Some(eq("/virtual-size", json!(img.size_bytes))),
         format!(
             "image '{}' exists with the size and format the document says",
@@ -296,7 +329,12 @@ fn prepare_overlays(s: &mut Steps) {
         }
     }
     for dir in dirs {
-        s.host(Side::Secondary, &["mkdir", "-p", &dir], None, "directory of the active and hidden overlays");
+        s.host(
+            Side::Secondary,
+            &["mkdir", "-p", &dir],
+            None,
+            "directory of the active and hidden overlays",
+        );
     }
     let v = s.v;
     for d in v.disks() {
@@ -318,7 +356,11 @@ fn prepare_overlays(s: &mut Steps) {
 fn prepare_secondary(s: &mut Steps) {
     let v = s.v;
     let sec = Side::Secondary;
-    s.qmp(sec, caps(&[("x-colo", true)]), "x-colo on the secondary before migrate-incoming (rule 26, QEMU >= 8.1 requires it)");
+    s.qmp(
+        sec,
+        caps(&[("x-colo", true)]),
+        "x-colo on the secondary before migrate-incoming (rule 26, QEMU >= 8.1 requires it)",
+    );
     s.qmp(
         sec,
         QmpCommand::NbdServerStart(NbdServerStart {
@@ -362,7 +404,14 @@ fn mirror_to_secondary(s: &mut Steps, stop_first: bool) {
     let p = Side::Primary;
     for d in v.disks() {
         let job = names::sync_job_id(&d.p_local.id);
-        s.qmp(p, QmpCommand::BlockdevAdd(qemu::nbd_client(v, &d.p_nbd, &d.s_disk.id)), format!("NBD client to secondary disk '{}' for the initial copy", d.s_disk.id));
+        s.qmp(
+            p,
+            QmpCommand::BlockdevAdd(qemu::nbd_client(v, &d.p_nbd, &d.s_disk.id)),
+            format!(
+                "NBD client to secondary disk '{}' for the initial copy",
+                d.s_disk.id
+            ),
+        );
         s.qmp(
             p,
             QmpCommand::BlockdevMirror(BlockdevMirror {
@@ -385,11 +434,21 @@ fn mirror_to_secondary(s: &mut Steps, stop_first: bool) {
         );
     }
     if stop_first {
-        s.qmp(p, QmpCommand::Stop, "pause the guest so no write lands between the copy and the replication leg");
+        s.qmp(
+            p,
+            QmpCommand::Stop,
+            "pause the guest so no write lands between the copy and the replication leg",
+        );
     }
     for d in v.disks() {
         let job = names::sync_job_id(&d.p_local.id);
-        s.qmp(p, QmpCommand::BlockJobCancel(Device { device: job.clone() }), "cancelling a ready mirror ends it without switching the guest to the copy");
+        s.qmp(
+            p,
+            QmpCommand::BlockJobCancel(Device {
+                device: job.clone(),
+            }),
+            "cancelling a ready mirror ends it without switching the guest to the copy",
+        );
         s.wait(
             p,
             QmpCommand::QueryBlockJobs,
@@ -400,7 +459,13 @@ fn mirror_to_secondary(s: &mut Steps, stop_first: bool) {
             MINUTE,
             format!("job {job} is gone"),
         );
-        s.qmp(p, QmpCommand::BlockdevDel(NodeName { node_name: d.p_nbd.clone() }), "remove the copy's NBD client; the replication leg brings its own");
+        s.qmp(
+            p,
+            QmpCommand::BlockdevDel(NodeName {
+                node_name: d.p_nbd.clone(),
+            }),
+            "remove the copy's NBD client; the replication leg brings its own",
+        );
     }
 }
 
@@ -410,7 +475,10 @@ fn connect_replication(s: &mut Steps) {
         s.qmp(
             Side::Primary,
             QmpCommand::BlockdevAdd(qemu::primary_replication(v, d)),
-            format!("remote leg of '{}': replication (mode primary) over NBD to '{}' (rules 8-10)", d.p_quorum, d.s_disk.id),
+            format!(
+                "remote leg of '{}': replication (mode primary) over NBD to '{}' (rules 8-10)",
+                d.p_quorum, d.s_disk.id
+            ),
         );
         s.qmp(
             Side::Primary,
@@ -427,7 +495,11 @@ fn connect_replication(s: &mut Steps) {
 fn start_colo(s: &mut Steps) {
     let v = s.v;
     let p = Side::Primary;
-    s.qmp(p, caps(&[("x-colo", true), ("events", true)]), "x-colo on the primary (rule 26); events for MIGRATION state changes");
+    s.qmp(
+        p,
+        caps(&[("x-colo", true), ("events", true)]),
+        "x-colo on the primary (rule 26); events for MIGRATION state changes",
+    );
     s.qmp(
         p,
         QmpCommand::MigrateSetParameters(MigrateSetParameters {
@@ -446,7 +518,11 @@ fn start_colo(s: &mut Steps) {
         if nic.proxy.is_some() {
             let n = ProxyNames::new(v.doc(), &nic.id);
             for id in [&n.filter_mirror, &n.redirect_in] {
-                s.qmp(p, qom_status(id, true), "peer-facing filters go on once migration runs (rule 38)");
+                s.qmp(
+                    p,
+                    qom_status(id, true),
+                    "peer-facing filters go on once migration runs (rule 38)",
+                );
             }
         }
     }
@@ -454,11 +530,33 @@ fn start_colo(s: &mut Steps) {
 
 fn wait_protected(s: &mut Steps) {
     let (p, sec) = (Side::Primary, Side::Secondary);
-    s.wait(p, QmpCommand::QueryMigrate, eq("/status", json!("colo")), 30 * MINUTE, "the first migration finished and COLO runs");
+    s.wait(
+        p,
+        QmpCommand::QueryMigrate,
+        eq("/status", json!("colo")),
+        30 * MINUTE,
+        "the first migration finished and COLO runs",
+    );
     s.wait(p, QmpCommand::QueryStatus, eq("/status", json!("running")), MINUTE, "query-migrate says colo slightly before replication starts; only a running primary is protected (lab.md pitfall 1)");
-    s.wait(sec, QmpCommand::QueryStatus, eq("/status", json!("running")), MINUTE, "the secondary runs in lockstep");
-    s.qmp_expect(p, QmpCommand::QueryColoStatus, eq("/mode", json!("primary")), "the primary is in COLO primary mode");
-    s.qmp_expect(sec, QmpCommand::QueryColoStatus, eq("/mode", json!("secondary")), "the secondary is in COLO secondary mode");
+    s.wait(
+        sec,
+        QmpCommand::QueryStatus,
+        eq("/status", json!("running")),
+        MINUTE,
+        "the secondary runs in lockstep",
+    );
+    s.qmp_expect(
+        p,
+        QmpCommand::QueryColoStatus,
+        eq("/mode", json!("primary")),
+        "the primary is in COLO primary mode",
+    );
+    s.qmp_expect(
+        sec,
+        QmpCommand::QueryColoStatus,
+        eq("/mode", json!("secondary")),
+        "the secondary is in COLO secondary mode",
+    );
 }
 
 fn proxy_recreate(s: &mut Steps) {
@@ -466,7 +564,11 @@ fn proxy_recreate(s: &mut Steps) {
     for nic in &v.doc().nics {
         let (chardevs, objects) = qemu::proxy(v, nic, Side::Primary);
         for c in chardevs {
-            s.qmp(Side::Primary, QmpCommand::ChardevAdd(c.qmp_args()), format!("re-create proxy chardev {}", c.id));
+            s.qmp(
+                Side::Primary,
+                QmpCommand::ChardevAdd(c.qmp_args()),
+                format!("re-create proxy chardev {}", c.id),
+            );
         }
         for o in objects {
             let id = o.id().to_owned();
@@ -494,7 +596,12 @@ fn deploy_phases(v: &Validated) -> Vec<Phase> {
     };
     phase(&mut s, "preflight", "Check both hosts", &|s| {
         for side in [Side::Primary, Side::Secondary] {
-            s.host(side, &["test", "-c", "/dev/kvm"], None, "COLO checkpoints need KVM; under TCG QEMU 7.2 deadlocks (lab.md)");
+            s.host(
+                side,
+                &["test", "-c", "/dev/kvm"],
+                None,
+                "COLO checkpoints need KVM; under TCG QEMU 7.2 deadlocks (lab.md)",
+            );
         }
         let v = s.v;
         for d in v.disks() {
@@ -502,34 +609,82 @@ fn deploy_phases(v: &Validated) -> Vec<Phase> {
             image_info(s, Side::Secondary, &d.s_disk);
         }
     });
-    phase(&mut s, "prepare-storage", "Create directories and empty overlays", &|s| {
-        for side in [Side::Primary, Side::Secondary] {
-            let dir = match side {
-                Side::Primary => s.v.doc().hosts.primary.run_dir.clone(),
-                Side::Secondary => s.v.doc().hosts.secondary.run_dir.clone(),
-            };
-            s.host(side, &["mkdir", "-p", &dir], None, "directory for the QMP and proxy sockets");
-        }
-        prepare_overlays(s);
-    });
-    phase(&mut s, "start-secondary", "Start the secondary, waiting for the migration", &|s| {
-        s.launch(Side::Secondary, "start the secondary with -incoming defer and the whole replication chain (rule 26)");
-        check_colo_support(s, Side::Secondary);
-        s.qmp_expect(Side::Secondary, QmpCommand::QueryStatus, eq("/status", json!("inmigrate")), "the secondary waits for an incoming migration");
-    });
-    phase(&mut s, "prepare-secondary", "Export the secondary disks and listen", &prepare_secondary);
+    phase(
+        &mut s,
+        "prepare-storage",
+        "Create directories and empty overlays",
+        &|s| {
+            for side in [Side::Primary, Side::Secondary] {
+                let dir = match side {
+                    Side::Primary => s.v.doc().hosts.primary.run_dir.clone(),
+                    Side::Secondary => s.v.doc().hosts.secondary.run_dir.clone(),
+                };
+                s.host(
+                    side,
+                    &["mkdir", "-p", &dir],
+                    None,
+                    "directory for the QMP and proxy sockets",
+                );
+            }
+            prepare_overlays(s);
+        },
+    );
+    phase(
+        &mut s,
+        "start-secondary",
+        "Start the secondary, waiting for the migration",
+        &|s| {
+            s.launch(Side::Secondary, "start the secondary with -incoming defer and the whole replication chain (rule 26)");
+            check_colo_support(s, Side::Secondary);
+            s.qmp_expect(
+                Side::Secondary,
+                QmpCommand::QueryStatus,
+                eq("/status", json!("inmigrate")),
+                "the secondary waits for an incoming migration",
+            );
+        },
+    );
+    phase(
+        &mut s,
+        "prepare-secondary",
+        "Export the secondary disks and listen",
+        &prepare_secondary,
+    );
     phase(&mut s, "start-primary", "Start the primary, paused", &|s| {
-        s.launch(Side::Primary, "start the primary paused: COLO starts its guest at the first checkpoint");
+        s.launch(
+            Side::Primary,
+            "start the primary paused: COLO starts its guest at the first checkpoint",
+        );
         check_colo_support(s, Side::Primary);
-        s.qmp_expect(Side::Primary, QmpCommand::QueryStatus, eq("/status", json!("prelaunch")), "the guest has not run yet");
+        s.qmp_expect(
+            Side::Primary,
+            QmpCommand::QueryStatus,
+            eq("/status", json!("prelaunch")),
+            "the guest has not run yet",
+        );
     });
-    phase(&mut s, "initial-sync", "Copy the primary disks to the secondary", &|s| match s.v.doc().colo.initial_sync {
-        InitialSync::Mirror => mirror_to_secondary(s, false),
-        InitialSync::AssumeIdentical => {}
-    });
-    phase(&mut s, "connect-replication", "Attach the replication legs", &connect_replication);
+    phase(
+        &mut s,
+        "initial-sync",
+        "Copy the primary disks to the secondary",
+        &|s| match s.v.doc().colo.initial_sync {
+            InitialSync::Mirror => mirror_to_secondary(s, false),
+            InitialSync::AssumeIdentical => {}
+        },
+    );
+    phase(
+        &mut s,
+        "connect-replication",
+        "Attach the replication legs",
+        &connect_replication,
+    );
     phase(&mut s, "start-colo", "Start COLO", &start_colo);
-    phase(&mut s, "wait-protected", "Wait until protected", &wait_protected);
+    phase(
+        &mut s,
+        "wait-protected",
+        "Wait until protected",
+        &wait_protected,
+    );
     phases
 }
 
@@ -537,21 +692,49 @@ fn failover_to_secondary(v: &Validated) -> Vec<Step> {
     let mut s = Steps::new(v);
     s.phase = "failover";
     let sec = Side::Secondary;
-    s.qmp(sec, QmpCommand::NbdServerStop, "stop receiving the dead primary's writes");
-    s.qmp(sec, QmpCommand::XColoLostHeartbeat, "take over: the active overlay is committed into the secondary disk");
-    s.wait(sec, QmpCommand::QueryColoStatus, eq("/mode", json!("none")), MINUTE, "COLO has ended on this side (COLO_EXIT may say reason error; lab.md pitfall 3)");
+    s.qmp(
+        sec,
+        QmpCommand::NbdServerStop,
+        "stop receiving the dead primary's writes",
+    );
+    s.qmp(
+        sec,
+        QmpCommand::XColoLostHeartbeat,
+        "take over: the active overlay is committed into the secondary disk",
+    );
+    s.wait(
+        sec,
+        QmpCommand::QueryColoStatus,
+        eq("/mode", json!("none")),
+        MINUTE,
+        "COLO has ended on this side (COLO_EXIT may say reason error; lab.md pitfall 3)",
+    );
     for nic in &v.doc().nics {
         if nic.proxy.is_some() {
             let n = ProxyNames::new(v.doc(), &nic.id);
             for id in [&n.f2, &n.f1] {
-                s.qmp(sec, QmpCommand::ObjectDel(Id { id: id.clone() }), "packets no longer come from the primary");
+                s.qmp(
+                    sec,
+                    QmpCommand::ObjectDel(Id { id: id.clone() }),
+                    "packets no longer come from the primary",
+                );
             }
             for id in [&n.red1, &n.red0] {
-                s.qmp(sec, QmpCommand::ChardevRemove(Id { id: id.clone() }), "drop the sockets to the dead primary");
+                s.qmp(
+                    sec,
+                    QmpCommand::ChardevRemove(Id { id: id.clone() }),
+                    "drop the sockets to the dead primary",
+                );
             }
         }
     }
-    s.wait(sec, QmpCommand::QueryStatus, eq("/status", json!("running")), MINUTE, "the former secondary now serves the guest");
+    s.wait(
+        sec,
+        QmpCommand::QueryStatus,
+        eq("/status", json!("running")),
+        MINUTE,
+        "the former secondary now serves the guest",
+    );
     s.take(&mut 1)
 }
 
@@ -562,7 +745,11 @@ fn detach_remote_legs(s: &mut Steps) {
         if nic.proxy.is_some() {
             let n = ProxyNames::new(v.doc(), &nic.id);
             for id in [&n.filter_mirror, &n.redirect_in] {
-                s.qmp(p, qom_status(id, false), "stop sending packets to the lost secondary");
+                s.qmp(
+                    p,
+                    qom_status(id, false),
+                    "stop sending packets to the lost secondary",
+                );
             }
         }
     }
@@ -584,10 +771,26 @@ fn failover_to_primary(v: &Validated) -> Vec<Step> {
     s.phase = "failover";
     let p = Side::Primary;
     detach_remote_legs(&mut s);
-    s.qmp(p, QmpCommand::XColoLostHeartbeat, "leave COLO and continue alone");
-    s.wait(p, QmpCommand::QueryColoStatus, eq("/mode", json!("none")), MINUTE, "COLO has ended on this side");
+    s.qmp(
+        p,
+        QmpCommand::XColoLostHeartbeat,
+        "leave COLO and continue alone",
+    );
+    s.wait(
+        p,
+        QmpCommand::QueryColoStatus,
+        eq("/mode", json!("none")),
+        MINUTE,
+        "COLO has ended on this side",
+    );
     for d in v.disks() {
-        s.qmp(p, QmpCommand::BlockdevDel(NodeName { node_name: d.p_replication.clone() }), "delete the detached remote leg and its NBD client");
+        s.qmp(
+            p,
+            QmpCommand::BlockdevDel(NodeName {
+                node_name: d.p_replication.clone(),
+            }),
+            "delete the detached remote leg and its NBD client",
+        );
     }
     for nic in &v.doc().nics {
         if nic.proxy.is_some() {
@@ -596,27 +799,49 @@ fn failover_to_primary(v: &Validated) -> Vec<Step> {
             // colo-compare first: it holds the chardevs the redirectors also use.
             objs.rotate_right(1);
             for id in objs {
-                s.qmp(p, QmpCommand::ObjectDel(Id { id }), "the proxy is not needed without a peer");
+                s.qmp(
+                    p,
+                    QmpCommand::ObjectDel(Id { id }),
+                    "the proxy is not needed without a peer",
+                );
             }
             for c in chardevs.iter().rev() {
-                s.qmp(p, QmpCommand::ChardevRemove(Id { id: c.id.clone() }), "remove the proxy's sockets");
+                s.qmp(
+                    p,
+                    QmpCommand::ChardevRemove(Id { id: c.id.clone() }),
+                    "remove the proxy's sockets",
+                );
             }
         }
     }
-    s.wait(p, QmpCommand::QueryStatus, eq("/status", json!("running")), MINUTE, "the primary serves the guest alone");
+    s.wait(
+        p,
+        QmpCommand::QueryStatus,
+        eq("/status", json!("running")),
+        MINUTE,
+        "the primary serves the guest alone",
+    );
     s.take(&mut 1)
 }
 
 fn reprotect(v: &Validated) -> Vec<Step> {
     let mut s = Steps::new(v);
     s.phase = "prepare-storage";
-    s.host(Side::Secondary, &["mkdir", "-p", &v.doc().hosts.secondary.run_dir], None, "directory for the QMP and proxy sockets");
+    s.host(
+        Side::Secondary,
+        &["mkdir", "-p", &v.doc().hosts.secondary.run_dir],
+        None,
+        "directory for the QMP and proxy sockets",
+    );
     for d in v.disks() {
         image_info(&mut s, Side::Secondary, &d.s_disk);
     }
     prepare_overlays(&mut s);
     s.phase = "start-secondary";
-    s.launch(Side::Secondary, "start a fresh secondary with -incoming defer");
+    s.launch(
+        Side::Secondary,
+        "start a fresh secondary with -incoming defer",
+    );
     check_colo_support(&mut s, Side::Secondary);
     s.phase = "prepare-secondary";
     prepare_secondary(&mut s);
@@ -635,11 +860,20 @@ fn reprotect(v: &Validated) -> Vec<Step> {
 fn teardown(v: &Validated) -> Vec<Step> {
     let mut s = Steps::new(v);
     s.phase = "teardown";
-    s.qmp(Side::Secondary, QmpCommand::Quit, "stop the secondary first, so the primary never fails over to it");
+    s.qmp(
+        Side::Secondary,
+        QmpCommand::Quit,
+        "stop the secondary first, so the primary never fails over to it",
+    );
     s.qmp(Side::Primary, QmpCommand::Quit, "stop the primary guest");
     for d in v.disks() {
         for img in [&d.s_active, &d.s_hidden] {
-            s.host(Side::Secondary, &["rm", "-f", &img.path], None, format!("remove overlay '{}'", img.id));
+            s.host(
+                Side::Secondary,
+                &["rm", "-f", &img.path],
+                None,
+                format!("remove overlay '{}'", img.id),
+            );
         }
     }
     s.take(&mut 1)

@@ -170,7 +170,10 @@ pub fn disk_devices(v: &Validated, side: Side) -> Vec<String> {
             o = if d.pci_function == 0 {
                 o.kv("addr", &format!("{:#04x}", d.pci_slot))
             } else {
-                o.kv("addr", &format!("{:#04x}.{:#x}", d.pci_slot, d.pci_function))
+                o.kv(
+                    "addr",
+                    &format!("{:#04x}.{:#x}", d.pci_slot, d.pci_function),
+                )
             };
             if d.multifunction {
                 o = o.kv("multifunction", "on");
@@ -203,7 +206,10 @@ impl Chardev {
         let mut o = QemuOpts::new("socket").kv("id", &self.id);
         match &self.addr {
             ChardevAddr::Inet { host, port } => {
-                o = o.kv("host", host).kv("port", &port.to_string()).kv("nodelay", "on");
+                o = o
+                    .kv("host", host)
+                    .kv("port", &port.to_string())
+                    .kv("nodelay", "on");
             }
             ChardevAddr::Unix { path } => o = o.kv("path", path),
         }
@@ -222,7 +228,9 @@ impl Chardev {
             ChardevAddr::Inet { host, port } => serde_json::json!({
                 "type": "inet", "data": {"host": host, "port": port.to_string()}
             }),
-            ChardevAddr::Unix { path } => serde_json::json!({"type": "unix", "data": {"path": path}}),
+            ChardevAddr::Unix { path } => {
+                serde_json::json!({"type": "unix", "data": {"path": path}})
+            }
         };
         let mut data = serde_json::json!({"addr": addr, "server": self.server});
         if let Some(obj) = data.as_object_mut() {
@@ -415,7 +423,10 @@ pub fn proxy(v: &Validated, nic: &Nic, side: Side) -> (Vec<Chardev>, Vec<QomObje
                 server: false,
                 reconnect: Some(1),
             };
-            let chardevs = vec![client(&n.red0, p.mirror_port), client(&n.red1, p.compare_port)];
+            let chardevs = vec![
+                client(&n.red0, p.mirror_port),
+                client(&n.red1, p.compare_port),
+            ];
             let objects = vec![
                 QomObject::FilterRedirector {
                     id: n.f1.clone(),

@@ -5,7 +5,7 @@
 //! is exactly what gets rendered.
 
 use crate::model::{
-    EdgeKind, GuestDiskNode, Graph, ImageNode, NbdClientNode, Node, QuorumNode, ReplicationNode,
+    EdgeKind, Graph, GuestDiskNode, ImageNode, NbdClientNode, Node, QuorumNode, ReplicationNode,
     Side,
 };
 
@@ -65,7 +65,9 @@ pub fn primary_chain<'a>(g: &Graph<'a>, device: &'a GuestDiskNode) -> Option<Pri
         }
     }
     let (replication, remote_index) = remote?;
-    let nbd = g.only_target(&replication.id, EdgeKind::File)?.as_nbd_client()?;
+    let nbd = g
+        .only_target(&replication.id, EdgeKind::File)?
+        .as_nbd_client()?;
     let target = g.out_edges(&nbd.id, EdgeKind::Nbd);
     let remote_disk = match target.as_slice() {
         [e] => image(g, &e.to)?,
@@ -82,10 +84,7 @@ pub fn primary_chain<'a>(g: &Graph<'a>, device: &'a GuestDiskNode) -> Option<Pri
     })
 }
 
-pub fn secondary_chain<'a>(
-    g: &Graph<'a>,
-    device: &'a GuestDiskNode,
-) -> Option<SecondaryChain<'a>> {
+pub fn secondary_chain<'a>(g: &Graph<'a>, device: &'a GuestDiskNode) -> Option<SecondaryChain<'a>> {
     let quorum = attached_quorum(g, &device.id)?;
     let replication = match g.children(&quorum.id).as_slice() {
         [e] => g.node(&e.to)?.as_replication()?,

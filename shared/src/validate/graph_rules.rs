@@ -70,7 +70,10 @@ fn check_id_wellformed(g: &Graph, r: &mut Report) {
             r.push(
                 "E044",
                 &[&e.id],
-                format!("edge id {:?} is empty, too long or has control characters", e.id),
+                format!(
+                    "edge id {:?} is empty, too long or has control characters",
+                    e.id
+                ),
                 "use a short printable id such as 'e-q0-d0'",
             );
         }
@@ -197,7 +200,11 @@ fn check_edge_shapes(g: &Graph, r: &mut Report) {
             r.push(
                 "E046",
                 &[&e.id],
-                format!("{} edge '{}' has an index; only child edges do", e.kind.as_str(), e.id),
+                format!(
+                    "{} edge '{}' has an index; only child edges do",
+                    e.kind.as_str(),
+                    e.id
+                ),
                 "remove 'index' from the edge",
             );
         }
@@ -372,7 +379,10 @@ fn check_has_guest_disk(g: &Graph, r: &mut Report) {
             r.push(
                 "E062",
                 &[&format!("nodes.{}", side.as_str())],
-                format!("the {} side has no guest disk; there is nothing to protect", side.as_str()),
+                format!(
+                    "the {} side has no guest disk; there is nothing to protect",
+                    side.as_str()
+                ),
                 "add a guest-disk node on each side, or start from `lockstep new`",
             );
         }

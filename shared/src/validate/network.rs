@@ -52,7 +52,10 @@ fn check_macs(doc: &Document, r: &mut Report) {
             && parts
                 .iter()
                 .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
-        let multicast = ok && u8::from_str_radix(parts[0], 16).map(|b| b & 1 == 1).unwrap_or(true);
+        let multicast = ok
+            && u8::from_str_radix(parts[0], 16)
+                .map(|b| b & 1 == 1)
+                .unwrap_or(true);
         if !ok || multicast {
             r.push(
                 "E053",
@@ -68,7 +71,10 @@ fn check_macs(doc: &Document, r: &mut Report) {
             r.push(
                 "E053",
                 &[prev, &nic.id],
-                format!("NICs '{prev}' and '{}' share MAC address {}", nic.id, nic.mac),
+                format!(
+                    "NICs '{prev}' and '{}' share MAC address {}",
+                    nic.id, nic.mac
+                ),
                 "give every NIC its own MAC address",
             );
         }
@@ -156,13 +162,25 @@ fn check_ports(doc: &Document, r: &mut Report) {
     let h = &doc.hosts;
     let same = h.primary.address == h.secondary.address || h.primary.name == h.secondary.name;
     let mut claims: Vec<(&str, String, u32)> = vec![
-        ("secondary", "colo.migration_port".to_owned(), doc.colo.migration_port),
+        (
+            "secondary",
+            "colo.migration_port".to_owned(),
+            doc.colo.migration_port,
+        ),
         ("secondary", "colo.nbd_port".to_owned(), doc.colo.nbd_port),
     ];
     for nic in &doc.nics {
         if let Some(p) = &nic.proxy {
-            claims.push(("primary", format!("nics.{}.proxy.mirror_port", nic.id), p.mirror_port));
-            claims.push(("primary", format!("nics.{}.proxy.compare_port", nic.id), p.compare_port));
+            claims.push((
+                "primary",
+                format!("nics.{}.proxy.mirror_port", nic.id),
+                p.mirror_port,
+            ));
+            claims.push((
+                "primary",
+                format!("nics.{}.proxy.compare_port", nic.id),
+                p.compare_port,
+            ));
         }
     }
     let mut used: BTreeMap<(&str, u32), String> = BTreeMap::new();

@@ -73,9 +73,7 @@ fn check_devices_identical(g: &Graph, r: &mut Report) {
                 "add a secondary guest disk with the same target, bus and PCI slot",
             ),
             Some(sd) => {
-                if sd.pci_slot != d.pci_slot
-                    || sd.pci_function != d.pci_function
-                    || sd.bus != d.bus
+                if sd.pci_slot != d.pci_slot || sd.pci_function != d.pci_function || sd.bus != d.bus
                 {
                     r.push(
                         "E022",

@@ -40,7 +40,10 @@ fn check_device_attached(g: &Graph, r: &mut Report) {
                     r.push(
                         "E006",
                         &[&q.id],
-                        format!("quorum '{}' is attached to {n_att} guest disks; one at most", q.id),
+                        format!(
+                            "quorum '{}' is attached to {n_att} guest disks; one at most",
+                            q.id
+                        ),
                         "give each guest disk its own quorum",
                     );
                 }
@@ -86,7 +89,10 @@ fn check_quorum_shape(g: &Graph, r: &mut Report) {
             r.push(
                 "E006",
                 &[&q.id],
-                format!("primary quorum '{}' has {locals} local images; COLO uses one", q.id),
+                format!(
+                    "primary quorum '{}' has {locals} local images; COLO uses one",
+                    q.id
+                ),
                 "keep one local image per protected disk",
             );
         }
@@ -113,7 +119,11 @@ fn check_one_remote_leg(g: &Graph, r: &mut Report) {
                      replication child",
                     q.id,
                     legs.len(),
-                    if legs.is_empty() { "none".to_owned() } else { legs.join(", ") }
+                    if legs.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        legs.join(", ")
+                    }
                 ),
                 "connect one replication node (mode primary) as child 1 of the quorum",
             );
@@ -141,7 +151,8 @@ fn check_replication_primary(g: &Graph, r: &mut Report) {
             );
         }
         let files = g.out_edges(&rep.id, EdgeKind::File);
-        let ok = matches!(files.as_slice(), [e] if matches!(g.node(&e.to), Some(Node::NbdClient(_))));
+        let ok =
+            matches!(files.as_slice(), [e] if matches!(g.node(&e.to), Some(Node::NbdClient(_))));
         if !ok {
             r.push(
                 "E009",
@@ -181,7 +192,10 @@ fn check_nbd_export(g: &Graph, r: &mut Report) {
             r.push(
                 "E010",
                 &[&c.id],
-                format!("NBD client '{}' is on the secondary; only the primary has one", c.id),
+                format!(
+                    "NBD client '{}' is on the secondary; only the primary has one",
+                    c.id
+                ),
                 "set side to 'primary'",
             );
             continue;
@@ -217,7 +231,10 @@ fn check_nbd_export(g: &Graph, r: &mut Report) {
             r.push(
                 "E009",
                 &[&c.id],
-                format!("NBD client '{}' must be the file of exactly one replication node", c.id),
+                format!(
+                    "NBD client '{}' must be the file of exactly one replication node",
+                    c.id
+                ),
                 "connect the primary replication node to it with a file edge",
             );
         }

@@ -75,7 +75,9 @@ fn check_guest_name(doc: &Document, r: &mut Report) {
         r.push(
             "E051",
             &["guest.name"],
-            format!("guest name {name:?} {p}; libvirt would reject it or sockets could not be named"),
+            format!(
+                "guest name {name:?} {p}; libvirt would reject it or sockets could not be named"
+            ),
             "use letters, digits, '-', '_' or '.', at most 64 characters",
         );
     }
@@ -87,7 +89,10 @@ fn check_guest_resources(doc: &Document, r: &mut Report) {
         r.push(
             "E057",
             &["guest.memory_mib"],
-            format!("guest memory is {} MiB; it must be between 16 MiB and 4 TiB", g.memory_mib),
+            format!(
+                "guest memory is {} MiB; it must be between 16 MiB and 4 TiB",
+                g.memory_mib
+            ),
             "set guest.memory_mib to the guest's RAM in MiB",
         );
     }
@@ -95,7 +100,10 @@ fn check_guest_resources(doc: &Document, r: &mut Report) {
         r.push(
             "E057",
             &["guest.vcpus"],
-            format!("guest has {} vCPUs; it must have between 1 and 255", g.vcpus),
+            format!(
+                "guest has {} vCPUs; it must have between 1 and 255",
+                g.vcpus
+            ),
             "set guest.vcpus to a number from 1 to 255",
         );
     }
@@ -130,7 +138,11 @@ fn check_paths(doc: &Document, r: &mut Report) {
         }
     };
     check("guest.emulator", "emulator path", &doc.guest.emulator);
-    check("hosts.primary.run_dir", "primary run_dir", &doc.hosts.primary.run_dir);
+    check(
+        "hosts.primary.run_dir",
+        "primary run_dir",
+        &doc.hosts.primary.run_dir,
+    );
     check(
         "hosts.secondary.run_dir",
         "secondary run_dir",
@@ -188,7 +200,10 @@ fn check_host_names(doc: &Document, r: &mut Report) {
             r.push(
                 "E060",
                 &[side],
-                format!("host name {:?} is empty, too long or has control characters", h.name),
+                format!(
+                    "host name {:?} is empty, too long or has control characters",
+                    h.name
+                ),
                 "name the host as it is registered",
             );
         }

@@ -275,7 +275,9 @@ fn check_distinct_from_primary(g: &Graph, c: &Chain, r: &mut Report) {
     }
     for img in g.doc.nodes.iter().filter_map(Node::as_image) {
         if img.side == Side::Primary
-            && [c.disk, c.active, c.hidden].iter().any(|s| s.path == img.path)
+            && [c.disk, c.active, c.hidden]
+                .iter()
+                .any(|s| s.path == img.path)
         {
             r.push(
                 "E021",
@@ -349,14 +351,20 @@ fn check_images_used_once(g: &Graph, r: &mut Report) {
             r.push(
                 "E048",
                 &[&img.id],
-                format!("image '{}' has {parents} parents; each image is used once", img.id),
+                format!(
+                    "image '{}' has {parents} parents; each image is used once",
+                    img.id
+                ),
                 "give each parent its own image",
             );
         }
     }
     let mut by_path: BTreeMap<(Side, &str), Vec<&str>> = BTreeMap::new();
     for img in g.doc.nodes.iter().filter_map(Node::as_image) {
-        by_path.entry((img.side, &img.path)).or_default().push(&img.id);
+        by_path
+            .entry((img.side, &img.path))
+            .or_default()
+            .push(&img.id);
     }
     for ((side, path), ids) in by_path {
         if ids.len() > 1 {
@@ -366,7 +374,10 @@ fn check_images_used_once(g: &Graph, r: &mut Report) {
                 format!(
                     "{} images {} all use the path {path:?}",
                     side.as_str(),
-                    ids.iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(", ")
+                    ids.iter()
+                        .map(|i| format!("'{i}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 "give every image its own file",
             );

@@ -1,0 +1,100 @@
+//! The built page in headless Chromium, served by `lockstep serve`: the shared validator and
+//! renderers run as WebAssembly in a real browser.
+
+use lockstep_tests::{free_port, have_program, skip, workspace_root, TempDir};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| have_program(c))
+}
+
+/// The DOM after the page's scripts ran (Chromium's `--dump-dom`).
+fn dump_dom(browser: &str, url: &str, profile: &std::path::Path) -> String {
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .output()
+        .expect("run chromium");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn page_validates_and_renders_in_the_browser() {
+    let test = "browser::page_validates_and_renders_in_the_browser";
+    let dist = workspace_root().join("dist");
+    if !dist.join("lockstep_bg.wasm").is_file() {
+        skip(
+            test,
+            "frontend",
+            "dist/ is not built (scripts/test builds it)",
+        );
+        return;
+    }
+    let Some(browser) = chromium() else {
+        skip(test, "chromium", "chromium is not installed");
+        return;
+    };
+    let port = free_port();
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_lockstep"))
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--static-dir",
+            ])
+            .arg(&dist)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start lockstep serve"),
+    );
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let profile = TempDir::new("chromium");
+    let dom = dump_dom(
+        browser,
+        &format!("http://127.0.0.1:{port}/"),
+        profile.path(),
+    );
+    drop(server);
+    // Written by the WebAssembly app: the status line, and the rendered primary domain XML.
+    assert!(
+        dom.contains("id=\"status\""),
+        "the app did not mount: {dom}"
+    );
+    assert!(dom.contains("Valid: no findings"), "status missing: {dom}");
+    assert!(
+        dom.contains("&lt;domain type='kvm'") && dom.contains("quorum"),
+        "rendered XML missing: {dom}"
+    );
+}
