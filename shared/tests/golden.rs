@@ -109,6 +109,14 @@ fn corpus_matches_golden_files() {
         &rules_markdown(),
         &mut problems,
     );
+    let mut schema =
+        serde_json::to_string_pretty(&lockstep_shared::model::json_schema()).expect("schema");
+    schema.push('\n');
+    check_file(
+        &root().join("docs/document.schema.json"),
+        &schema,
+        &mut problems,
+    );
     assert!(
         problems.is_empty(),
         "golden files are stale (UPDATE_GOLDEN=1 regenerates them):\n{}",
