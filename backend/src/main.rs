@@ -1,10 +1,15 @@
 //! The `lockstep` binary: the command-line tools over the shared core, and the server.
 //!
-//! Exit codes of the document commands: 0 success, 1 the document has errors, 2 the input could
+//! `audit verify` exits 1 naming the first bad event. Exit codes of the document commands: 0 success, 1 the document has errors, 2 the input could
 //! not be read or parsed (or the arguments were wrong).
 
+mod admin;
+mod audit;
+mod auth;
 mod cli;
+mod db;
 mod http;
+mod pg;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +50,12 @@ enum Command {
     Rules,
     /// Serve the web app and its API.
     Serve(serve::ServeArgs),
+    /// Administration: users.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -59,5 +70,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve(a) => serve::run(a),
+        Command::Admin(c) => admin::admin(c),
+        Command::Audit(c) => admin::audit_cmd(c),
     }
 }

@@ -1,11 +1,23 @@
-//! `lockstep serve`: the HTTP server with the built web app.
+//! `lockstep serve` and the database the commands use.
 //!
-//! Today it serves the stateless API over the shared core (schema, validate, render) and the
-//! frontend bundle; accounts, persistence and deploy arrive with the server issue.
+//! With `DATABASE_URL` set, that Postgres is used. Without it, a private cluster is created
+//! and started in the data folder (`--data-dir`, default `.lockstep/`), on a unix socket only,
+//! and stopped on exit. Migrations run at start.
 
+use crate::db::Db;
+use crate::http::{self, AppState};
+use crate::pg::LocalPostgres;
+use anyhow::{Context, Result};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+#[derive(Args, Clone)]
+pub struct DbArgs {
+    /// Folder of the private Postgres cluster used when DATABASE_URL is not set.
+    #[arg(long, default_value = ".lockstep")]
+    pub data_dir: PathBuf,
+}
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -15,22 +27,94 @@ pub struct ServeArgs {
     /// Directory of the built frontend (index.html, lockstep.js, lockstep_bg.wasm).
     #[arg(long, default_value = "dist")]
     static_dir: PathBuf,
+    /// Mark session cookies Secure (when served behind HTTPS).
+    #[arg(long)]
+    secure_cookies: bool,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+/// The database, migrated; plus the private cluster when one was started (stopped on drop).
+pub async fn open_database(args: &DbArgs) -> Result<(Db, Option<LocalPostgres>)> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        let db = Db::connect(Db::options_from_url(&url)?).await?;
+        db.migrate().await?;
+        return Ok((db, None));
+    }
+    let pg = LocalPostgres::start(&args.data_dir.join("postgres"))
+        .context("start the private Postgres cluster (set DATABASE_URL to use another one)")?;
+    {
+        let admin = Db::connect(pg.options("postgres")).await?;
+        Db::ensure_database(&admin.pool, "lockstep").await?;
+        admin.pool.close().await;
+    }
+    let db = Db::connect(pg.options("lockstep")).await?;
+    db.migrate().await?;
+    Ok((db, Some(pg)))
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOCKSTEP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run_async(a: ServeArgs) -> Result<()> {
+    let (db, pg) = open_database(&a.db).await?;
+    if db.count_users().await? == 0 {
+        println!(
+            "lockstep: no users yet. Create the first one with:\n  \
+             LOCKSTEP_PASSWORD=... {} admin create-user --data-dir {} --team ops --role admin alice",
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "lockstep".into()),
+            a.db.data_dir.display()
+        );
+    }
+    let state = AppState {
+        db,
+        secure_cookies: a.secure_cookies,
+    };
+    let r = http::serve(&a.bind, a.static_dir.clone(), state).await;
+    drop(pg);
+    r.with_context(|| format!("serve on {}", a.bind))
 }
 
 pub fn run(a: ServeArgs) -> ExitCode {
+    init_logging();
     if !a.static_dir.join("index.html").is_file() {
         eprintln!(
-            "error: {} has no index.html; build the frontend first (scripts/build-frontend.sh)",
+            "error: {} has no index.html; build the frontend first (scripts/run does)",
             a.static_dir.display()
         );
         return ExitCode::from(2);
     }
-    let sys = actix_web::rt::System::new();
-    match sys.block_on(crate::http::serve(&a.bind, a.static_dir)) {
+    block_on(run_async(a))
+}
+
+/// Runs a command's future on a fresh runtime, printing its error chain on failure.
+pub fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> ExitCode {
+    let rt = actix_web::rt::System::new();
+    match rt.block_on(f) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: cannot serve on {}: {e}", a.bind);
+            eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Whether a path looks like the private cluster's folder (for messages).
+pub fn describe(args: &DbArgs) -> String {
+    match std::env::var("DATABASE_URL") {
+        Ok(_) => "DATABASE_URL".to_owned(),
+        Err(_) => Path::new(&args.data_dir)
+            .join("postgres")
+            .display()
+            .to_string(),
     }
 }

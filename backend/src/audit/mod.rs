@@ -1,0 +1,215 @@
+//! The audit log's hash chain: what an event is, how its hash is computed, and how a chain is
+//! verified. Pure functions; `db::audit` stores and reads the events.
+//!
+//! `hash = SHA-256(prev_hash || canonical JSON of the event)`, where canonical JSON has object
+//! keys sorted at every level, so a value read back from JSONB hashes like the value written.
+//! The first event's `prev_hash` is 32 zero bytes.
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// An event before it is chained.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewEvent {
+    /// RFC 3339 with microseconds, UTC (the precision Postgres keeps).
+    pub at: String,
+    pub actor_id: Option<i64>,
+    pub actor_name: String,
+    pub team_id: Option<i64>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub target_name: Option<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub request_id: Option<String>,
+    pub source: Option<String>,
+    pub user_agent: Option<String>,
+    pub result: String,
+}
+
+pub const GENESIS: [u8; 32] = [0; 32];
+
+/// JSON text with object keys sorted at every level.
+pub fn canonical_json(v: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String((*k).clone()).to_string());
+                    out.push(':');
+                    write(&m[k.as_str()], out);
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(x, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut s = String::new();
+    write(v, &mut s);
+    s
+}
+
+/// The hash of `event` chained after `prev`.
+pub fn event_hash(prev: &[u8], event: &NewEvent) -> Vec<u8> {
+    let v = serde_json::to_value(event).unwrap_or(Value::Null);
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(canonical_json(&v).as_bytes());
+    h.finalize().to_vec()
+}
+
+/// A stored event as the verifier sees it.
+pub struct StoredEvent {
+    pub id: i64,
+    pub event: NewEvent,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+/// Why a chain is broken, naming the first bad event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainError {
+    /// The row's content no longer matches its hash: it was altered.
+    Altered { id: i64 },
+    /// The row does not follow the one before it: rows were removed or reordered before it.
+    Broken { id: i64, after: Option<i64> },
+}
+
+impl std::fmt::Display for ChainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChainError::Altered { id } => {
+                write!(f, "audit event {id} was altered: its content does not match its hash")
+            }
+            ChainError::Broken { id, after: Some(prev) } => write!(
+                f,
+                "audit event {id} does not follow event {prev}: events between them were removed"
+            ),
+            ChainError::Broken { id, after: None } => write!(
+                f,
+                "audit event {id} is the first event but does not start the chain: earlier events were removed"
+            ),
+        }
+    }
+}
+
+/// Walks events in id order; returns how many were checked, or the first bad one.
+pub fn verify<I: IntoIterator<Item = StoredEvent>>(events: I) -> Result<u64, ChainError> {
+    let mut prev_hash = GENESIS.to_vec();
+    let mut prev_id = None;
+    let mut n = 0;
+    for e in events {
+        if e.prev_hash != prev_hash {
+            return Err(ChainError::Broken {
+                id: e.id,
+                after: prev_id,
+            });
+        }
+        if event_hash(&prev_hash, &e.event) != e.hash {
+            return Err(ChainError::Altered { id: e.id });
+        }
+        prev_hash = e.hash;
+        prev_id = Some(e.id);
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(action: &str) -> NewEvent {
+        NewEvent {
+            at: "2026-11-27T05:00:00.000001Z".into(),
+            actor_id: Some(1),
+            actor_name: "alice".into(),
+            team_id: Some(1),
+            action: action.into(),
+            target_type: "configuration".into(),
+            target_id: Some("7".into()),
+            target_name: Some("vm1".into()),
+            before: None,
+            after: Some(serde_json::json!({"b": 1, "a": [1.5, {"z": null, "y": "x"}]})),
+            request_id: None,
+            source: None,
+            user_agent: None,
+            result: "ok".into(),
+        }
+    }
+
+    fn chain(actions: &[&str]) -> Vec<StoredEvent> {
+        let mut prev = GENESIS.to_vec();
+        actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let event = ev(a);
+                let hash = event_hash(&prev, &event);
+                let s = StoredEvent {
+                    id: i as i64 + 1,
+                    event,
+                    prev_hash: prev.clone(),
+                    hash: hash.clone(),
+                };
+                prev = hash;
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_everywhere() {
+        let v = serde_json::json!({"b": 1, "a": {"d": 2, "c": [ {"f": 1, "e": 2} ]}});
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":[{"e":2,"f":1}],"d":2},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        assert_eq!(verify(chain(&["a", "b", "c"])), Ok(3));
+    }
+
+    #[test]
+    fn an_altered_event_is_named() {
+        let mut c = chain(&["a", "b", "c"]);
+        c[1].event.actor_name = "mallory".into();
+        assert_eq!(verify(c), Err(ChainError::Altered { id: 2 }));
+    }
+
+    #[test]
+    fn a_removed_event_is_found() {
+        let mut c = chain(&["a", "b", "c"]);
+        c.remove(1);
+        assert_eq!(
+            verify(c),
+            Err(ChainError::Broken {
+                id: 3,
+                after: Some(1)
+            })
+        );
+        let mut c = chain(&["a", "b"]);
+        c.remove(0);
+        assert_eq!(verify(c), Err(ChainError::Broken { id: 2, after: None }));
+    }
+}

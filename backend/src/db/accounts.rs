@@ -1,0 +1,152 @@
+//! Users, teams, memberships, sessions and failed logins.
+
+use super::{Db, Tx};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: i64,
+    pub name: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Membership {
+    pub team_id: i64,
+    pub team: String,
+    pub role: String,
+}
+
+impl Db {
+    pub async fn count_users(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
+        let row: Option<(i64, String, String)> =
+            sqlx::query_as("SELECT id, name, password_hash FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(id, name, password_hash)| UserRow {
+            id,
+            name,
+            password_hash,
+        }))
+    }
+
+    pub async fn memberships(&self, user_id: i64) -> Result<Vec<Membership>> {
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT t.id, t.name, m.role FROM memberships m JOIN teams t ON t.id = m.team_id \
+             WHERE m.user_id = $1 ORDER BY t.name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(team_id, team, role)| Membership {
+                team_id,
+                team,
+                role,
+            })
+            .collect())
+    }
+
+    pub async fn create_session(
+        &self,
+        id_hash: &[u8],
+        user_id: i64,
+        csrf: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO sessions (id_hash, user_id, csrf_token, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(id_hash)
+            .bind(user_id)
+            .bind(csrf)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The user and CSRF token of a live session.
+    pub async fn session(&self, id_hash: &[u8]) -> Result<Option<(i64, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT u.id, u.name, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id_hash = $1 AND s.expires_at > now()",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn delete_session(&self, id_hash: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1 OR expires_at < now()")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn record_failed_login(&self, user: &str, source: &str) -> Result<()> {
+        sqlx::query("INSERT INTO failed_logins (user_name, source) VALUES ($1, $2)")
+            .bind(user)
+            .bind(source)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Failed logins for this user name, and from this source, in the last `window_secs`.
+    pub async fn recent_failed_logins(
+        &self,
+        user: &str,
+        source: &str,
+        window_secs: i64,
+    ) -> Result<(i64, i64)> {
+        Ok(sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE user_name = $1), count(*) FILTER (WHERE source = $2) \
+             FROM failed_logins WHERE at > now() - make_interval(secs => $3)",
+        )
+        .bind(user)
+        .bind(source)
+        .bind(window_secs as f64)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}
+
+/// Creates a user in a team (the team is created when missing). Fails when the user exists.
+pub async fn create_user(
+    tx: &mut Tx<'_>,
+    team: &str,
+    role: &str,
+    user: &str,
+    password_hash: &str,
+) -> Result<(i64, i64)> {
+    sqlx::query("INSERT INTO teams (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+        .bind(team)
+        .execute(&mut **tx)
+        .await?;
+    let team_id: i64 = sqlx::query_scalar("SELECT id FROM teams WHERE name = $1")
+        .bind(team)
+        .fetch_one(&mut **tx)
+        .await?;
+    let user_id: i64 =
+        sqlx::query_scalar("INSERT INTO users (name, password_hash) VALUES ($1, $2) RETURNING id")
+            .bind(user)
+            .bind(password_hash)
+            .fetch_one(&mut **tx)
+            .await?;
+    sqlx::query("INSERT INTO memberships (team_id, user_id, role) VALUES ($1, $2, $3)")
+        .bind(team_id)
+        .bind(user_id)
+        .bind(role)
+        .execute(&mut **tx)
+        .await?;
+    Ok((user_id, team_id))
+}

@@ -1,0 +1,206 @@
+//! Configurations and their immutable versions.
+
+use super::{Db, Tx};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ConfigRow {
+    pub id: i64,
+    pub team_id: i64,
+    pub name: String,
+    pub current_version: i32,
+    pub created_at: DateTime<Utc>,
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+/// A configuration in a list, with the state of its current version.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ConfigSummary {
+    pub id: i64,
+    pub name: String,
+    pub current_version: i32,
+    pub errors: i32,
+    pub warnings: i32,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct VersionRow {
+    pub version: i32,
+    pub document: Value,
+    pub findings: Value,
+    pub errors: i32,
+    pub warnings: i32,
+    pub author_name: String,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Version metadata without the document.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct VersionMeta {
+    pub version: i32,
+    pub errors: i32,
+    pub warnings: i32,
+    pub author_name: String,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a save writes.
+pub struct NewVersion<'a> {
+    pub document: &'a Value,
+    pub findings: &'a Value,
+    pub errors: i32,
+    pub warnings: i32,
+    pub author_id: i64,
+    pub author_name: &'a str,
+    pub message: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// The outcome of saving on top of a base version.
+pub enum Saved {
+    Version(i32),
+    /// Someone saved first; this is the current version.
+    Conflict(i32),
+    Archived,
+}
+
+async fn insert_version(tx: &mut Tx<'_>, id: i64, version: i32, v: &NewVersion<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO configuration_versions (configuration_id, version, document, findings, \
+         errors, warnings, author_id, author_name, message, created_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(v.document)
+    .bind(v.findings)
+    .bind(v.errors)
+    .bind(v.warnings)
+    .bind(v.author_id)
+    .bind(v.author_name)
+    .bind(v.message)
+    .bind(v.at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Whether an error is a unique-constraint violation (a name already taken).
+pub fn is_unique_violation(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "23505")
+}
+
+/// Creates a configuration with version 1; `Ok(None)` when the name is taken in the team.
+pub async fn create(
+    tx: &mut Tx<'_>,
+    team_id: i64,
+    name: &str,
+    v: &NewVersion<'_>,
+) -> Result<Option<i64>> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO configurations (team_id, name, current_version) VALUES ($1, $2, 1) \
+         ON CONFLICT (team_id, name) DO NOTHING RETURNING id",
+    )
+    .bind(team_id)
+    .bind(name)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(id) = id else { return Ok(None) };
+    insert_version(tx, id, 1, v).await?;
+    Ok(Some(id))
+}
+
+/// Saves a new version on top of `base`; refuses when `base` is not the current version.
+pub async fn save(tx: &mut Tx<'_>, id: i64, base: i32, v: &NewVersion<'_>) -> Result<Saved> {
+    let row: Option<(i32, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT current_version, archived_at FROM configurations WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((current, archived)) = row else {
+        anyhow::bail!("configuration {id} disappeared");
+    };
+    if archived.is_some() {
+        return Ok(Saved::Archived);
+    }
+    if current != base {
+        return Ok(Saved::Conflict(current));
+    }
+    let next = current + 1;
+    sqlx::query("UPDATE configurations SET current_version = $2 WHERE id = $1")
+        .bind(id)
+        .bind(next)
+        .execute(&mut **tx)
+        .await?;
+    insert_version(tx, id, next, v).await?;
+    Ok(Saved::Version(next))
+}
+
+pub async fn archive(tx: &mut Tx<'_>, id: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE configurations SET archived_at = now() WHERE id = $1 AND archived_at IS NULL",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+impl Db {
+    pub async fn configurations(&self, team_id: i64, archived: bool) -> Result<Vec<ConfigSummary>> {
+        Ok(sqlx::query_as(
+            "SELECT c.id, c.name, c.current_version, v.errors, v.warnings, \
+             v.created_at AS updated_at, v.author_name AS updated_by, c.archived_at \
+             FROM configurations c JOIN configuration_versions v \
+             ON v.configuration_id = c.id AND v.version = c.current_version \
+             WHERE c.team_id = $1 AND ($2 OR c.archived_at IS NULL) ORDER BY c.name",
+        )
+        .bind(team_id)
+        .bind(archived)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn configuration(&self, id: i64) -> Result<Option<ConfigRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, team_id, name, current_version, created_at, archived_at \
+             FROM configurations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn version(&self, id: i64, version: i32) -> Result<Option<VersionRow>> {
+        Ok(sqlx::query_as(
+            "SELECT version, document, findings, errors, warnings, author_name, message, created_at \
+             FROM configuration_versions WHERE configuration_id = $1 AND version = $2",
+        )
+        .bind(id)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn versions(&self, id: i64) -> Result<Vec<VersionMeta>> {
+        Ok(sqlx::query_as(
+            "SELECT version, errors, warnings, author_name, message, created_at \
+             FROM configuration_versions WHERE configuration_id = $1 ORDER BY version DESC",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,67 @@
+//! Every SQL query of Lockstep lives under this module. Callers get typed rows and plain
+//! errors; transactions are opened here and passed back in as `&mut Tx`.
+
+pub mod accounts;
+pub mod audit;
+pub mod configs;
+
+use anyhow::{Context, Result};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub type Tx<'a> = Transaction<'a, Postgres>;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Clone)]
+pub struct Db {
+    pub pool: PgPool,
+}
+
+impl Db {
+    /// Connects lazily: a pool that reconnects by itself when Postgres restarts.
+    pub async fn connect(options: PgConnectOptions) -> Result<Db> {
+        let pool = PgPoolOptions::new()
+            .max_connections(20)
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(true)
+            .connect_with(options)
+            .await
+            .context("connect to Postgres")?;
+        Ok(Db { pool })
+    }
+
+    pub fn options_from_url(url: &str) -> Result<PgConnectOptions> {
+        PgConnectOptions::from_str(url).context("DATABASE_URL is not a Postgres URL")
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await.context("run migrations")
+    }
+
+    pub async fn begin(&self) -> Result<Tx<'static>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Creates a database if it does not exist (used for the private cluster).
+    pub async fn ensure_database(admin: &PgPool, name: &str) -> Result<()> {
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                .bind(name)
+                .fetch_optional(admin)
+                .await?;
+        if exists.is_none() {
+            // Identifiers cannot be bound; the name is quoted and doubled quotes are escaped.
+            let q = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+            sqlx::query(&q).execute(admin).await?;
+        }
+        Ok(())
+    }
+
+    /// A trivial round trip, for health checks and the load baseline.
+    pub async fn ping(&self) -> Result<i32> {
+        Ok(sqlx::query_scalar("SELECT 1").fetch_one(&self.pool).await?)
+    }
+}

@@ -1,0 +1,81 @@
+//! `GET /api/v1/audit`: events of the caller's teams (and the caller's own logins), newest
+//! first, with filters and a cursor.
+
+use super::errors::AppError;
+use super::AppState;
+use crate::auth::{Identity, Role};
+use crate::db::audit::AuditFilter;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    /// Only this team (by name); default: all of the caller's teams.
+    team: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<i64>,
+    limit: Option<i64>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    id: Identity,
+    q: web::Query<Query>,
+) -> Result<HttpResponse, AppError> {
+    let team_ids: Vec<i64> = match &q.team {
+        Some(t) => {
+            let m = id.team(t)?;
+            id.require(m.team_id, Role::Viewer)?;
+            vec![m.team_id]
+        }
+        None => id.memberships.iter().map(|m| m.team_id).collect(),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::bad(
+            "bad_limit",
+            format!("limit {limit} is not between 1 and 500"),
+        ));
+    }
+    let q = q.into_inner();
+    let own = q.team.is_none().then_some(id.user_id);
+    let f = AuditFilter {
+        team_ids,
+        own_user: own,
+        actor: q.actor,
+        action: q.action,
+        target_type: q.target_type,
+        target_id: q.target_id,
+        since: q.since,
+        until: q.until,
+        before_id: q.cursor,
+        limit,
+    };
+    let events = state.db.audit_page(&f).await?;
+    let next = if events.len() as i64 == limit {
+        events.last().map(|e| e.id)
+    } else {
+        None
+    };
+    let items: Vec<_> = events
+        .into_iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(&e.event).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("id".into(), e.id.into());
+                o.insert("hash".into(), hex::encode(&e.hash).into());
+            }
+            v
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"events": items, "next_cursor": next})))
+}

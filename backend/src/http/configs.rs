@@ -1,0 +1,320 @@
+//! Configurations: create, list, get, save a new version (optimistic concurrency), archive,
+//! versions, and the rendered artifacts of any version.
+//!
+//! Every save validates with the shared validator and stores the findings with the version;
+//! a version with errors is a draft (it saves, but can never be deployed). Each save is one
+//! transaction with its audit event.
+
+use super::docs::{artifacts_json, parse};
+use super::errors::AppError;
+use super::{event, AppState, RequestCtx};
+use crate::auth::{Identity, Role};
+use crate::db::audit;
+use crate::db::configs::{self, ConfigRow, NewVersion, Saved};
+use actix_web::{web, HttpResponse};
+use lockstep_shared::render::Validated;
+use lockstep_shared::validate::validate;
+use lockstep_shared::Document;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Create {
+    name: String,
+    document: Value,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Save {
+    /// The version this edit started from.
+    base_version: i32,
+    document: Value,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    archived: bool,
+}
+
+/// A document from a JSON value, with the parser's complaint on failure. The value is
+/// re-serialized first so the error names a position in a readable rendering.
+fn document(v: &Value) -> Result<Document, AppError> {
+    let text = serde_json::to_string_pretty(v).unwrap_or_default();
+    parse(&text)
+}
+
+fn check_name(name: &str) -> Result<(), AppError> {
+    if name.trim().is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        return Err(AppError::bad(
+            "bad_name",
+            format!("configuration name {name:?} must be 1 to 128 printable characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Validates and prepares what a save stores.
+struct Checked {
+    document: Value,
+    findings: Value,
+    errors: i32,
+    warnings: i32,
+}
+
+fn check(v: &Value) -> Result<Checked, AppError> {
+    let doc = document(v)?;
+    let findings = validate(&doc);
+    let errors = findings.iter().filter(|f| f.is_error()).count() as i32;
+    Ok(Checked {
+        document: serde_json::to_value(&doc).unwrap_or_default(),
+        findings: json!(findings),
+        errors,
+        warnings: findings.len() as i32 - errors,
+    })
+}
+
+/// The configuration if the caller's team owns it and the caller has `role` there.
+async fn owned(
+    state: &AppState,
+    id: &Identity,
+    cid: i64,
+    role: Role,
+) -> Result<ConfigRow, AppError> {
+    let c = state
+        .db
+        .configuration(cid)
+        .await?
+        .filter(|c| id.role_in(c.team_id).is_some())
+        .ok_or_else(|| AppError::NotFound(format!("configuration {cid}")))?;
+    id.require(c.team_id, role)?;
+    Ok(c)
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    id: Identity,
+    team: web::Path<String>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let m = id.team(&team)?;
+    id.require(m.team_id, Role::Viewer)?;
+    let list = state.db.configurations(m.team_id, q.archived).await?;
+    Ok(HttpResponse::Ok().json(json!({ "configurations": list })))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    team: web::Path<String>,
+    body: web::Json<Create>,
+) -> Result<HttpResponse, AppError> {
+    let m = id.team(&team)?.clone();
+    id.require(m.team_id, Role::Editor)?;
+    check_name(&body.name)?;
+    let c = check(&body.document)?;
+    let at = chrono::Utc::now();
+    let nv = NewVersion {
+        document: &c.document,
+        findings: &c.findings,
+        errors: c.errors,
+        warnings: c.warnings,
+        author_id: id.user_id,
+        author_name: &id.user_name,
+        message: &body.message,
+        at,
+    };
+    let mut tx = state.db.begin().await?;
+    let Some(cid) = configs::create(&mut tx, m.team_id, &body.name, &nv).await? else {
+        return Err(AppError::Conflict {
+            message: format!(
+                "team '{}' already has a configuration named {:?}",
+                m.team, body.name
+            ),
+            details: Value::Null,
+        });
+    };
+    let mut e = event(
+        &ctx,
+        Some(id.user_id),
+        &id.user_name,
+        Some(m.team_id),
+        "configuration.create",
+        "configuration",
+        Some(cid.to_string()),
+    );
+    e.target_name = Some(body.name.clone());
+    e.after = Some(
+        json!({"version": 1, "document": c.document, "errors": c.errors, "message": body.message}),
+    );
+    audit::append(&mut tx, &e).await?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::Created().json(json!({
+        "id": cid,
+        "name": body.name,
+        "version": 1,
+        "errors": c.errors,
+        "warnings": c.warnings,
+        "findings": c.findings,
+    })))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    id: Identity,
+    cid: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let c = owned(&state, &id, *cid, Role::Viewer).await?;
+    let v = state
+        .db
+        .version(c.id, c.current_version)
+        .await?
+        .ok_or_else(|| AppError::NotFound("current version".into()))?;
+    Ok(HttpResponse::Ok().json(json!({ "configuration": c, "current": v })))
+}
+
+pub async fn save(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    cid: web::Path<i64>,
+    body: web::Json<Save>,
+) -> Result<HttpResponse, AppError> {
+    let cfg = owned(&state, &id, *cid, Role::Editor).await?;
+    let c = check(&body.document)?;
+    let nv = NewVersion {
+        document: &c.document,
+        findings: &c.findings,
+        errors: c.errors,
+        warnings: c.warnings,
+        author_id: id.user_id,
+        author_name: &id.user_name,
+        message: &body.message,
+        at: chrono::Utc::now(),
+    };
+    let mut tx = state.db.begin().await?;
+    match configs::save(&mut tx, cfg.id, body.base_version, &nv).await? {
+        Saved::Version(v) => {
+            let mut e = event(
+                &ctx,
+                Some(id.user_id),
+                &id.user_name,
+                Some(cfg.team_id),
+                "configuration.update",
+                "configuration",
+                Some(cfg.id.to_string()),
+            );
+            e.target_name = Some(cfg.name.clone());
+            e.before = Some(json!({"version": body.base_version}));
+            e.after = Some(
+                json!({"version": v, "document": c.document, "errors": c.errors, "message": body.message}),
+            );
+            audit::append(&mut tx, &e).await?;
+            tx.commit().await.map_err(anyhow::Error::from)?;
+            Ok(HttpResponse::Ok().json(json!({
+                "id": cfg.id,
+                "version": v,
+                "errors": c.errors,
+                "warnings": c.warnings,
+                "findings": c.findings,
+            })))
+        }
+        Saved::Conflict(current) => {
+            drop(tx);
+            let cur = state.db.version(cfg.id, current).await?;
+            Err(AppError::Conflict {
+                message: format!(
+                    "version {} is not the current version ({current}): someone saved first; \
+                     your document was not saved, merge it onto the current version",
+                    body.base_version
+                ),
+                details: json!({ "current_version": current, "current": cur }),
+            })
+        }
+        Saved::Archived => Err(AppError::Conflict {
+            message: format!("configuration {} is archived", cfg.id),
+            details: Value::Null,
+        }),
+    }
+}
+
+pub async fn archive(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    cid: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let cfg = owned(&state, &id, *cid, Role::Editor).await?;
+    let mut tx = state.db.begin().await?;
+    if !configs::archive(&mut tx, cfg.id).await? {
+        return Err(AppError::Conflict {
+            message: format!("configuration {} is already archived", cfg.id),
+            details: Value::Null,
+        });
+    }
+    let mut e = event(
+        &ctx,
+        Some(id.user_id),
+        &id.user_name,
+        Some(cfg.team_id),
+        "configuration.archive",
+        "configuration",
+        Some(cfg.id.to_string()),
+    );
+    e.target_name = Some(cfg.name.clone());
+    audit::append(&mut tx, &e).await?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::Ok().json(json!({"id": cfg.id, "archived": true})))
+}
+
+pub async fn versions(
+    state: web::Data<AppState>,
+    id: Identity,
+    cid: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let cfg = owned(&state, &id, *cid, Role::Viewer).await?;
+    Ok(HttpResponse::Ok().json(json!({ "versions": state.db.versions(cfg.id).await? })))
+}
+
+async fn one_version(
+    state: &AppState,
+    id: &Identity,
+    cid: i64,
+    v: i32,
+) -> Result<crate::db::configs::VersionRow, AppError> {
+    let cfg = owned(state, id, cid, Role::Viewer).await?;
+    state
+        .db
+        .version(cfg.id, v)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("version {v} of configuration {cid}")))
+}
+
+pub async fn version(
+    state: web::Data<AppState>,
+    id: Identity,
+    path: web::Path<(i64, i32)>,
+) -> Result<HttpResponse, AppError> {
+    let (cid, v) = path.into_inner();
+    Ok(HttpResponse::Ok().json(one_version(&state, &id, cid, v).await?))
+}
+
+pub async fn rendered(
+    state: web::Data<AppState>,
+    id: Identity,
+    path: web::Path<(i64, i32)>,
+) -> Result<HttpResponse, AppError> {
+    let (cid, v) = path.into_inner();
+    let row = one_version(&state, &id, cid, v).await?;
+    let doc = document(&row.document)?;
+    let valid = Validated::new(doc).map_err(|f| AppError::Invalid(json!(f)))?;
+    Ok(HttpResponse::Ok().json(artifacts_json(&valid)))
+}

@@ -1,0 +1,78 @@
+//! The one error type of the HTTP layer. Clients get `{code, message, details}` with a safe
+//! message; the full error chain is logged once, with the request id.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{json, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
+    #[error("log in first")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{message}")]
+    Conflict { message: String, details: Value },
+    #[error("the document has errors and cannot be rendered")]
+    Invalid(Value),
+    #[error("too many failed logins; try again in {retry_after} seconds")]
+    TooManyRequests { retry_after: u64 },
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn bad(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, details) = match self {
+            AppError::BadRequest { code, details, .. } => (*code, details.clone()),
+            AppError::Unauthorized => ("unauthorized", Value::Null),
+            AppError::Forbidden(_) => ("forbidden", Value::Null),
+            AppError::NotFound(_) => ("not_found", Value::Null),
+            AppError::Conflict { details, .. } => ("conflict", details.clone()),
+            AppError::Invalid(f) => ("invalid_document", json!({ "findings": f })),
+            AppError::TooManyRequests { retry_after } => {
+                ("too_many_requests", json!({ "retry_after": retry_after }))
+            }
+            AppError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error");
+                ("internal", Value::Null)
+            }
+        };
+        let mut b = HttpResponse::build(self.status_code());
+        if let AppError::TooManyRequests { retry_after } = self {
+            b.insert_header(("Retry-After", retry_after.to_string()));
+        }
+        b.json(json!({ "code": code, "message": self.to_string(), "details": details }))
+    }
+}

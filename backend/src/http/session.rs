@@ -1,0 +1,123 @@
+//! Log in, log out, who am I. Failed logins are recorded and rate limited per user name and
+//! per source address (in Postgres, so every server instance sees them).
+
+use super::errors::AppError;
+use super::{event, AppState, RequestCtx};
+use crate::auth::{self, Identity, SESSION_COOKIE, SESSION_HOURS};
+use crate::db::audit;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Failed attempts allowed per user name, and per source, within [`WINDOW_SECS`].
+const MAX_PER_USER: i64 = 5;
+const MAX_PER_SOURCE: i64 = 20;
+const WINDOW_SECS: i64 = 300;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    user: String,
+    password: String,
+}
+
+pub async fn login(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    body: web::Json<Login>,
+) -> Result<HttpResponse, AppError> {
+    let db = &state.db;
+    let source = ctx.source.clone().unwrap_or_default();
+    let (by_user, by_source) = db
+        .recent_failed_logins(&body.user, &source, WINDOW_SECS)
+        .await?;
+    if by_user >= MAX_PER_USER || by_source >= MAX_PER_SOURCE {
+        return Err(AppError::TooManyRequests {
+            retry_after: WINDOW_SECS as u64,
+        });
+    }
+    let user = db.user_by_name(&body.user).await?;
+    let ok = match &user {
+        Some(u) => auth::verify_password(&body.password, &u.password_hash),
+        None => {
+            // Same cost whether or not the user exists.
+            let _ = auth::verify_password(&body.password, auth::dummy_hash());
+            false
+        }
+    };
+    let known_id = user.as_ref().map(|u| u.id);
+    let Some(user) = user.filter(|_| ok) else {
+        db.record_failed_login(&body.user, &source).await?;
+        let mut tx = db.begin().await?;
+        let mut e = event(&ctx, known_id, &body.user, None, "login", "session", None);
+        e.result = "denied".into();
+        audit::append(&mut tx, &e).await?;
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        return Err(AppError::Unauthorized);
+    };
+    let session = auth::random_hex(32);
+    let csrf = auth::random_hex(16);
+    let expires = chrono::Utc::now() + chrono::Duration::hours(SESSION_HOURS);
+    db.create_session(&auth::sha256(&session), user.id, &csrf, expires)
+        .await?;
+    let memberships = db.memberships(user.id).await?;
+    let mut tx = db.begin().await?;
+    let e = event(
+        &ctx,
+        Some(user.id),
+        &user.name,
+        None,
+        "login",
+        "session",
+        None,
+    );
+    audit::append(&mut tx, &e).await?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    let cookie = Cookie::build(SESSION_COOKIE, session)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.secure_cookies)
+        .max_age(actix_web::cookie::time::Duration::hours(SESSION_HOURS))
+        .finish();
+    Ok(HttpResponse::Ok().cookie(cookie).json(json!({
+        "user": user.name,
+        "teams": memberships,
+        "csrf_token": csrf,
+        "expires_at": expires,
+    })))
+}
+
+pub async fn logout(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+) -> Result<HttpResponse, AppError> {
+    state.db.delete_session(&id.session_hash).await?;
+    let mut tx = state.db.begin().await?;
+    let e = event(
+        &ctx,
+        Some(id.user_id),
+        &id.user_name,
+        None,
+        "logout",
+        "session",
+        None,
+    );
+    audit::append(&mut tx, &e).await?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    gone.make_removal();
+    Ok(HttpResponse::Ok()
+        .cookie(gone)
+        .json(json!({"logged_out": true})))
+}
+
+pub async fn me(id: Identity) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "user": id.user_name,
+        "teams": id.memberships,
+        "csrf_token": id.csrf_token,
+    }))
+}
