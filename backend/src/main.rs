@@ -3,14 +3,7 @@
 //! `audit verify` exits 1 naming the first bad event. Exit codes of the document commands: 0 success, 1 the document has errors, 2 the input could
 //! not be read or parsed (or the arguments were wrong).
 
-mod admin;
-mod audit;
-mod auth;
-mod cli;
-mod db;
-mod http;
-mod pg;
-mod serve;
+use lockstep_backend::{admin, cli, serve};
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

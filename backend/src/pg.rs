@@ -22,7 +22,12 @@ fn pg_bin(name: &str) -> Result<PathBuf> {
     bail!("{name} not found in {PG_BIN_DIRS:?}; install the postgresql package or set DATABASE_URL")
 }
 
-fn is_root() -> bool {
+/// Whether the server binaries are installed.
+pub fn available() -> bool {
+    pg_bin("initdb").is_ok() && pg_bin("pg_ctl").is_ok()
+}
+
+pub fn is_root() -> bool {
     // /proc/self/status lists the real, effective, saved and fs uids; the second is effective.
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -152,6 +157,22 @@ impl LocalPostgres {
             .socket(&self.socket_dir)
             .username(&self.user)
             .database(database)
+    }
+
+    /// A shell command that stops this cluster (for a watchdog process).
+    pub fn stop_command(&self) -> String {
+        let pg_ctl = pg_bin("pg_ctl")
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "pg_ctl".into());
+        let prefix = if is_root() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        format!(
+            "{prefix}{pg_ctl} -D '{}' -m fast -w stop",
+            self.data.display().to_string().replace('\'', "")
+        )
     }
 
     /// Stops the cluster now (also done on drop).

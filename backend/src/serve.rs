@@ -1,7 +1,7 @@
 //! `lockstep serve` and the database the commands use.
 //!
 //! With `DATABASE_URL` set, that Postgres is used. Without it, a private cluster is created
-//! and started in the data folder (`--data-dir`, default `.lockstep/`), on a unix socket only,
+//! and started in the data folder (`--data-dir`), on a unix socket only,
 //! and stopped on exit. Migrations run at start.
 
 use crate::db::Db;
@@ -9,14 +9,25 @@ use crate::http::{self, AppState};
 use crate::pg::LocalPostgres;
 use anyhow::{Context, Result};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args, Clone)]
 pub struct DbArgs {
-    /// Folder of the private Postgres cluster used when DATABASE_URL is not set.
-    #[arg(long, default_value = ".lockstep")]
-    pub data_dir: PathBuf,
+    /// Folder of the private Postgres cluster used when DATABASE_URL is not set (default:
+    /// /var/lib/lockstep as root, where the postgres user can reach it; ./.lockstep otherwise).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DbArgs {
+    pub fn data_dir(&self) -> PathBuf {
+        match &self.data_dir {
+            Some(d) => d.clone(),
+            None if crate::pg::is_root() => PathBuf::from("/var/lib/lockstep"),
+            None => PathBuf::from(".lockstep"),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -41,7 +52,7 @@ pub async fn open_database(args: &DbArgs) -> Result<(Db, Option<LocalPostgres>)>
         db.migrate().await?;
         return Ok((db, None));
     }
-    let pg = LocalPostgres::start(&args.data_dir.join("postgres"))
+    let pg = LocalPostgres::start(&args.data_dir().join("postgres"))
         .context("start the private Postgres cluster (set DATABASE_URL to use another one)")?;
     {
         let admin = Db::connect(pg.options("postgres")).await?;
@@ -72,7 +83,7 @@ async fn run_async(a: ServeArgs) -> Result<()> {
             std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| "lockstep".into()),
-            a.db.data_dir.display()
+            a.db.data_dir().display()
         );
     }
     let state = AppState {
@@ -108,13 +119,10 @@ pub fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> ExitCode {
     }
 }
 
-/// Whether a path looks like the private cluster's folder (for messages).
+/// Where the database is, for messages.
 pub fn describe(args: &DbArgs) -> String {
     match std::env::var("DATABASE_URL") {
         Ok(_) => "DATABASE_URL".to_owned(),
-        Err(_) => Path::new(&args.data_dir)
-            .join("postgres")
-            .display()
-            .to_string(),
+        Err(_) => args.data_dir().join("postgres").display().to_string(),
     }
 }

@@ -1,18 +1,10 @@
 //! The built page in headless Chromium, served by `lockstep serve`: the shared validator and
 //! renderers run as WebAssembly in a real browser.
 
-use lockstep_tests::{free_port, have_program, skip, workspace_root, TempDir};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use lockstep_tests::{have_program, skip, workspace_root, TempDir};
+use std::process::Command;
 
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser"]
@@ -58,34 +50,12 @@ fn page_validates_and_renders_in_the_browser() {
         skip(test, "chromium", "chromium is not installed");
         return;
     };
-    let port = free_port();
-    let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_lockstep"))
-            .args([
-                "serve",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--static-dir",
-            ])
-            .arg(&dist)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start lockstep serve"),
-    );
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    if !common::have_postgres(test) {
+        return;
     }
+    let server = common::Server::start_serving(Some(&dist));
     let profile = TempDir::new("chromium");
-    let dom = dump_dom(
-        browser,
-        &format!("http://127.0.0.1:{port}/"),
-        profile.path(),
-    );
+    let dom = dump_dom(browser, &format!("http://{}/", server.addr), profile.path());
     drop(server);
     // Written by the WebAssembly app: the status line, and the rendered primary domain XML.
     assert!(

@@ -7,6 +7,7 @@
 
 pub mod colo;
 pub mod driver;
+pub mod http;
 pub mod qmp;
 pub mod schema;
 

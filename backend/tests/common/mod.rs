@@ -1,0 +1,201 @@
+//! Test harness: one private Postgres cluster per test binary (stopped by a watchdog when the
+//! binary exits), a fresh database per test, and the real `lockstep serve` on a free port.
+
+#![allow(dead_code)]
+
+use lockstep_backend::pg::LocalPostgres;
+use lockstep_tests::http::Client;
+use lockstep_tests::{skip, TempDir};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+struct Cluster {
+    pg: LocalPostgres,
+}
+
+fn cluster() -> &'static Cluster {
+    static C: OnceLock<Cluster> = OnceLock::new();
+    C.get_or_init(|| {
+        let dir = TempDir::new("pg");
+        let pg = LocalPostgres::start(&dir.path().join("pg")).expect("start a private Postgres");
+        // Stop the cluster when this test process ends (statics are never dropped).
+        let stop = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {}; rm -rf '{}'",
+            pg.stop_command(),
+            dir.path().display(),
+            pid = std::process::id()
+        );
+        // Never waited for on purpose: the watchdog must outlive this process.
+        #[allow(clippy::zombie_processes)]
+        Command::new("sh")
+            .arg("-c")
+            .arg(stop)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the cluster watchdog");
+        // The watchdog removes the folder; keep TempDir from racing it.
+        std::mem::forget(dir);
+        Cluster { pg }
+    })
+}
+
+/// Whether Postgres can run here; records a skip otherwise.
+pub fn have_postgres(test: &str) -> bool {
+    if lockstep_backend::pg::available() {
+        return true;
+    }
+    skip(
+        test,
+        "postgres",
+        "the postgresql server package is not installed",
+    );
+    false
+}
+
+pub fn psql(db: &str, sql: &str) -> std::process::Output {
+    let c = cluster();
+    Command::new("psql")
+        .args(["-h"])
+        .arg(&c.pg.socket_dir)
+        .args([
+            "-U",
+            &c.pg.user,
+            "-d",
+            db,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("run psql")
+}
+
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    pub db: String,
+    pub url: String,
+    _static: TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// A fresh database and a server on it.
+    pub fn start() -> Server {
+        Server::start_serving(None)
+    }
+
+    /// Like [`start`](Self::start), serving `static_dir` as the web app.
+    pub fn start_serving(static_dir: Option<&std::path::Path>) -> Server {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let c = cluster();
+        let db = format!(
+            "t{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let out = psql("postgres", &format!("CREATE DATABASE {db}"));
+        assert!(
+            out.status.success(),
+            "create db: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = format!(
+            "postgres:///{db}?host={}&user={}",
+            c.pg.socket_dir.display(),
+            c.pg.user
+        );
+        let st = TempDir::new("static");
+        std::fs::write(st.path().join("index.html"), "<!doctype html>").expect("index");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lockstep"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--static-dir"])
+            .arg(static_dir.unwrap_or(st.path()))
+            .env("DATABASE_URL", &url)
+            .env("LOCKSTEP_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start lockstep serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .expect("read stdout");
+            if let Some(rest) = line.strip_prefix("lockstep: listening on http://") {
+                break rest.trim_end_matches('/').to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            addr,
+            db,
+            url,
+            _static: st,
+        }
+    }
+
+    /// `lockstep` with this server's database.
+    pub fn lockstep(&self, args: &[&str], password: Option<&str>) -> std::process::Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lockstep"));
+        c.args(args).env("DATABASE_URL", &self.url);
+        if let Some(p) = password {
+            c.env("LOCKSTEP_PASSWORD", p);
+        }
+        c.output().expect("run lockstep")
+    }
+
+    pub fn create_user(&self, team: &str, role: &str, user: &str) {
+        let o = self.lockstep(
+            &["admin", "create-user", "--team", team, "--role", role, user],
+            Some(PASSWORD),
+        );
+        assert!(
+            o.status.success(),
+            "create-user: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.addr)
+    }
+
+    /// A logged-in client.
+    pub fn as_user(&self, user: &str) -> Client {
+        let mut c = self.client();
+        let r = c.login(user, PASSWORD).expect("login");
+        assert_eq!(r.status, 200, "login {user}: {}", r.body);
+        c
+    }
+
+    pub fn sql(&self, sql: &str) -> std::process::Output {
+        psql(&self.db, sql)
+    }
+}
+
+/// A valid document from the golden corpus.
+pub fn corpus(case: &str) -> serde_json::Value {
+    let p = lockstep_tests::workspace_root()
+        .join("test-data")
+        .join(case)
+        .join("input.json");
+    serde_json::from_str(&std::fs::read_to_string(p).expect("corpus")).expect("json")
+}

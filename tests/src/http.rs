@@ -1,0 +1,156 @@
+//! A small blocking HTTP/1.1 client for API tests: JSON in and out, one session cookie and the
+//! CSRF token it came with.
+
+use anyhow::{anyhow, Context, Result};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub addr: String,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+    /// Send the CSRF header with changes (tests turn it off to check the server refuses).
+    pub send_csrf: bool,
+}
+
+impl Client {
+    pub fn new(addr: &str) -> Client {
+        Client {
+            addr: addr.to_owned(),
+            cookie: None,
+            csrf: None,
+            send_csrf: true,
+        }
+    }
+
+    /// Sends a request with a raw body (`content_type` None: no body).
+    pub fn raw(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Response> {
+        let mut s =
+            TcpStream::connect(&self.addr).with_context(|| format!("connect {}", self.addr))?;
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: lockstep-tests\r\n", self.addr);
+        if let Some(ct) = content_type {
+            head.push_str(&format!(
+                "Content-Type: {ct}\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        } else if method != "GET" {
+            head.push_str("Content-Length: 0\r\n");
+        }
+        if let Some(c) = &self.cookie {
+            head.push_str(&format!("Cookie: lockstep_session={c}\r\n"));
+        }
+        if self.send_csrf && method != "GET" {
+            if let Some(t) = &self.csrf {
+                head.push_str(&format!("X-CSRF-Token: {t}\r\n"));
+            }
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes())?;
+        s.write_all(body)?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| anyhow!("no header end in {text:?}"))?;
+        let mut lines = head.lines();
+        let status: u16 = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| anyhow!("bad status line in {head:?}"))?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        for (k, v) in &headers {
+            if k.eq_ignore_ascii_case("set-cookie") {
+                if let Some(rest) = v.strip_prefix("lockstep_session=") {
+                    let value = rest.split(';').next().unwrap_or_default();
+                    self.cookie = (!value.is_empty()).then(|| value.to_owned());
+                }
+            }
+        }
+        let body = if headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
+        {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    pub fn get(&mut self, path: &str) -> Result<Response> {
+        self.raw("GET", path, None, b"")
+    }
+
+    pub fn send(&mut self, method: &str, path: &str, body: &Value) -> Result<Response> {
+        self.raw(
+            method,
+            path,
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )
+    }
+
+    /// Logs in and keeps the cookie and CSRF token.
+    pub fn login(&mut self, user: &str, password: &str) -> Result<Response> {
+        let r = self.send(
+            "POST",
+            "/api/v1/login",
+            &serde_json::json!({"user": user, "password": password}),
+        )?;
+        if r.status == 200 {
+            self.csrf = r.json()["csrf_token"].as_str().map(str::to_owned);
+        }
+        Ok(r)
+    }
+}
+
+fn dechunk(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
