@@ -3,7 +3,8 @@
 //!
 //! A browser authenticates with the `lockstep_session` cookie (HttpOnly, SameSite=Strict);
 //! every cookie-authenticated change must also carry the session's CSRF token in the
-//! `X-CSRF-Token` header. Only SHA-256 digests of session ids are stored.
+//! `X-CSRF-Token` header. Automation uses `Authorization: Bearer <token>` with an API token that
+//! acts in one team. Only SHA-256 digests of session ids and tokens are stored.
 
 use crate::db::accounts::Membership;
 use crate::http::errors::AppError;
@@ -86,6 +87,8 @@ pub struct Identity {
     pub memberships: Vec<Membership>,
     pub csrf_token: String,
     pub session_hash: Vec<u8>,
+    /// Set when the caller authenticated with an API token (then only its team is visible).
+    pub token_id: Option<i64>,
 }
 
 impl Identity {
@@ -126,6 +129,35 @@ async fn identify(req: HttpRequest) -> Result<Identity, AppError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no app state")))?;
+    let bearer = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    if let Some(token) = bearer {
+        // API tokens act in one team with the owner's role there; no cookie, so no CSRF.
+        let Some(owner) = state.db.token_owner(&sha256(&token)).await? else {
+            return Err(AppError::Unauthorized);
+        };
+        let memberships = state
+            .db
+            .memberships(owner.user_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.team_id == owner.team_id)
+            .collect();
+        let id = Identity {
+            user_id: owner.user_id,
+            user_name: owner.user_name,
+            memberships,
+            csrf_token: String::new(),
+            session_hash: Vec::new(),
+            token_id: Some(owner.token_id),
+        };
+        req.extensions_mut().insert(id.clone());
+        return Ok(id);
+    }
     let Some(cookie) = req.cookie(SESSION_COOKIE) else {
         return Err(AppError::Unauthorized);
     };
@@ -152,6 +184,7 @@ async fn identify(req: HttpRequest) -> Result<Identity, AppError> {
         memberships,
         csrf_token,
         session_hash,
+        token_id: None,
     };
     req.extensions_mut().insert(id.clone());
     Ok(id)

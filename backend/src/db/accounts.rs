@@ -150,3 +150,86 @@ pub async fn create_user(
         .await?;
     Ok((user_id, team_id))
 }
+
+/// A live API token: its owner and the one team it acts in.
+#[derive(Debug, Clone)]
+pub struct TokenOwner {
+    pub token_id: i64,
+    pub user_id: i64,
+    pub user_name: String,
+    pub team_id: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub team: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Db {
+    /// The owner of a live token, marking it used.
+    pub async fn token_owner(&self, token_hash: &[u8]) -> Result<Option<TokenOwner>> {
+        let row: Option<(i64, i64, String, i64)> = sqlx::query_as(
+            "UPDATE api_tokens t SET last_used_at = now() FROM users u \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.id = t.user_id \
+             RETURNING t.id, u.id, u.name, t.team_id",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(
+            row.map(|(token_id, user_id, user_name, team_id)| TokenOwner {
+                token_id,
+                user_id,
+                user_name,
+                team_id,
+            }),
+        )
+    }
+
+    pub async fn tokens(&self, user_id: i64) -> Result<Vec<TokenRow>> {
+        Ok(sqlx::query_as(
+            "SELECT t.id, t.name, tm.name AS team, t.created_at, t.last_used_at, t.revoked_at \
+             FROM api_tokens t JOIN teams tm ON tm.id = t.team_id WHERE t.user_id = $1 \
+             ORDER BY t.id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+pub async fn create_token(
+    tx: &mut Tx<'_>,
+    user_id: i64,
+    team_id: i64,
+    name: &str,
+    token_hash: &[u8],
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO api_tokens (user_id, team_id, name, token_hash) VALUES ($1, $2, $3, $4) \
+         RETURNING id",
+    )
+    .bind(user_id)
+    .bind(team_id)
+    .bind(name)
+    .bind(token_hash)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Revokes one of the user's tokens; the team it acted in, if it was live.
+pub async fn revoke_token(tx: &mut Tx<'_>, user_id: i64, id: i64) -> Result<Option<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "UPDATE api_tokens SET revoked_at = now() \
+         WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING name, team_id",
+    )
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(&mut **tx)
+    .await?)
+}

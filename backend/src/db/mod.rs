@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod configs;
+pub mod hosts;
 
 use anyhow::{Context, Result};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

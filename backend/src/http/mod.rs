@@ -7,7 +7,9 @@ pub mod audit;
 pub mod configs;
 pub mod docs;
 pub mod errors;
+pub mod hosts;
 pub mod session;
+pub mod tokens;
 
 use crate::audit::NewEvent;
 use crate::db::Db;
@@ -188,6 +190,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: PathBuf) {
                 .route("/logout", web::post().to(session::logout))
                 .route("/me", web::get().to(session::me))
                 .route("/audit", web::get().to(audit::list))
+                .route("/tokens", web::get().to(tokens::list))
+                .route("/tokens", web::post().to(tokens::create))
+                .route("/tokens/{id}", web::delete().to(tokens::revoke))
+                .route("/teams/{team}/hosts", web::get().to(hosts::list))
+                .route("/teams/{team}/hosts", web::post().to(hosts::create))
+                .route("/hosts/{id}", web::get().to(hosts::get))
+                .route("/hosts/{id}", web::put().to(hosts::update))
+                .route("/hosts/{id}", web::delete().to(hosts::delete))
                 .route("/teams/{team}/configurations", web::get().to(configs::list))
                 .route(
                     "/teams/{team}/configurations",

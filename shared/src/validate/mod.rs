@@ -15,6 +15,7 @@ mod safety;
 mod secondary;
 
 pub use rules::{rules_markdown, Coverage, RuleInfo, RULES};
+pub use safety::is_valid_address;
 
 use crate::model::{Document, Graph};
 use schemars::JsonSchema;

@@ -156,7 +156,7 @@ fn check_paths(doc: &Document, r: &mut Report) {
 }
 
 /// An IPv4 or IPv6 literal, or a DNS name (RFC 1123 labels).
-pub(crate) fn is_valid_address(a: &str) -> bool {
+pub fn is_valid_address(a: &str) -> bool {
     if a.parse::<std::net::IpAddr>().is_ok() {
         return true;
     }

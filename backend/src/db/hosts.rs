@@ -1,0 +1,85 @@
+//! Hosts registered per team.
+
+use super::{Db, Tx};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct HostRow {
+    pub id: i64,
+    pub team_id: i64,
+    pub name: String,
+    pub libvirt_uri: String,
+    pub address: String,
+    pub notes: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct HostFields<'a> {
+    pub name: &'a str,
+    pub libvirt_uri: &'a str,
+    pub address: &'a str,
+    pub notes: &'a str,
+}
+
+const COLUMNS: &str = "id, team_id, name, libvirt_uri, address, notes, created_at, updated_at";
+
+/// Registers a host; `Ok(None)` when the team already has one by that name.
+pub async fn create(tx: &mut Tx<'_>, team_id: i64, h: &HostFields<'_>) -> Result<Option<HostRow>> {
+    Ok(sqlx::query_as(&format!(
+        "INSERT INTO hosts (team_id, name, libvirt_uri, address, notes) VALUES ($1,$2,$3,$4,$5) \
+         ON CONFLICT (team_id, name) DO NOTHING RETURNING {COLUMNS}"
+    ))
+    .bind(team_id)
+    .bind(h.name)
+    .bind(h.libvirt_uri)
+    .bind(h.address)
+    .bind(h.notes)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
+/// Updates a host; `Err` with a unique violation when the new name is taken.
+pub async fn update(tx: &mut Tx<'_>, id: i64, h: &HostFields<'_>) -> Result<HostRow> {
+    Ok(sqlx::query_as(&format!(
+        "UPDATE hosts SET name = $2, libvirt_uri = $3, address = $4, notes = $5, \
+         updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(h.name)
+    .bind(h.libvirt_uri)
+    .bind(h.address)
+    .bind(h.notes)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+pub async fn delete(tx: &mut Tx<'_>, id: i64) -> Result<()> {
+    sqlx::query("DELETE FROM hosts WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl Db {
+    pub async fn hosts(&self, team_id: i64) -> Result<Vec<HostRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM hosts WHERE team_id = $1 ORDER BY name"
+        ))
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn host(&self, id: i64) -> Result<Option<HostRow>> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM hosts WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+}

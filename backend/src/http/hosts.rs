@@ -1,0 +1,206 @@
+//! Hosts registered per team: name, libvirt URI, replication address, notes. Editors register
+//! and change them, admins delete them; every change is audited with before and after.
+
+use super::errors::AppError;
+use super::{event, AppState, RequestCtx};
+use crate::auth::{Identity, Role};
+use crate::db::audit;
+use crate::db::configs::is_unique_violation;
+use crate::db::hosts::{self, HostFields, HostRow};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostBody {
+    name: String,
+    libvirt_uri: String,
+    /// Replication address the peer reaches this host on.
+    address: String,
+    #[serde(default)]
+    notes: String,
+}
+
+impl HostBody {
+    fn fields(&self) -> HostFields<'_> {
+        HostFields {
+            name: &self.name,
+            libvirt_uri: &self.libvirt_uri,
+            address: &self.address,
+            notes: &self.notes,
+        }
+    }
+
+    /// Every problem at once, as `details.fields`.
+    fn check(&self) -> Result<(), AppError> {
+        let mut problems = Vec::new();
+        if self.name.trim().is_empty()
+            || self.name.len() > 128
+            || self.name.chars().any(char::is_control)
+        {
+            problems.push(json!({"field": "name", "message": format!("host name {:?} must be 1 to 128 printable characters", self.name)}));
+        }
+        let uri_ok = ["qemu:///system", "qemu:///session"].contains(&self.libvirt_uri.as_str())
+            || [
+                "qemu+ssh://",
+                "qemu+tls://",
+                "qemu+tcp://",
+                "qemu+libssh2://",
+            ]
+            .iter()
+            .any(|p| {
+                self.libvirt_uri
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.ends_with("/system") && rest.len() > "/system".len())
+            });
+        if !uri_ok
+            || self
+                .libvirt_uri
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            problems.push(json!({"field": "libvirt_uri", "message": format!(
+                "libvirt URI {:?} is not qemu:///system or qemu+ssh|tls|tcp://HOST/system", self.libvirt_uri)}));
+        }
+        if !lockstep_shared::validate::is_valid_address(&self.address) {
+            problems.push(json!({"field": "address", "message": format!(
+                "replication address {:?} is not an IP address or DNS name", self.address)}));
+        }
+        if self.notes.len() > 4096 {
+            problems.push(json!({"field": "notes", "message": "notes are longer than 4096 bytes"}));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::BadRequest {
+                code: "bad_host",
+                message: format!("the host has {} problem(s)", problems.len()),
+                details: json!({ "fields": problems }),
+            })
+        }
+    }
+}
+
+async fn owned(state: &AppState, id: &Identity, hid: i64, role: Role) -> Result<HostRow, AppError> {
+    let h = state
+        .db
+        .host(hid)
+        .await?
+        .filter(|h| id.role_in(h.team_id).is_some())
+        .ok_or_else(|| AppError::NotFound(format!("host {hid}")))?;
+    id.require(h.team_id, role)?;
+    Ok(h)
+}
+
+fn taken(name: &str) -> AppError {
+    AppError::Conflict {
+        message: format!("the team already has a host named {name:?}"),
+        details: Value::Null,
+    }
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    id: Identity,
+    team: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let m = id.team(&team)?;
+    id.require(m.team_id, Role::Viewer)?;
+    Ok(HttpResponse::Ok().json(json!({ "hosts": state.db.hosts(m.team_id).await? })))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    team: web::Path<String>,
+    body: web::Json<HostBody>,
+) -> Result<HttpResponse, AppError> {
+    let m = id.team(&team)?.clone();
+    id.require(m.team_id, Role::Editor)?;
+    body.check()?;
+    let mut tx = state.db.begin().await?;
+    let Some(h) = hosts::create(&mut tx, m.team_id, &body.fields()).await? else {
+        return Err(taken(&body.name));
+    };
+    let mut e = event(
+        &ctx,
+        Some(id.user_id),
+        &id.user_name,
+        Some(m.team_id),
+        "host.create",
+        "host",
+        Some(h.id.to_string()),
+    );
+    e.target_name = Some(h.name.clone());
+    e.after = Some(json!(h));
+    audit::append(&mut tx, &e).await?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::Created().json(h))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    id: Identity,
+    hid: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(owned(&state, &id, *hid, Role::Viewer).await?))
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    hid: web::Path<i64>,
+    body: web::Json<HostBody>,
+) -> Result<HttpResponse, AppError> {
+    let before = owned(&state, &id, *hid, Role::Editor).await?;
+    body.check()?;
+    let mut tx = state.db.begin().await?;
+    let after = match hosts::update(&mut tx, before.id, &body.fields()).await {
+        Ok(h) => h,
+        Err(e) if is_unique_violation(&e) => return Err(taken(&body.name)),
+        Err(e) => return Err(e.into()),
+    };
+    let mut e = event(
+        &ctx,
+        Some(id.user_id),
+        &id.user_name,
+        Some(before.team_id),
+        "host.update",
+        "host",
+        Some(before.id.to_string()),
+    );
+    e.target_name = Some(after.name.clone());
+    e.before = Some(json!(before));
+    e.after = Some(json!(after));
+    audit::append(&mut tx, &e).await?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::Ok().json(after))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    hid: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let before = owned(&state, &id, *hid, Role::Admin).await?;
+    let mut tx = state.db.begin().await?;
+    hosts::delete(&mut tx, before.id).await?;
+    let mut e = event(
+        &ctx,
+        Some(id.user_id),
+        &id.user_name,
+        Some(before.team_id),
+        "host.delete",
+        "host",
+        Some(before.id.to_string()),
+    );
+    e.target_name = Some(before.name.clone());
+    e.before = Some(json!(before));
+    audit::append(&mut tx, &e).await?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::Ok().json(json!({"id": before.id, "deleted": true})))
+}

@@ -1,0 +1,209 @@
+//! API tokens (shown once, hashed, one team, revocable) and host records, through the real
+//! server on a fresh Postgres database.
+
+mod common;
+
+use common::{corpus, have_postgres, Server};
+use lockstep_tests::http::Client;
+use serde_json::json;
+
+#[test]
+fn api_tokens_act_in_one_team_and_can_be_revoked() {
+    if !have_postgres("hosts_tokens::api_tokens_act_in_one_team_and_can_be_revoked") {
+        return;
+    }
+    let s = Server::start();
+    s.create_user("ops", "editor", "alice");
+    // alice is also a viewer in a second team.
+    let o = s.lockstep(
+        &[
+            "admin",
+            "create-user",
+            "--team",
+            "lab",
+            "--role",
+            "admin",
+            "lab-admin",
+        ],
+        Some(common::PASSWORD),
+    );
+    assert!(o.status.success());
+    let o = s.sql("INSERT INTO memberships (team_id, user_id, role) SELECT t.id, u.id, 'viewer' FROM teams t, users u WHERE t.name = 'lab' AND u.name = 'alice'");
+    assert!(o.status.success());
+    let mut alice = s.as_user("alice");
+    let r = alice
+        .send(
+            "POST",
+            "/api/v1/tokens",
+            &json!({"name": "ci", "team": "ops"}),
+        )
+        .expect("token");
+    assert_eq!(r.status, 201, "{}", r.body);
+    let token = r.json()["token"].as_str().expect("token").to_owned();
+    let tid = r.json()["id"].as_i64().expect("id");
+    // Stored hashed: the token text is nowhere in the database.
+    let o = s.sql(&format!(
+        "SELECT count(*) FROM api_tokens WHERE encode(token_hash, 'escape') LIKE '%{}%'",
+        &token[4..20]
+    ));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "0");
+    let listed = alice.get("/api/v1/tokens").expect("list").json();
+    assert!(
+        !listed.to_string().contains(&token),
+        "listing never shows the token"
+    );
+
+    let bearer = |path: &str, method: &str, body: Option<serde_json::Value>| {
+        let mut c = Client::new(&s.addr);
+        c.send_csrf = false;
+        let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        if !body.is_empty() {
+            raw.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        raw.push_str("\r\n");
+        raw.push_str(&body);
+        use std::io::{Read, Write};
+        let mut st = std::net::TcpStream::connect(&c.addr).expect("connect");
+        st.write_all(raw.as_bytes()).expect("write");
+        let mut out = String::new();
+        st.read_to_string(&mut out).expect("read");
+        out.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .unwrap_or(0)
+    };
+    // No CSRF header needed with a token; the token only sees its own team.
+    assert_eq!(
+        bearer(
+            "/api/v1/teams/ops/configurations",
+            "POST",
+            Some(json!({"name": "vm1", "document": corpus("one-disk-raw")}))
+        ),
+        201
+    );
+    assert_eq!(bearer("/api/v1/teams/ops/configurations", "GET", None), 200);
+    assert_eq!(bearer("/api/v1/teams/lab/configurations", "GET", None), 404);
+    assert_eq!(
+        bearer(
+            "/api/v1/tokens",
+            "POST",
+            Some(json!({"name": "x", "team": "ops"}))
+        ),
+        403
+    );
+
+    assert_eq!(
+        alice
+            .raw("DELETE", &format!("/api/v1/tokens/{tid}"), None, b"")
+            .expect("revoke")
+            .status,
+        200
+    );
+    assert_eq!(bearer("/api/v1/teams/ops/configurations", "GET", None), 401);
+    assert_eq!(
+        alice
+            .raw("DELETE", &format!("/api/v1/tokens/{tid}"), None, b"")
+            .expect("again")
+            .status,
+        404
+    );
+    let ev = alice
+        .get("/api/v1/audit?target_type=token")
+        .expect("audit")
+        .json();
+    let actions: Vec<&str> = ev["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, vec!["token.revoke", "token.create"]);
+}
+
+#[test]
+fn hosts_are_team_records_with_checked_fields() {
+    if !have_postgres("hosts_tokens::hosts_are_team_records_with_checked_fields") {
+        return;
+    }
+    let s = Server::start();
+    s.create_user("ops", "editor", "alice");
+    s.create_user("ops", "admin", "root");
+    s.create_user("other", "admin", "mallory");
+    let mut alice = s.as_user("alice");
+    let host = json!({"name": "colo-a", "libvirt_uri": "qemu+ssh://root@colo-a.example.net/system", "address": "10.0.0.1", "notes": "rack 4"});
+    let r = alice
+        .send("POST", "/api/v1/teams/ops/hosts", &host)
+        .expect("create");
+    assert_eq!(r.status, 201, "{}", r.body);
+    let hid = r.json()["id"].as_i64().expect("id");
+    assert_eq!(
+        alice
+            .send("POST", "/api/v1/teams/ops/hosts", &host)
+            .expect("dup")
+            .status,
+        409
+    );
+
+    let bad =
+        json!({"name": "", "libvirt_uri": "http://x", "address": "10.0.0.1; reboot", "notes": ""});
+    let r = alice
+        .send("POST", "/api/v1/teams/ops/hosts", &bad)
+        .expect("bad");
+    assert_eq!(r.status, 400);
+    let fields: Vec<String> = r.json()["details"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| f["field"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(fields, vec!["name", "libvirt_uri", "address"]);
+
+    let mut changed = host.clone();
+    changed["address"] = json!("10.0.0.11");
+    let r = alice
+        .send("PUT", &format!("/api/v1/hosts/{hid}"), &changed)
+        .expect("update");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["address"], "10.0.0.11");
+
+    let mut mallory = s.as_user("mallory");
+    assert_eq!(
+        mallory
+            .get(&format!("/api/v1/hosts/{hid}"))
+            .expect("get")
+            .status,
+        404
+    );
+    assert_eq!(
+        mallory.get("/api/v1/teams/ops/hosts").expect("list").status,
+        404
+    );
+    assert_eq!(
+        alice
+            .raw("DELETE", &format!("/api/v1/hosts/{hid}"), None, b"")
+            .expect("del")
+            .status,
+        403
+    );
+    let mut root = s.as_user("root");
+    assert_eq!(
+        root.raw("DELETE", &format!("/api/v1/hosts/{hid}"), None, b"")
+            .expect("del")
+            .status,
+        200
+    );
+
+    let ev = root
+        .get("/api/v1/audit?target_type=host")
+        .expect("audit")
+        .json();
+    let events = ev["events"].as_array().expect("events");
+    let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, vec!["host.delete", "host.update", "host.create"]);
+    assert_eq!(events[1]["before"]["address"], "10.0.0.1");
+    assert_eq!(events[1]["after"]["address"], "10.0.0.11");
+}
