@@ -525,3 +525,101 @@ fn a_save_and_its_audit_event_commit_together() {
         .expect("create");
     assert_eq!(r.status, 201, "{}", r.body);
 }
+
+#[test]
+fn diffs_and_cross_configuration_findings() {
+    need_postgres!("api::diffs_and_cross_configuration_findings");
+    let s = Server::start();
+    s.create_user("ops", "editor", "alice");
+    s.create_user("other", "editor", "olga");
+    let mut c = s.as_user("alice");
+    let doc = corpus("one-disk-qcow2");
+    let r = c
+        .send(
+            "POST",
+            "/api/v1/teams/ops/configurations",
+            &json!({"name": "vm1", "document": doc}),
+        )
+        .expect("create");
+    let id = r.json()["id"].as_i64().expect("id");
+    assert_eq!(r.json()["errors"], 0);
+
+    // A second configuration on the same hosts reusing vm1's ports, images and name.
+    let r = c
+        .send(
+            "POST",
+            "/api/v1/teams/ops/configurations",
+            &json!({"name": "vm1-copy", "document": doc}),
+        )
+        .expect("create");
+    let b = r.json();
+    let codes: Vec<&str> = b["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    for code in ["E070", "E071", "E072"] {
+        assert!(codes.contains(&code), "{code} missing: {codes:?}");
+    }
+    assert!(b["findings"]
+        .to_string()
+        .contains("also used by configuration 'vm1'"));
+    // Another team's configurations are not compared (and not revealed).
+    let mut olga = s.as_user("olga");
+    let r = olga
+        .send(
+            "POST",
+            "/api/v1/teams/other/configurations",
+            &json!({"name": "vm1", "document": doc}),
+        )
+        .expect("create");
+    assert_eq!(r.json()["errors"], 0, "{}", r.body);
+
+    let mut v2 = doc.clone();
+    v2["guest"]["memory_mib"] = json!(4096);
+    v2["nodes"]
+        .as_array_mut()
+        .expect("nodes")
+        .retain(|n| n["id"] != "pnbd0");
+    c.send(
+        "PUT",
+        &format!("/api/v1/configurations/{id}"),
+        &json!({"base_version": 1, "document": v2}),
+    )
+    .expect("save");
+    let d = c
+        .get(&format!("/api/v1/configurations/{id}/diff?from=1&to=2"))
+        .expect("diff");
+    assert_eq!(d.status, 200, "{}", d.body);
+    let changes = d.json()["diff"]["changes"].clone();
+    let summary: Vec<String> = changes
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} {}",
+                c["kind"].as_str().unwrap_or(""),
+                c["what"].as_str().unwrap_or(""),
+                c["id"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec!["removed node pnbd0", "changed setting guest.memory_mib"]
+    );
+    assert_eq!(
+        c.get(&format!("/api/v1/configurations/{id}/diff?from=1&to=9"))
+            .expect("diff")
+            .status,
+        404
+    );
+    assert_eq!(
+        c.get(&format!("/api/v1/configurations/{id}/diff?from=1"))
+            .expect("diff")
+            .status,
+        400
+    );
+}

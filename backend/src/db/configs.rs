@@ -204,3 +204,22 @@ impl Db {
         .await?)
     }
 }
+
+impl Db {
+    /// Current documents of the team's other active configurations (for cross checks).
+    pub async fn other_current_documents(
+        &self,
+        team_id: i64,
+        except: Option<i64>,
+    ) -> Result<Vec<(String, Value)>> {
+        Ok(sqlx::query_as(
+            "SELECT c.name, v.document FROM configurations c JOIN configuration_versions v \
+             ON v.configuration_id = c.id AND v.version = c.current_version \
+             WHERE c.team_id = $1 AND c.archived_at IS NULL AND ($2::bigint IS NULL OR c.id <> $2)",
+        )
+        .bind(team_id)
+        .bind(except)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -13,7 +13,7 @@ use crate::db::audit;
 use crate::db::configs::{self, ConfigRow, NewVersion, Saved};
 use actix_web::{web, HttpResponse};
 use lockstep_shared::render::Validated;
-use lockstep_shared::validate::validate;
+use lockstep_shared::validate::{cross, validate};
 use lockstep_shared::Document;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -69,9 +69,40 @@ struct Checked {
     warnings: i32,
 }
 
-fn check(v: &Value) -> Result<Checked, AppError> {
+/// Validates the document alone and against the team's other active configurations
+/// (`validate::cross`: ports, image files and domain names on shared hosts).
+async fn check(
+    state: &AppState,
+    team_id: i64,
+    except: Option<i64>,
+    v: &Value,
+) -> Result<Checked, AppError> {
     let doc = document(v)?;
-    let findings = validate(&doc);
+    let mut findings = validate(&doc);
+    let others: Vec<(String, Document)> = state
+        .db
+        .other_current_documents(team_id, except)
+        .await?
+        .into_iter()
+        .filter_map(|(name, v)| {
+            serde_json::from_value::<Document>(v)
+                .ok()
+                .map(|d| (name, d))
+        })
+        .collect();
+    let refs: Vec<cross::Other> = others
+        .iter()
+        .map(|(name, doc)| cross::Other { name, doc })
+        .collect();
+    findings.extend(cross::check_against(&doc, &refs));
+    findings.sort_by(|a, b| {
+        (a.severity, &a.code, &a.subjects, &a.message).cmp(&(
+            b.severity,
+            &b.code,
+            &b.subjects,
+            &b.message,
+        ))
+    });
     let errors = findings.iter().filter(|f| f.is_error()).count() as i32;
     Ok(Checked {
         document: serde_json::to_value(&doc).unwrap_or_default(),
@@ -120,7 +151,7 @@ pub async fn create(
     let m = id.team(&team)?.clone();
     id.require(m.team_id, Role::Editor)?;
     check_name(&body.name)?;
-    let c = check(&body.document)?;
+    let c = check(&state, m.team_id, None, &body.document).await?;
     let at = chrono::Utc::now();
     let nv = NewVersion {
         document: &c.document,
@@ -189,7 +220,7 @@ pub async fn save(
     body: web::Json<Save>,
 ) -> Result<HttpResponse, AppError> {
     let cfg = owned(&state, &id, *cid, Role::Editor).await?;
-    let c = check(&body.document)?;
+    let c = check(&state, cfg.team_id, Some(cfg.id), &body.document).await?;
     let nv = NewVersion {
         document: &c.document,
         findings: &c.findings,
@@ -317,4 +348,24 @@ pub async fn rendered(
     let doc = document(&row.document)?;
     let valid = Validated::new(doc).map_err(|f| AppError::Invalid(json!(f)))?;
     Ok(HttpResponse::Ok().json(artifacts_json(&valid)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    from: i32,
+    to: i32,
+}
+
+/// Structural diff between any two versions.
+pub async fn diff(
+    state: web::Data<AppState>,
+    id: Identity,
+    cid: web::Path<i64>,
+    q: web::Query<DiffQuery>,
+) -> Result<HttpResponse, AppError> {
+    let a = one_version(&state, &id, *cid, q.from).await?;
+    let b = one_version(&state, &id, *cid, q.to).await?;
+    let d = lockstep_shared::diff::diff(&document(&a.document)?, &document(&b.document)?);
+    Ok(HttpResponse::Ok().json(json!({"from": q.from, "to": q.to, "diff": d})))
 }

@@ -213,6 +213,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: PathBuf) {
                     "/configurations/{id}/versions",
                     web::get().to(configs::versions),
                 )
+                .route("/configurations/{id}/diff", web::get().to(configs::diff))
                 .route(
                     "/configurations/{id}/versions/{version}",
                     web::get().to(configs::version),

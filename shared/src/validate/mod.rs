@@ -6,6 +6,7 @@
 //! A broken document is normal input: [`validate`] never panics and never stops at the first
 //! problem. Findings come out sorted, so the browser and the server print the same list.
 
+pub mod cross;
 mod graph_rules;
 mod network;
 mod pair;

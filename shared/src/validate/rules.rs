@@ -13,7 +13,9 @@ pub enum Coverage {
     Construction,
     /// The QMP plan and runbooks carry it out in the required order.
     Plan,
-    /// Needs more than one document or a live host: the server or the deploy engine.
+    /// Needs every configuration of a team: `validate::cross`, run by the server on save.
+    Server,
+    /// Needs a live host: the deploy engine.
     Elsewhere,
 }
 
@@ -46,6 +48,23 @@ const fn v(
     }
 }
 
+const fn s(
+    code: &'static str,
+    reference: u32,
+    rule: &'static str,
+    why: &'static str,
+    source: &'static str,
+) -> RuleInfo {
+    RuleInfo {
+        code,
+        reference,
+        coverage: Coverage::Server,
+        rule,
+        why,
+        source,
+    }
+}
+
 const fn o(
     coverage: Coverage,
     reference: u32,
@@ -63,7 +82,7 @@ const fn o(
     }
 }
 
-use Coverage::{Construction, Elsewhere, Plan};
+use Coverage::{Construction, Plan};
 
 pub const RULES: &[RuleInfo] = &[
     v("E001", 1, "the block graph (child, file, backing) has no cycle", "QEMU resolves references at open time; replication walks file→backing→backing", "[S4]"),
@@ -110,7 +129,9 @@ pub const RULES: &[RuleInfo] = &[
     o(Plan, 38, "the mirror and primary-in redirector start off and are switched on after migration starts", "premature activation fails", "[T1, T3]"),
     v("E039", 39, "ports are 1..65535 and unique per host within the configuration", "\"4 tcp ports that are unique for each instance\"", "[T1, S2]"),
     v("W039", 39, "ports are not privileged (< 1024)", "system services hold those", "Lockstep"),
-    o(Elsewhere, 39, "ports and image paths unique across configurations on one host", "checked by the server, which knows every configuration", "[T1]"),
+    s("E070", 39, "a port is not used by two configurations on one host", "\"4 tcp ports that are unique for each instance\"", "[T1]"),
+    s("E071", 0, "an image file is not used by two configurations on one host", "two VMs on one image corrupt it", "[S13]"),
+    s("E072", 0, "a guest (libvirt domain) name is not used by two configurations on one host", "libvirt domain names are unique per host; sockets are named after the guest", "libvirt"),
     o(Construction, 40, "one NBD server per QEMU, one export per disk", "the plan starts the server once", "[S1, S2]"),
     v("E041", 41, "explicit PCI slots 0x03..0x1f, unique per side", "libvirt cannot see qemu:commandline devices", "colo-reference.md §4.4"),
     o(Plan, 42, "re-protection only after a full resync", "the re-protect runbook mirrors sync=full before attaching the leg", "[S7, S2, T1]"),
@@ -151,7 +172,8 @@ pub fn rules_markdown() -> String {
             Coverage::Validator => "validator",
             Coverage::Construction => "renderer (by construction)",
             Coverage::Plan => "QMP plan and runbooks",
-            Coverage::Elsewhere => "server / deploy engine",
+            Coverage::Server => "server (across configurations)",
+            Coverage::Elsewhere => "deploy engine",
         };
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
