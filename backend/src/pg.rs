@@ -175,6 +175,44 @@ impl LocalPostgres {
         )
     }
 
+    fn log(&self) -> PathBuf {
+        self.data
+            .parent()
+            .map(|d| d.join("postgres.log"))
+            .unwrap_or_else(|| self.data.join("postgres.log"))
+    }
+
+    /// Restarts the cluster (tests use it to check that servers recover).
+    pub fn restart(&self) -> Result<()> {
+        let opts = format!(
+            "-c listen_addresses='' -c unix_socket_directories='{}' -c unix_socket_permissions=0700",
+            self.socket_dir.display()
+        );
+        let out = run_pg(
+            &pg_bin("pg_ctl")?,
+            &[
+                "-D",
+                &self.data.to_string_lossy(),
+                // With a log file, the server does not hold our stdout pipe open.
+                "-l",
+                &self.log().to_string_lossy(),
+                "-m",
+                "fast",
+                "-w",
+                "-o",
+                &opts,
+                "restart",
+            ],
+        )?;
+        if !out.status.success() {
+            bail!(
+                "pg_ctl restart failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
     /// Stops the cluster now (also done on drop).
     pub fn stop(&self) {
         if let Ok(pg_ctl) = pg_bin("pg_ctl") {

@@ -154,3 +154,95 @@ fn dechunk(s: &str) -> String {
     }
     out
 }
+
+/// A keep-alive connection for load generation: one request at a time, responses read by
+/// `Content-Length`.
+pub struct KeepAlive {
+    addr: String,
+    stream: Option<std::io::BufReader<TcpStream>>,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+}
+
+impl KeepAlive {
+    pub fn new(addr: &str, cookie: Option<String>, csrf: Option<String>) -> KeepAlive {
+        KeepAlive {
+            addr: addr.to_owned(),
+            stream: None,
+            cookie,
+            csrf,
+        }
+    }
+
+    /// Status and body; reconnects once when the server closed the connection.
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<(u16, String)> {
+        match self.try_request(method, path, body) {
+            Ok(r) => Ok(r),
+            Err(_) => {
+                self.stream = None;
+                self.try_request(method, path, body)
+            }
+        }
+    }
+
+    fn try_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<(u16, String)> {
+        use std::io::BufRead;
+        if self.stream.is_none() {
+            let s = TcpStream::connect(&self.addr)?;
+            s.set_nodelay(true)?;
+            self.stream = Some(std::io::BufReader::new(s));
+        }
+        let r = self.stream.as_mut().ok_or_else(|| anyhow!("no stream"))?;
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
+        if let Some(c) = &self.cookie {
+            req.push_str(&format!("Cookie: lockstep_session={c}\r\n"));
+        }
+        if let (Some(t), false) = (&self.csrf, method == "GET") {
+            req.push_str(&format!("X-CSRF-Token: {t}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        if method != "GET" {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        r.get_mut().write_all(req.as_bytes())?;
+        let mut line = String::new();
+        r.read_line(&mut line)?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| anyhow!("bad status line {line:?}"))?;
+        let mut len = 0usize;
+        loop {
+            let mut h = String::new();
+            r.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut buf = vec![0u8; len];
+        r.read_exact(&mut buf)?;
+        Ok((status, String::from_utf8_lossy(&buf).into_owned()))
+    }
+}

@@ -58,6 +58,11 @@ pub fn have_postgres(test: &str) -> bool {
     false
 }
 
+/// Restarts this test binary's Postgres cluster.
+pub fn restart_postgres() {
+    cluster().pg.restart().expect("restart Postgres");
+}
+
 pub fn psql(db: &str, sql: &str) -> std::process::Output {
     let c = cluster();
     Command::new("psql")
