@@ -11,7 +11,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SECS="${1:-10}"
 CONNS=50
 cd "$ROOT"
-cargo build -q --release -p lockstep-backend -p lockstep-tests --bin loadgen
+cargo build -q --release -p lockstep-backend --bin lockstep
+cargo build -q --release -p lockstep-tests --bin loadgen
 LS="$ROOT/target/release/lockstep"
 LOADGEN="$ROOT/target/release/loadgen"
 

@@ -112,11 +112,19 @@ pub fn audit_cmd(cmd: AuditCommand) -> ExitCode {
 async fn verify(v: Verify) -> Result<()> {
     let (db, _pg) = open_database(&v.db).await?;
     let events = db.audit_all().await?;
-    match audit::verify(events) {
-        Ok(n) => {
-            println!("audit chain intact: {n} events verified");
-            Ok(())
-        }
-        Err(e) => bail!("{e}"),
+    let last = events.last().map(|e| (e.hash.clone(), e.id));
+    let n = audit::verify(events).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The head row records the newest event: removing events from the end shows up here.
+    let (head_hash, head_id) = db.audit_head().await?;
+    match (last, head_id) {
+        (None, None) => {}
+        (Some((hash, id)), Some(hid)) if hash == head_hash && id == hid => {}
+        (Some((_, id)), Some(hid)) => bail!(
+            "the chain ends at event {id} but its head records event {hid}: the newest events were removed"
+        ),
+        (None, Some(hid)) => bail!("the chain is empty but its head records event {hid}: events were removed"),
+        (Some((_, id)), None) => bail!("event {id} exists but the chain head records none"),
     }
+    println!("audit chain intact: {n} events verified");
+    Ok(())
 }

@@ -623,3 +623,27 @@ fn diffs_and_cross_configuration_findings() {
         400
     );
 }
+
+#[test]
+fn removing_the_newest_audit_events_is_found() {
+    need_postgres!("api::removing_the_newest_audit_events_is_found");
+    let s = Server::start();
+    s.create_user("ops", "editor", "alice");
+    let mut c = s.as_user("alice");
+    c.send(
+        "POST",
+        "/api/v1/teams/ops/configurations",
+        &json!({"name": "vm1", "document": corpus("one-disk-raw")}),
+    )
+    .expect("create");
+    assert!(s.lockstep(&["audit", "verify"], None).status.success());
+    let o = s.sql(
+        "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only; \
+         DELETE FROM audit_events WHERE id = (SELECT max(id) FROM audit_events); \
+         ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bad = s.lockstep(&["audit", "verify"], None);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("the newest events were removed"));
+}

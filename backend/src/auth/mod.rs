@@ -162,7 +162,9 @@ async fn identify(req: HttpRequest) -> Result<Identity, AppError> {
         return Err(AppError::Unauthorized);
     };
     let session_hash = sha256(cookie.value());
-    let Some((user_id, user_name, csrf_token)) = state.db.session(&session_hash).await? else {
+    let Some((user_id, user_name, csrf_token, memberships)) =
+        state.db.session_identity(&session_hash).await?
+    else {
         return Err(AppError::Unauthorized);
     };
     if !is_safe_method(&req) {
@@ -177,7 +179,6 @@ async fn identify(req: HttpRequest) -> Result<Identity, AppError> {
             ));
         }
     }
-    let memberships = state.db.memberships(user_id).await?;
     let id = Identity {
         user_id,
         user_name,

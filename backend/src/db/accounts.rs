@@ -73,15 +73,37 @@ impl Db {
         Ok(())
     }
 
-    /// The user and CSRF token of a live session.
-    pub async fn session(&self, id_hash: &[u8]) -> Result<Option<(i64, String, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT u.id, u.name, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id_hash = $1 AND s.expires_at > now()",
+    /// The user, CSRF token and memberships of a live session, in one round trip.
+    pub async fn session_identity(
+        &self,
+        id_hash: &[u8],
+    ) -> Result<Option<(i64, String, String, Vec<Membership>)>> {
+        let row: Option<(i64, String, String, serde_json::Value)> = sqlx::query_as(
+            "SELECT u.id, u.name, s.csrf_token, \
+             coalesce(json_agg(json_build_object('team_id', t.id, 'team', t.name, 'role', m.role) \
+             ORDER BY t.name) FILTER (WHERE t.id IS NOT NULL), '[]'::json) \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             LEFT JOIN memberships m ON m.user_id = u.id LEFT JOIN teams t ON t.id = m.team_id \
+             WHERE s.id_hash = $1 AND s.expires_at > now() GROUP BY u.id, u.name, s.csrf_token",
         )
         .bind(id_hash)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        Ok(row.map(|(id, name, csrf, m)| {
+            let memberships = m
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| {
+                    Some(Membership {
+                        team_id: x["team_id"].as_i64()?,
+                        team: x["team"].as_str()?.to_owned(),
+                        role: x["role"].as_str()?.to_owned(),
+                    })
+                })
+                .collect();
+            (id, name, csrf, memberships)
+        }))
     }
 
     pub async fn delete_session(&self, id_hash: &[u8]) -> Result<()> {

@@ -1,33 +1,30 @@
 //! Appending to and reading the hash-chained audit log.
 
 use super::{Db, Tx};
-use crate::audit::{event_hash, NewEvent, StoredEvent, GENESIS};
+use crate::audit::{canonical_json, NewEvent, StoredEvent};
 use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
-/// Serializes appends: the chain needs the previous hash, so appenders queue on this lock
-/// inside their own transaction (held until it commits or rolls back).
-const CHAIN_LOCK: i64 = 0x4c6f_636b_7374_6570; // "Lockstep"
-
 /// Appends one event inside `tx`; the event and the change it records commit together.
+///
+/// One statement: it updates the chain head (whose row lock orders appenders until commit)
+/// and inserts the event with `hash = SHA-256(prev_hash || canonical JSON)`, computed by
+/// Postgres from the canonical text computed here, exactly as `audit::event_hash` does.
 pub async fn append(tx: &mut Tx<'_>, e: &NewEvent) -> Result<i64> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(CHAIN_LOCK)
-        .execute(&mut **tx)
-        .await?;
-    let prev: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&mut **tx)
-            .await?;
-    let prev = prev.unwrap_or_else(|| GENESIS.to_vec());
-    let hash = event_hash(&prev, e);
+    let canonical = canonical_json(&serde_json::to_value(e)?);
     let at: DateTime<Utc> = DateTime::parse_from_rfc3339(&e.at)?.with_timezone(&Utc);
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO audit_events (at, actor_id, actor_name, team_id, action, target_type, \
+        "WITH head AS ( \
+             UPDATE audit_head SET prev = last_hash, \
+                 last_hash = sha256(last_hash || convert_to($15, 'UTF8')), \
+                 last_id = nextval('audit_events_id_seq') \
+             WHERE id = 1 RETURNING prev, last_hash, last_id) \
+         INSERT INTO audit_events (id, at, actor_id, actor_name, team_id, action, target_type, \
          target_id, target_name, before, after, request_id, source, user_agent, result, \
-         prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) \
-         RETURNING id",
+         prev_hash, hash) \
+         SELECT head.last_id, $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, head.prev, \
+         head.last_hash FROM head RETURNING id",
     )
     .bind(at)
     .bind(e.actor_id)
@@ -43,8 +40,7 @@ pub async fn append(tx: &mut Tx<'_>, e: &NewEvent) -> Result<i64> {
     .bind(&e.source)
     .bind(&e.user_agent)
     .bind(&e.result)
-    .bind(&prev)
-    .bind(&hash)
+    .bind(&canonical)
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)
@@ -145,6 +141,15 @@ impl Db {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.into_iter().map(to_stored).collect())
+    }
+
+    /// The recorded head of the chain (hash and id of the newest event).
+    pub async fn audit_head(&self) -> Result<(Vec<u8>, Option<i64>)> {
+        Ok(
+            sqlx::query_as("SELECT last_hash, last_id FROM audit_head WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Every event in chain order, for `lockstep audit verify`.

@@ -203,12 +203,13 @@ pub async fn get(
     id: Identity,
     cid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let c = owned(&state, &id, *cid, Role::Viewer).await?;
-    let v = state
+    let (c, v) = state
         .db
-        .version(c.id, c.current_version)
+        .configuration_with_current(*cid)
         .await?
-        .ok_or_else(|| AppError::NotFound("current version".into()))?;
+        .filter(|(c, _)| id.role_in(c.team_id).is_some())
+        .ok_or_else(|| AppError::NotFound(format!("configuration {cid}")))?;
+    id.require(c.team_id, Role::Viewer)?;
     Ok(HttpResponse::Ok().json(json!({ "configuration": c, "current": v })))
 }
 
