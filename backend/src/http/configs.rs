@@ -9,7 +9,6 @@ use super::docs::{artifacts_json, parse};
 use super::errors::AppError;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
-use crate::db::audit;
 use crate::db::configs::{self, ConfigRow, NewVersion, Saved};
 use actix_web::{web, HttpResponse};
 use lockstep_shared::render::Validated;
@@ -186,8 +185,7 @@ pub async fn create(
     e.after = Some(
         json!({"version": 1, "document": c.document, "errors": c.errors, "message": body.message}),
     );
-    audit::append(&mut tx, &e).await?;
-    tx.commit().await.map_err(anyhow::Error::from)?;
+    super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": cid,
         "name": body.name,
@@ -249,8 +247,7 @@ pub async fn save(
             e.after = Some(
                 json!({"version": v, "document": c.document, "errors": c.errors, "message": body.message}),
             );
-            audit::append(&mut tx, &e).await?;
-            tx.commit().await.map_err(anyhow::Error::from)?;
+            super::commit_with_event(tx, &e).await?;
             Ok(HttpResponse::Ok().json(json!({
                 "id": cfg.id,
                 "version": v,
@@ -302,8 +299,7 @@ pub async fn archive(
         Some(cfg.id.to_string()),
     );
     e.target_name = Some(cfg.name.clone());
-    audit::append(&mut tx, &e).await?;
-    tx.commit().await.map_err(anyhow::Error::from)?;
+    super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Ok().json(json!({"id": cfg.id, "archived": true})))
 }
 

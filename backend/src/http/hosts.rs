@@ -4,7 +4,6 @@
 use super::errors::AppError;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
-use crate::db::audit;
 use crate::db::configs::is_unique_violation;
 use crate::db::hosts::{self, HostFields, HostRow};
 use actix_web::{web, HttpResponse};
@@ -135,8 +134,7 @@ pub async fn create(
     );
     e.target_name = Some(h.name.clone());
     e.after = Some(json!(h));
-    audit::append(&mut tx, &e).await?;
-    tx.commit().await.map_err(anyhow::Error::from)?;
+    super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Created().json(h))
 }
 
@@ -175,8 +173,7 @@ pub async fn update(
     e.target_name = Some(after.name.clone());
     e.before = Some(json!(before));
     e.after = Some(json!(after));
-    audit::append(&mut tx, &e).await?;
-    tx.commit().await.map_err(anyhow::Error::from)?;
+    super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Ok().json(after))
 }
 
@@ -200,7 +197,6 @@ pub async fn delete(
     );
     e.target_name = Some(before.name.clone());
     e.before = Some(json!(before));
-    audit::append(&mut tx, &e).await?;
-    tx.commit().await.map_err(anyhow::Error::from)?;
+    super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Ok().json(json!({"id": before.id, "deleted": true})))
 }

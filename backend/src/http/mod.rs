@@ -95,6 +95,14 @@ pub fn event(
     }
 }
 
+/// Appends the change's audit event and commits: the change and its event land together or
+/// not at all.
+pub async fn commit_with_event(mut tx: crate::db::Tx<'_>, e: &NewEvent) -> Result<(), AppError> {
+    crate::db::audit::append(&mut tx, e).await?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
 /// Gives each request an id, returns it in `X-Request-Id`, logs one line per request.
 async fn request_id(
     req: ServiceRequest,

@@ -4,7 +4,6 @@
 use super::errors::AppError;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{self, Identity, SESSION_COOKIE, SESSION_HOURS};
-use crate::db::audit;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -49,11 +48,10 @@ pub async fn login(
     let known_id = user.as_ref().map(|u| u.id);
     let Some(user) = user.filter(|_| ok) else {
         db.record_failed_login(&body.user, &source).await?;
-        let mut tx = db.begin().await?;
+        let tx = db.begin().await?;
         let mut e = event(&ctx, known_id, &body.user, None, "login", "session", None);
         e.result = "denied".into();
-        audit::append(&mut tx, &e).await?;
-        tx.commit().await.map_err(anyhow::Error::from)?;
+        super::commit_with_event(tx, &e).await?;
         return Err(AppError::Unauthorized);
     };
     let session = auth::random_hex(32);
@@ -62,7 +60,7 @@ pub async fn login(
     db.create_session(&auth::sha256(&session), user.id, &csrf, expires)
         .await?;
     let memberships = db.memberships(user.id).await?;
-    let mut tx = db.begin().await?;
+    let tx = db.begin().await?;
     let e = event(
         &ctx,
         Some(user.id),
@@ -72,8 +70,7 @@ pub async fn login(
         "session",
         None,
     );
-    audit::append(&mut tx, &e).await?;
-    tx.commit().await.map_err(anyhow::Error::from)?;
+    super::commit_with_event(tx, &e).await?;
     let cookie = Cookie::build(SESSION_COOKIE, session)
         .path("/")
         .http_only(true)
@@ -95,7 +92,7 @@ pub async fn logout(
     id: Identity,
 ) -> Result<HttpResponse, AppError> {
     state.db.delete_session(&id.session_hash).await?;
-    let mut tx = state.db.begin().await?;
+    let tx = state.db.begin().await?;
     let e = event(
         &ctx,
         Some(id.user_id),
@@ -105,8 +102,7 @@ pub async fn logout(
         "session",
         None,
     );
-    audit::append(&mut tx, &e).await?;
-    tx.commit().await.map_err(anyhow::Error::from)?;
+    super::commit_with_event(tx, &e).await?;
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     gone.make_removal();
     Ok(HttpResponse::Ok()

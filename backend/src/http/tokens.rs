@@ -3,7 +3,7 @@
 use super::errors::AppError;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{self, Identity, Role};
-use crate::db::{accounts, audit};
+use crate::db::accounts;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -54,8 +54,7 @@ pub async fn create(
         Some(tid.to_string()),
     );
     e.target_name = Some(body.name.clone());
-    audit::append(&mut tx, &e).await?;
-    tx.commit().await.map_err(anyhow::Error::from)?;
+    super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": tid,
         "name": body.name,
@@ -90,7 +89,6 @@ pub async fn revoke(
         Some(tid.to_string()),
     );
     e.target_name = Some(name);
-    audit::append(&mut tx, &e).await?;
-    tx.commit().await.map_err(anyhow::Error::from)?;
+    super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Ok().json(json!({"id": *tid, "revoked": true})))
 }
