@@ -16,11 +16,11 @@ fn corpus(case: &str) -> PathBuf {
         .join(case)
 }
 
-fn tmp(tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("ls-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).expect("tmp");
-    p
+/// A fresh directory, removed when the returned guard drops.
+fn tmp(tag: &str) -> (lockstep_tests::TempDir, PathBuf) {
+    let t = lockstep_tests::TempDir::new(&format!("cli-{tag}"));
+    let p = t.path().to_path_buf();
+    (t, p)
 }
 
 fn text(o: &Output) -> String {
@@ -82,7 +82,7 @@ fn validate_json_lists_every_finding() {
 
 #[test]
 fn parse_errors_give_line_and_column() {
-    let dir = tmp("parse");
+    let (_guard, dir) = tmp("parse");
     let cases = [
         (
             "trunc.json",
@@ -119,7 +119,7 @@ fn parse_errors_give_line_and_column() {
 
 #[test]
 fn render_writes_the_golden_artifacts() {
-    let out = tmp("render");
+    let (_guard, out) = tmp("render");
     let o = lockstep(&[
         "render",
         corpus("nic-proxy-e1000-bridge/input.json")
@@ -145,7 +145,7 @@ fn render_writes_the_golden_artifacts() {
 
 #[test]
 fn render_refuses_a_document_with_errors_and_writes_nothing() {
-    let out = tmp("refuse");
+    let (_guard, out) = tmp("refuse");
     let o = lockstep(&[
         "render",
         corpus("broken-primary/input.json").to_str().unwrap_or(""),
@@ -182,7 +182,7 @@ fn schema_is_a_json_schema_of_the_document() {
 
 #[test]
 fn new_prints_a_document_that_validates_and_renders() {
-    let dir = tmp("new");
+    let (_guard, dir) = tmp("new");
     let o = lockstep(&[
         "new",
         "--disk",
