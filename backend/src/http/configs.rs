@@ -5,14 +5,14 @@
 //! a version with errors is a draft (it saves, but can never be deployed). Each save is one
 //! transaction with its audit event.
 
-use super::docs::{artifacts_json, parse};
+use super::docs::artifacts_json;
 use super::errors::AppError;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
 use crate::db::configs::{self, ConfigRow, NewVersion, Saved};
 use actix_web::{web, HttpResponse};
 use lockstep_shared::render::Validated;
-use lockstep_shared::validate::{cross, validate};
+use lockstep_shared::validate::{cross, sort_findings, validate};
 use lockstep_shared::Document;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -43,11 +43,15 @@ pub struct ListQuery {
     archived: bool,
 }
 
-/// A document from a JSON value, with the parser's complaint on failure. The value is
-/// re-serialized first so the error names a position in a readable rendering.
+/// A document from a JSON value (already parsed by the JSON extractor or read from the
+/// database), with serde's complaint naming the field on failure.
 fn document(v: &Value) -> Result<Document, AppError> {
-    let text = serde_json::to_string_pretty(v).unwrap_or_default();
-    parse(&text)
+    Document::deserialize(v).map_err(|e| {
+        AppError::bad(
+            "bad_document",
+            format!("the document is not a valid configuration document: {e}"),
+        )
+    })
 }
 
 fn check_name(name: &str) -> Result<(), AppError> {
@@ -70,6 +74,22 @@ struct Checked {
 
 /// Validates the document alone and against the team's other active configurations
 /// (`validate::cross`: ports, image files and domain names on shared hosts).
+impl Checked {
+    /// The version row this check becomes, authored by the caller now.
+    fn version<'a>(&'a self, id: &'a Identity, message: &'a str) -> NewVersion<'a> {
+        NewVersion {
+            document: &self.document,
+            findings: &self.findings,
+            errors: self.errors,
+            warnings: self.warnings,
+            author_id: id.user_id,
+            author_name: &id.user_name,
+            message,
+            at: chrono::Utc::now(),
+        }
+    }
+}
+
 async fn check(
     state: &AppState,
     team_id: i64,
@@ -94,14 +114,7 @@ async fn check(
         .map(|(name, doc)| cross::Other { name, doc })
         .collect();
     findings.extend(cross::check_against(&doc, &refs));
-    findings.sort_by(|a, b| {
-        (a.severity, &a.code, &a.subjects, &a.message).cmp(&(
-            b.severity,
-            &b.code,
-            &b.subjects,
-            &b.message,
-        ))
-    });
+    sort_findings(&mut findings);
     let errors = findings.iter().filter(|f| f.is_error()).count() as i32;
     Ok(Checked {
         document: serde_json::to_value(&doc).unwrap_or_default(),
@@ -151,17 +164,7 @@ pub async fn create(
     id.require(m.team_id, Role::Editor)?;
     check_name(&body.name)?;
     let c = check(&state, m.team_id, None, &body.document).await?;
-    let at = chrono::Utc::now();
-    let nv = NewVersion {
-        document: &c.document,
-        findings: &c.findings,
-        errors: c.errors,
-        warnings: c.warnings,
-        author_id: id.user_id,
-        author_name: &id.user_name,
-        message: &body.message,
-        at,
-    };
+    let nv = c.version(&id, &body.message);
     let mut tx = state.db.begin().await?;
     let Some(cid) = configs::create(&mut tx, m.team_id, &body.name, &nv).await? else {
         return Err(AppError::Conflict {
@@ -220,16 +223,7 @@ pub async fn save(
 ) -> Result<HttpResponse, AppError> {
     let cfg = owned(&state, &id, *cid, Role::Editor).await?;
     let c = check(&state, cfg.team_id, Some(cfg.id), &body.document).await?;
-    let nv = NewVersion {
-        document: &c.document,
-        findings: &c.findings,
-        errors: c.errors,
-        warnings: c.warnings,
-        author_id: id.user_id,
-        author_name: &id.user_name,
-        message: &body.message,
-        at: chrono::Utc::now(),
-    };
+    let nv = c.version(&id, &body.message);
     let mut tx = state.db.begin().await?;
     match configs::save(&mut tx, cfg.id, body.base_version, &nv).await? {
         Saved::Version(v) => {

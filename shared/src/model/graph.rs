@@ -148,23 +148,4 @@ impl<'a> Graph<'a> {
             .filter(move |&&ei| follow(self.doc.edges[ei].kind))
             .filter_map(|&ei| self.ends[ei].1)
     }
-
-    /// Whether `target` is reachable from `from` through block-graph edges.
-    pub fn reaches(&self, from: &str, target: &str) -> bool {
-        let (Some(f), Some(t)) = (self.node_index(from), self.node_index(target)) else {
-            return false;
-        };
-        let mut seen = vec![false; self.doc.nodes.len()];
-        let mut stack = vec![f];
-        while let Some(cur) = stack.pop() {
-            if cur == t {
-                return true;
-            }
-            if std::mem::replace(&mut seen[cur], true) {
-                continue;
-            }
-            stack.extend(self.successors(cur, is_block_edge));
-        }
-        false
-    }
 }

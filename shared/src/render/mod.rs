@@ -90,7 +90,6 @@ impl Validated {
                 s_disk: p.secondary.disk.clone(),
             })
             .collect();
-        drop(g);
         Ok(Validated {
             doc,
             disks,

@@ -40,16 +40,6 @@ pub enum QmpCommand {
     Quit,
 }
 
-impl QmpCommand {
-    /// The command name (`execute`).
-    pub fn name(&self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.get("execute").and_then(|e| e.as_str()).map(str::to_owned))
-            .unwrap_or_default()
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QomListTypes {
     pub implements: String,

@@ -123,8 +123,7 @@ pub fn check_against(doc: &Document, others: &[Other]) -> Vec<Finding> {
         }
     }
     let mut f = r.findings;
-    f.sort();
-    f.dedup();
+    super::sort_findings(&mut f);
     f
 }
 

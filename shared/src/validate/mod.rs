@@ -100,6 +100,13 @@ pub fn validate(doc: &Document) -> Vec<Finding> {
     pair::check(&g, &mut r);
     network::check(doc, &mut r);
     let mut f = r.findings;
+    sort_findings(&mut f);
+    f
+}
+
+/// The one order of findings everywhere (errors first, then code, subjects, message), without
+/// repeats: single-document, cross-configuration and merged lists all use it.
+pub fn sort_findings(f: &mut Vec<Finding>) {
     f.sort_by(|a, b| {
         (a.severity, &a.code, &a.subjects, &a.message).cmp(&(
             b.severity,
@@ -109,7 +116,6 @@ pub fn validate(doc: &Document) -> Vec<Finding> {
         ))
     });
     f.dedup();
-    f
 }
 
 /// Whether any finding is an error.

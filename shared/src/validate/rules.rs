@@ -15,8 +15,6 @@ pub enum Coverage {
     Plan,
     /// Needs every configuration of a team: `validate::cross`, run by the server on save.
     Server,
-    /// Needs a live host: the deploy engine.
-    Elsewhere,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -173,7 +171,6 @@ pub fn rules_markdown() -> String {
             Coverage::Construction => "renderer (by construction)",
             Coverage::Plan => "QMP plan and runbooks",
             Coverage::Server => "server (across configurations)",
-            Coverage::Elsewhere => "deploy engine",
         };
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
