@@ -113,7 +113,7 @@ async fn verify(v: Verify) -> Result<()> {
     let (db, _pg) = open_database(&v.db).await?;
     let events = db.audit_all().await?;
     let last = events.last().map(|e| (e.hash.clone(), e.id));
-    let n = audit::verify(events).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let n = audit::verify(&events).map_err(|e| anyhow::anyhow!("{e}"))?;
     // The head row records the newest event: removing events from the end shows up here.
     let (head_hash, head_id) = db.audit_head().await?;
     match (last, head_id) {
@@ -125,6 +125,11 @@ async fn verify(v: Verify) -> Result<()> {
         (None, Some(hid)) => bail!("the chain is empty but its head records event {hid}: events were removed"),
         (Some((_, id)), None) => bail!("event {id} exists but the chain head records none"),
     }
-    println!("audit chain intact: {n} events verified");
+    // Every configuration version matches the digest its event recorded.
+    let versions = audit::verify_versions(&events, db.all_version_documents().await?)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "audit chain intact: {n} events verified; {versions} configuration versions match their events"
+    );
     Ok(())
 }

@@ -76,6 +76,12 @@ pub fn init_logging() {
 
 async fn run_async(a: ServeArgs) -> Result<()> {
     let (db, pg) = open_database(&a.db).await?;
+    let refreshed = http::configs::refresh_claims(&db)
+        .await
+        .context("store the claims of existing configurations")?;
+    if refreshed > 0 {
+        tracing::info!(configurations = refreshed, "stored host claims");
+    }
     if db.count_users().await? == 0 {
         println!(
             "lockstep: no users yet. Create the first one with:\n  \

@@ -647,3 +647,143 @@ fn removing_the_newest_audit_events_is_found() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("the newest events were removed"));
 }
+
+#[test]
+fn configuration_versions_are_pinned_by_their_audit_events() {
+    need_postgres!("api::configuration_versions_are_pinned_by_their_audit_events");
+    let s = Server::start();
+    s.create_user("ops", "editor", "alice");
+    let mut c = s.as_user("alice");
+    let doc = corpus("one-disk-raw");
+    let r = c
+        .send(
+            "POST",
+            "/api/v1/teams/ops/configurations",
+            &json!({"name": "vm1", "document": doc}),
+        )
+        .expect("create");
+    let id = r.json()["id"].as_i64().expect("id");
+    let r = c
+        .send(
+            "PUT",
+            &format!("/api/v1/configurations/{id}"),
+            &json!({"base_version": 1, "document": doc, "message": "again"}),
+        )
+        .expect("save");
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The event records the document's digest, not a second copy of it.
+    let e = c
+        .get("/api/v1/audit?action=configuration.update")
+        .expect("audit")
+        .json();
+    let after = &e["events"][0]["after"];
+    assert_eq!(after["version"], 2);
+    assert_eq!(after["message"], "again");
+    assert_eq!(after["document_sha256"].as_str().map(str::len), Some(64));
+    assert!(after.get("document").is_none(), "{after}");
+    let ok = s.lockstep(&["audit", "verify"], None);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("2 configuration versions match"),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+
+    // A version changed behind the server's back no longer matches its event.
+    let o = s.sql(&format!(
+        "ALTER TABLE configuration_versions DISABLE TRIGGER configuration_versions_immutable; \
+         UPDATE configuration_versions SET document = jsonb_set(document, '{{guest,memory_mib}}', '8192') \
+         WHERE configuration_id = {id} AND version = 2; \
+         ALTER TABLE configuration_versions ENABLE TRIGGER configuration_versions_immutable"
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bad = s.lockstep(&["audit", "verify"], None);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains(&format!("configuration {id} version 2 was altered")),
+        "{err}"
+    );
+    // A version inserted without an event is named too.
+    let o = s.sql(&format!(
+        "ALTER TABLE configuration_versions DISABLE TRIGGER configuration_versions_immutable; \
+         UPDATE configuration_versions SET document = (SELECT document FROM configuration_versions \
+         WHERE configuration_id = {id} AND version = 1) WHERE configuration_id = {id} AND version = 2; \
+         ALTER TABLE configuration_versions ENABLE TRIGGER configuration_versions_immutable; \
+         INSERT INTO configuration_versions SELECT configuration_id, 3, document, findings, errors, \
+         warnings, author_id, author_name, 'sneaked in', created_at FROM configuration_versions \
+         WHERE configuration_id = {id} AND version = 2"
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bad = s.lockstep(&["audit", "verify"], None);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains(&format!("configuration {id} version 3 has no audit event")),
+        "{err}"
+    );
+}
+
+#[test]
+fn claims_saved_before_the_claims_table_are_filled_in_at_start() {
+    need_postgres!("api::claims_saved_before_the_claims_table_are_filled_in_at_start");
+    let mut s = Server::start();
+    s.create_user("ops", "editor", "alice");
+    let doc = corpus("one-disk-qcow2");
+    let mut c = s.as_user("alice");
+    let r = c
+        .send(
+            "POST",
+            "/api/v1/teams/ops/configurations",
+            &json!({"name": "vm1", "document": doc}),
+        )
+        .expect("create");
+    assert_eq!(r.status, 201);
+    // As an older server left it: no claims stored.
+    let o =
+        s.sql("DELETE FROM configuration_claims; UPDATE configurations SET claims_digest = NULL");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    s.restart();
+    let count = s.sql("SELECT count(*) FROM configuration_claims");
+    assert_ne!(String::from_utf8_lossy(&count.stdout).trim(), "0");
+    let mut c = s.as_user("alice");
+    let r = c
+        .send(
+            "POST",
+            "/api/v1/teams/ops/configurations",
+            &json!({"name": "vm1-copy", "document": doc}),
+        )
+        .expect("create");
+    let codes = r.json()["findings"].to_string();
+    for code in ["E070", "E071", "E072"] {
+        assert!(codes.contains(code), "{code} missing: {codes}");
+    }
+    // Archiving frees what a configuration occupied.
+    let copy = r.json()["id"].as_i64().expect("id");
+    let first: i64 = String::from_utf8_lossy(
+        &s.sql("SELECT id FROM configurations WHERE name = 'vm1'")
+            .stdout,
+    )
+    .trim()
+    .parse()
+    .expect("id");
+    let r = c
+        .send(
+            "POST",
+            &format!("/api/v1/configurations/{first}/archive"),
+            &json!({}),
+        )
+        .expect("archive");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = c
+        .send(
+            "PUT",
+            &format!("/api/v1/configurations/{copy}"),
+            &json!({"base_version": 1, "document": doc}),
+        )
+        .expect("save");
+    assert_eq!(r.json()["errors"], 0, "{}", r.body);
+}

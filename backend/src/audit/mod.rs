@@ -112,7 +112,7 @@ impl std::fmt::Display for ChainError {
 }
 
 /// Walks events in id order; returns how many were checked, or the first bad one.
-pub fn verify<I: IntoIterator<Item = StoredEvent>>(events: I) -> Result<u64, ChainError> {
+pub fn verify<'a, I: IntoIterator<Item = &'a StoredEvent>>(events: I) -> Result<u64, ChainError> {
     let mut prev_hash = GENESIS.to_vec();
     let mut prev_id = None;
     let mut n = 0;
@@ -126,8 +126,105 @@ pub fn verify<I: IntoIterator<Item = StoredEvent>>(events: I) -> Result<u64, Cha
         if event_hash(&prev_hash, &e.event) != e.hash {
             return Err(ChainError::Altered { id: e.id });
         }
-        prev_hash = e.hash;
+        prev_hash = e.hash.clone();
         prev_id = Some(e.id);
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The SHA-256 (hex) of a document's canonical JSON. Configuration events record it instead of
+/// the document: the immutable version row holds the document, the chained event pins it.
+pub fn document_digest(document: &Value) -> String {
+    hex(&Sha256::digest(canonical_json(document).as_bytes()))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What `verify_versions` found wrong with a stored configuration version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionError {
+    /// The document differs from the digest its audit event recorded.
+    Altered {
+        configuration: i64,
+        version: i32,
+        event: i64,
+    },
+    /// No audit event records this version: it was written behind the server's back.
+    Unrecorded { configuration: i64, version: i32 },
+}
+
+impl std::fmt::Display for VersionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionError::Altered {
+                configuration,
+                version,
+                event,
+            } => write!(
+                f,
+                "configuration {configuration} version {version} was altered: its document does \
+                 not match the digest recorded by audit event {event}"
+            ),
+            VersionError::Unrecorded {
+                configuration,
+                version,
+            } => write!(
+                f,
+                "configuration {configuration} version {version} has no audit event: it was \
+                 written behind the server's back"
+            ),
+        }
+    }
+}
+
+/// Checks every stored configuration version against the digest its (already verified) audit
+/// event recorded; returns how many were checked.
+pub fn verify_versions<I: IntoIterator<Item = (i64, i32, Value)>>(
+    events: &[StoredEvent],
+    versions: I,
+) -> Result<u64, VersionError> {
+    let mut recorded = std::collections::HashMap::new();
+    for e in events {
+        let ev = &e.event;
+        if ev.target_type != "configuration"
+            || !matches!(
+                ev.action.as_str(),
+                "configuration.create" | "configuration.update"
+            )
+        {
+            continue;
+        }
+        let (Some(id), Some(after)) = (
+            ev.target_id.as_deref().and_then(|t| t.parse::<i64>().ok()),
+            &ev.after,
+        ) else {
+            continue;
+        };
+        let Some(version) = after["version"].as_i64() else {
+            continue;
+        };
+        if let Some(d) = after["document_sha256"].as_str() {
+            recorded.insert((id, version as i32), (e.id, d.to_owned()));
+        }
+    }
+    let mut n = 0;
+    for (configuration, version, document) in versions {
+        let Some((event, digest)) = recorded.get(&(configuration, version)) else {
+            return Err(VersionError::Unrecorded {
+                configuration,
+                version,
+            });
+        };
+        if document_digest(&document) != *digest {
+            return Err(VersionError::Altered {
+                configuration,
+                version,
+                event: *event,
+            });
+        }
         n += 1;
     }
     Ok(n)
@@ -187,14 +284,14 @@ mod tests {
 
     #[test]
     fn an_intact_chain_verifies() {
-        assert_eq!(verify(chain(&["a", "b", "c"])), Ok(3));
+        assert_eq!(verify(&chain(&["a", "b", "c"])), Ok(3));
     }
 
     #[test]
     fn an_altered_event_is_named() {
         let mut c = chain(&["a", "b", "c"]);
         c[1].event.actor_name = "mallory".into();
-        assert_eq!(verify(c), Err(ChainError::Altered { id: 2 }));
+        assert_eq!(verify(&c), Err(ChainError::Altered { id: 2 }));
     }
 
     #[test]
@@ -202,7 +299,7 @@ mod tests {
         let mut c = chain(&["a", "b", "c"]);
         c.remove(1);
         assert_eq!(
-            verify(c),
+            verify(&c),
             Err(ChainError::Broken {
                 id: 3,
                 after: Some(1)
@@ -210,6 +307,6 @@ mod tests {
         );
         let mut c = chain(&["a", "b"]);
         c.remove(0);
-        assert_eq!(verify(c), Err(ChainError::Broken { id: 2, after: None }));
+        assert_eq!(verify(&c), Err(ChainError::Broken { id: 2, after: None }));
     }
 }

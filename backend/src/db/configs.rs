@@ -3,8 +3,10 @@
 use super::{Db, Tx};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use lockstep_shared::validate::cross::Claim;
 use serde::Serialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct ConfigRow {
@@ -58,10 +60,72 @@ pub struct NewVersion<'a> {
     pub findings: &'a Value,
     pub errors: i32,
     pub warnings: i32,
+    /// What the document occupies on its hosts (`validate::cross::claims`).
+    pub claims: &'a [Claim],
     pub author_id: i64,
     pub author_name: &'a str,
     pub message: &'a str,
     pub at: DateTime<Utc>,
+}
+
+/// Stores the claims of configuration `id` when they differ from the stored ones (most saves
+/// change no port, file or name, and rewriting identical rows would only churn the index).
+pub async fn replace_claims(tx: &mut Tx<'_>, id: i64, claims: &[Claim]) -> Result<()> {
+    let digest = Sha256::digest(serde_json::to_vec(claims)?).to_vec();
+    let team_id: Option<i64> = sqlx::query_scalar(
+        "UPDATE configurations SET claims_digest = $2 \
+         WHERE id = $1 AND claims_digest IS DISTINCT FROM $2 RETURNING team_id",
+    )
+    .bind(id)
+    .bind(&digest)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(team_id) = team_id else {
+        return Ok(());
+    };
+    sqlx::query("DELETE FROM configuration_claims WHERE configuration_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    let col = |f: fn(&Claim) -> &String| claims.iter().map(f).cloned().collect::<Vec<String>>();
+    sqlx::query(
+        "INSERT INTO configuration_claims \
+         (configuration_id, team_id, kind, value, host_name, host_address, field) \
+         SELECT $1, $2, k.* FROM \
+         unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS k",
+    )
+    .bind(id)
+    .bind(team_id)
+    .bind(col(|c| &c.kind))
+    .bind(col(|c| &c.value))
+    .bind(col(|c| &c.host_name))
+    .bind(col(|c| &c.host_address))
+    .bind(col(|c| &c.field))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Stores the claims of `version` if it is still the current version of an active
+/// configuration (start-up backfill; a save racing with it wins).
+pub async fn refresh_claims(
+    tx: &mut Tx<'_>,
+    id: i64,
+    version: i32,
+    claims: &[Claim],
+) -> Result<bool> {
+    let current: Option<i32> = sqlx::query_scalar(
+        "SELECT current_version FROM configurations WHERE id = $1 AND archived_at IS NULL \
+         FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if current != Some(version) {
+        return Ok(false);
+    }
+    replace_claims(tx, id, claims).await?;
+    Ok(true)
 }
 
 /// The outcome of saving on top of a base version.
@@ -118,6 +182,7 @@ pub async fn create(
     .await?;
     let Some(id) = id else { return Ok(None) };
     insert_version(tx, id, 1, v).await?;
+    replace_claims(tx, id, v.claims).await?;
     Ok(Some(id))
 }
 
@@ -145,16 +210,23 @@ pub async fn save(tx: &mut Tx<'_>, id: i64, base: i32, v: &NewVersion<'_>) -> Re
         .execute(&mut **tx)
         .await?;
     insert_version(tx, id, next, v).await?;
+    replace_claims(tx, id, v.claims).await?;
     Ok(Saved::Version(next))
 }
 
+/// Archives a configuration; its claims go (an archived configuration occupies nothing).
 pub async fn archive(tx: &mut Tx<'_>, id: i64) -> Result<bool> {
     let r = sqlx::query(
-        "UPDATE configurations SET archived_at = now() WHERE id = $1 AND archived_at IS NULL",
+        "UPDATE configurations SET archived_at = now(), claims_digest = NULL \
+         WHERE id = $1 AND archived_at IS NULL",
     )
     .bind(id)
     .execute(&mut **tx)
     .await?;
+    sqlx::query("DELETE FROM configuration_claims WHERE configuration_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -261,19 +333,72 @@ impl Db {
 }
 
 impl Db {
-    /// Current documents of the team's other active configurations (for cross checks).
-    pub async fn other_current_documents(
+    /// Claims of the team's other active configurations with the same kind and value as one
+    /// of `claims` (whether the host is the same is for `validate::cross` to decide).
+    pub async fn colliding_claims(
         &self,
         team_id: i64,
         except: Option<i64>,
-    ) -> Result<Vec<(String, Value)>> {
-        Ok(sqlx::query_as(
-            "SELECT c.name, v.document FROM configurations c JOIN configuration_versions v \
-             ON v.configuration_id = c.id AND v.version = c.current_version \
-             WHERE c.team_id = $1 AND c.archived_at IS NULL AND ($2::bigint IS NULL OR c.id <> $2)",
+        claims: &[Claim],
+    ) -> Result<Vec<(String, Claim)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            configuration: String,
+            kind: String,
+            value: String,
+            host_name: String,
+            host_address: String,
+            field: String,
+        }
+        let kinds: Vec<&str> = claims.iter().map(|c| c.kind.as_str()).collect();
+        let values: Vec<&str> = claims.iter().map(|c| c.value.as_str()).collect();
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT c.name AS configuration, k.kind, k.value, k.host_name, k.host_address, k.field \
+             FROM configuration_claims k JOIN configurations c ON c.id = k.configuration_id \
+             WHERE k.team_id = $1 AND ($2::bigint IS NULL OR k.configuration_id <> $2) \
+             AND c.archived_at IS NULL \
+             AND (k.kind, k.value) IN (SELECT * FROM unnest($3::text[], $4::text[]))",
         )
         .bind(team_id)
         .bind(except)
+        .bind(&kinds)
+        .bind(&values)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let claim = Claim {
+                    host_name: r.host_name,
+                    host_address: r.host_address,
+                    kind: r.kind,
+                    value: r.value,
+                    field: r.field,
+                };
+                (r.configuration, claim)
+            })
+            .collect())
+    }
+
+    /// Active configurations whose claims were never stored, with their current version's
+    /// document (filled in at start; saves keep them current).
+    pub async fn configurations_needing_claims(&self) -> Result<Vec<(i64, i32, Value)>> {
+        Ok(sqlx::query_as(
+            "SELECT c.id, c.current_version, v.document FROM configurations c \
+             JOIN configuration_versions v ON v.configuration_id = c.id \
+             AND v.version = c.current_version \
+             WHERE c.archived_at IS NULL AND c.claims_digest IS NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every stored configuration version's document, for `lockstep audit verify`.
+    pub async fn all_version_documents(&self) -> Result<Vec<(i64, i32, Value)>> {
+        Ok(sqlx::query_as(
+            "SELECT configuration_id, version, document FROM configuration_versions \
+             ORDER BY configuration_id, version",
+        )
         .fetch_all(&self.pool)
         .await?)
     }

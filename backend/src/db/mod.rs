@@ -12,6 +12,9 @@ use sqlx::{PgPool, Postgres, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// A pooled connection idle this long is pinged before it is handed out.
+const IDLE_PING_AFTER: Duration = Duration::from_millis(500);
+
 pub type Tx<'a> = Transaction<'a, Postgres>;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -27,7 +30,19 @@ impl Db {
         let pool = PgPoolOptions::new()
             .max_connections(20)
             .acquire_timeout(Duration::from_secs(10))
-            .test_before_acquire(true)
+            // sqlx pings every connection when it goes back to the pool (closing broken
+            // ones); a connection that sat idle is pinged again before use, so one that Postgres
+            // dropped meanwhile (a restart) is replaced instead of failing a request. Busy
+            // connections skip that second round trip.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_PING_AFTER {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .context("connect to Postgres")?;

@@ -70,11 +70,24 @@ struct Checked {
     findings: Value,
     errors: i32,
     warnings: i32,
+    claims: Vec<cross::Claim>,
 }
 
 /// Validates the document alone and against the team's other active configurations
 /// (`validate::cross`: ports, image files and domain names on shared hosts).
 impl Checked {
+    /// What the audit event records of the version: the document's digest, not the document
+    /// (the immutable version row holds it; `lockstep audit verify` compares the two).
+    fn recorded(&self, version: i32, message: &str) -> Value {
+        json!({
+            "version": version,
+            "document_sha256": crate::audit::document_digest(&self.document),
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "message": message,
+        })
+    }
+
     /// The version row this check becomes, authored by the caller now.
     fn version<'a>(&'a self, id: &'a Identity, message: &'a str) -> NewVersion<'a> {
         NewVersion {
@@ -82,6 +95,7 @@ impl Checked {
             findings: &self.findings,
             errors: self.errors,
             warnings: self.warnings,
+            claims: &self.claims,
             author_id: id.user_id,
             author_name: &id.user_name,
             message,
@@ -98,22 +112,16 @@ async fn check(
 ) -> Result<Checked, AppError> {
     let doc = document(v)?;
     let mut findings = validate(&doc);
-    let others: Vec<(String, Document)> = state
-        .db
-        .other_current_documents(team_id, except)
-        .await?
-        .into_iter()
-        .filter_map(|(name, v)| {
-            serde_json::from_value::<Document>(v)
-                .ok()
-                .map(|d| (name, d))
+    let claims = cross::claims(&doc);
+    let found = state.db.colliding_claims(team_id, except, &claims).await?;
+    let refs: Vec<cross::OtherClaim> = found
+        .iter()
+        .map(|(configuration, claim)| cross::OtherClaim {
+            configuration,
+            claim,
         })
         .collect();
-    let refs: Vec<cross::Other> = others
-        .iter()
-        .map(|(name, doc)| cross::Other { name, doc })
-        .collect();
-    findings.extend(cross::check_against(&doc, &refs));
+    findings.extend(cross::findings(&claims, &refs));
     sort_findings(&mut findings);
     let errors = findings.iter().filter(|f| f.is_error()).count() as i32;
     Ok(Checked {
@@ -121,7 +129,26 @@ async fn check(
         findings: json!(findings),
         errors,
         warnings: findings.len() as i32 - errors,
+        claims,
     })
+}
+
+/// Stores the claims of active configurations saved before claims existed (or by an older
+/// server): called once at start, before serving.
+pub async fn refresh_claims(db: &crate::db::Db) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for (cid, version, v) in db.configurations_needing_claims().await? {
+        // A document the current model cannot read claims nothing (it cannot be deployed).
+        let claims = Document::deserialize(&v)
+            .map(|d| cross::claims(&d))
+            .unwrap_or_default();
+        let mut tx = db.begin().await?;
+        if configs::refresh_claims(&mut tx, cid, version, &claims).await? {
+            n += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(n)
 }
 
 /// The configuration if the caller's team owns it and the caller has `role` there.
@@ -185,9 +212,7 @@ pub async fn create(
         Some(cid.to_string()),
     );
     e.target_name = Some(body.name.clone());
-    e.after = Some(
-        json!({"version": 1, "document": c.document, "errors": c.errors, "message": body.message}),
-    );
+    e.after = Some(c.recorded(1, &body.message));
     super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": cid,
@@ -238,9 +263,7 @@ pub async fn save(
             );
             e.target_name = Some(cfg.name.clone());
             e.before = Some(json!({"version": body.base_version}));
-            e.after = Some(
-                json!({"version": v, "document": c.document, "errors": c.errors, "message": body.message}),
-            );
+            e.after = Some(c.recorded(v, &body.message));
             super::commit_with_event(tx, &e).await?;
             Ok(HttpResponse::Ok().json(json!({
                 "id": cfg.id,

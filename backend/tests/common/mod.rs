@@ -88,6 +88,7 @@ pub struct Server {
     pub addr: String,
     pub db: String,
     pub url: String,
+    static_dir: std::path::PathBuf,
     _static: TempDir,
 }
 
@@ -96,6 +97,33 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `lockstep serve` on `url`; returns it with the address it listens on.
+fn spawn_server(url: &str, static_dir: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lockstep"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--static-dir"])
+        .arg(static_dir)
+        .env("DATABASE_URL", url)
+        .env("LOCKSTEP_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start lockstep serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .expect("read stdout");
+        if let Some(rest) = line.strip_prefix("lockstep: listening on http://") {
+            break rest.trim_end_matches('/').to_owned();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
 }
 
 impl Server {
@@ -126,35 +154,25 @@ impl Server {
         );
         let st = TempDir::new("static");
         std::fs::write(st.path().join("index.html"), "<!doctype html>").expect("index");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lockstep"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--static-dir"])
-            .arg(static_dir.unwrap_or(st.path()))
-            .env("DATABASE_URL", &url)
-            .env("LOCKSTEP_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start lockstep serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .expect("read stdout");
-            if let Some(rest) = line.strip_prefix("lockstep: listening on http://") {
-                break rest.trim_end_matches('/').to_owned();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let static_dir = static_dir.unwrap_or(st.path()).to_owned();
+        let (child, addr) = spawn_server(&url, &static_dir);
         Server {
             child,
             addr,
             db,
             url,
+            static_dir,
             _static: st,
         }
+    }
+
+    /// Stops the server and starts a new one on the same database (at a new address).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr) = spawn_server(&self.url, &self.static_dir);
+        self.child = child;
+        self.addr = addr;
     }
 
     /// `lockstep` with this server's database.

@@ -6,6 +6,7 @@
 
 use super::{Finding, Report};
 use crate::model::{Document, HostRef, Node, Side};
+use serde::{Deserialize, Serialize};
 
 /// Another configuration of the same team, by name.
 pub struct Other<'a> {
@@ -13,11 +14,24 @@ pub struct Other<'a> {
     pub doc: &'a Document,
 }
 
-struct Claim<'a> {
-    host: &'a HostRef,
-    what: &'static str,
-    value: String,
-    field: String,
+/// What a configuration occupies on one host: a listening port, an image file or a libvirt
+/// domain name. The server stores the claims of every active configuration (indexed by kind
+/// and value), so a save looks up only the claims that can collide with its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub host_name: String,
+    pub host_address: String,
+    /// `port`, `image` or `domain`.
+    pub kind: String,
+    pub value: String,
+    /// The document field that makes the claim (a finding's subject).
+    pub field: String,
+}
+
+/// A claim of another configuration, with that configuration's name.
+pub struct OtherClaim<'a> {
+    pub configuration: &'a str,
+    pub claim: &'a Claim,
 }
 
 fn host(doc: &Document, side: Side) -> &HostRef {
@@ -27,20 +41,28 @@ fn host(doc: &Document, side: Side) -> &HostRef {
     }
 }
 
-fn claims(doc: &Document) -> Vec<Claim<'_>> {
+/// Every claim `doc` makes.
+pub fn claims(doc: &Document) -> Vec<Claim> {
     let mut v = Vec::new();
-    let sec = &doc.hosts.secondary;
-    let pri = &doc.hosts.primary;
+    let mut push = |h: &HostRef, kind: &str, value: String, field: String| {
+        v.push(Claim {
+            host_name: h.name.clone(),
+            host_address: h.address.clone(),
+            kind: kind.to_owned(),
+            value,
+            field,
+        })
+    };
     for (field, port) in [
         ("colo.migration_port", doc.colo.migration_port),
         ("colo.nbd_port", doc.colo.nbd_port),
     ] {
-        v.push(Claim {
-            host: sec,
-            what: "port",
-            value: port.to_string(),
-            field: field.to_owned(),
-        });
+        push(
+            &doc.hosts.secondary,
+            "port",
+            port.to_string(),
+            field.to_owned(),
+        );
     }
     for nic in &doc.nics {
         if let Some(p) = &nic.proxy {
@@ -48,83 +70,98 @@ fn claims(doc: &Document) -> Vec<Claim<'_>> {
                 ("mirror_port", p.mirror_port),
                 ("compare_port", p.compare_port),
             ] {
-                v.push(Claim {
-                    host: pri,
-                    what: "port",
-                    value: port.to_string(),
-                    field: format!("nics.{}.proxy.{f}", nic.id),
-                });
+                push(
+                    &doc.hosts.primary,
+                    "port",
+                    port.to_string(),
+                    format!("nics.{}.proxy.{f}", nic.id),
+                );
             }
         }
     }
     for n in &doc.nodes {
         if let Node::Image(img) = n {
-            v.push(Claim {
-                host: host(doc, img.side),
-                what: "image",
-                value: img.path.clone(),
-                field: img.id.clone(),
-            });
+            push(
+                host(doc, img.side),
+                "image",
+                img.path.clone(),
+                img.id.clone(),
+            );
         }
     }
     for side in [Side::Primary, Side::Secondary] {
-        v.push(Claim {
-            host: host(doc, side),
-            what: "domain",
-            value: doc.guest.name.clone(),
-            field: "guest.name".to_owned(),
-        });
+        push(
+            host(doc, side),
+            "domain",
+            doc.guest.name.clone(),
+            "guest.name".to_owned(),
+        );
     }
     v
 }
 
-fn same_host(a: &HostRef, b: &HostRef) -> bool {
-    a.name == b.name || a.address.eq_ignore_ascii_case(&b.address)
+fn same_host(a: &Claim, b: &Claim) -> bool {
+    a.host_name == b.host_name || a.host_address.eq_ignore_ascii_case(&b.host_address)
 }
 
-/// Findings for `doc` against the other configurations of its team.
-pub fn check_against(doc: &Document, others: &[Other]) -> Vec<Finding> {
+/// Findings for the claims `mine` against claims of other configurations of the same team
+/// (any claims: those that do not collide are ignored).
+pub fn findings(mine: &[Claim], theirs: &[OtherClaim]) -> Vec<Finding> {
     let mut r = Report {
         findings: Vec::new(),
     };
-    let mine = claims(doc);
-    for o in others {
-        for theirs in claims(o.doc) {
-            for c in mine.iter().filter(|c| {
-                c.what == theirs.what && c.value == theirs.value && same_host(c.host, theirs.host)
-            }) {
-                let (code, what, hint) = match c.what {
-                    "port" => (
-                        "E070",
-                        format!("port {}", c.value),
-                        "pick a port no other configuration uses on that host",
-                    ),
-                    "image" => (
-                        "E071",
-                        format!("image file {:?}", c.value),
-                        "give each configuration its own image files",
-                    ),
-                    _ => (
-                        "E072",
-                        format!("domain name {:?}", c.value),
-                        "give each guest its own name on a host",
-                    ),
-                };
-                r.push(
-                    code,
-                    &[&c.field],
-                    format!(
-                        "{what} on host '{}' ({}) is also used by configuration '{}' ({})",
-                        c.host.name, c.host.address, o.name, theirs.field
-                    ),
-                    hint,
-                );
-            }
+    for t in theirs {
+        let theirs = t.claim;
+        for c in mine
+            .iter()
+            .filter(|c| c.kind == theirs.kind && c.value == theirs.value && same_host(c, theirs))
+        {
+            let (code, what, hint) = match c.kind.as_str() {
+                "port" => (
+                    "E070",
+                    format!("port {}", c.value),
+                    "pick a port no other configuration uses on that host",
+                ),
+                "image" => (
+                    "E071",
+                    format!("image file {:?}", c.value),
+                    "give each configuration its own image files",
+                ),
+                _ => (
+                    "E072",
+                    format!("domain name {:?}", c.value),
+                    "give each guest its own name on a host",
+                ),
+            };
+            r.push(
+                code,
+                &[&c.field],
+                format!(
+                    "{what} on host '{}' ({}) is also used by configuration '{}' ({})",
+                    c.host_name, c.host_address, t.configuration, theirs.field
+                ),
+                hint,
+            );
         }
     }
     let mut f = r.findings;
     super::sort_findings(&mut f);
     f
+}
+
+/// Findings for `doc` against the other configurations of its team.
+pub fn check_against(doc: &Document, others: &[Other]) -> Vec<Finding> {
+    let theirs: Vec<(&str, Vec<Claim>)> = others.iter().map(|o| (o.name, claims(o.doc))).collect();
+    let refs: Vec<OtherClaim> = theirs
+        .iter()
+        .flat_map(|(name, cs)| {
+            cs.iter().map(move |claim| OtherClaim {
+                configuration: name,
+                claim,
+            })
+        })
+        .collect();
+    findings(&claims(doc), &refs)
 }
 
 #[cfg(test)]
