@@ -10,6 +10,7 @@
 pub mod diff;
 pub mod model;
 pub mod render;
+pub mod template;
 pub mod validate;
 pub mod wizard;
 

@@ -16,6 +16,9 @@ pub struct ConfigRow {
     pub current_version: i32,
     pub created_at: DateTime<Utc>,
     pub archived_at: Option<DateTime<Utc>>,
+    /// The template version it was instantiated from.
+    pub template_id: Option<i64>,
+    pub template_version: Option<i32>,
 }
 
 /// A configuration in a list, with the state of its current version.
@@ -166,18 +169,23 @@ pub fn is_unique_violation(e: &anyhow::Error) -> bool {
 }
 
 /// Creates a configuration with version 1; `Ok(None)` when the name is taken in the team.
+/// `template` is the template version it was instantiated from, if any.
 pub async fn create(
     tx: &mut Tx<'_>,
     team_id: i64,
     name: &str,
+    template: Option<(i64, i32)>,
     v: &NewVersion<'_>,
 ) -> Result<Option<i64>> {
     let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO configurations (team_id, name, current_version) VALUES ($1, $2, 1) \
+        "INSERT INTO configurations (team_id, name, current_version, template_id, \
+         template_version) VALUES ($1, $2, 1, $3, $4) \
          ON CONFLICT (team_id, name) DO NOTHING RETURNING id",
     )
     .bind(team_id)
     .bind(name)
+    .bind(template.map(|t| t.0))
+    .bind(template.map(|t| t.1))
     .fetch_optional(&mut **tx)
     .await?;
     let Some(id) = id else { return Ok(None) };
@@ -247,8 +255,8 @@ impl Db {
 
     pub async fn configuration(&self, id: i64) -> Result<Option<ConfigRow>> {
         Ok(sqlx::query_as(
-            "SELECT id, team_id, name, current_version, created_at, archived_at \
-             FROM configurations WHERE id = $1",
+            "SELECT id, team_id, name, current_version, created_at, archived_at, template_id, \
+             template_version FROM configurations WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -268,6 +276,8 @@ impl Db {
             current_version: i32,
             created_at: DateTime<Utc>,
             archived_at: Option<DateTime<Utc>>,
+            template_id: Option<i64>,
+            template_version: Option<i32>,
             document: Value,
             findings: Value,
             errors: i32,
@@ -278,7 +288,7 @@ impl Db {
         }
         let r: Option<Row> = sqlx::query_as(
             "SELECT c.id, c.team_id, c.name, c.current_version, c.created_at, c.archived_at, \
-             v.document, v.findings, v.errors, v.warnings, v.author_name, v.message, \
+             c.template_id, c.template_version, v.document, v.findings, v.errors, v.warnings, v.author_name, v.message, \
              v.created_at AS version_created_at FROM configurations c \
              JOIN configuration_versions v ON v.configuration_id = c.id \
              AND v.version = c.current_version WHERE c.id = $1",
@@ -295,6 +305,8 @@ impl Db {
                     current_version: r.current_version,
                     created_at: r.created_at,
                     archived_at: r.archived_at,
+                    template_id: r.template_id,
+                    template_version: r.template_version,
                 },
                 VersionRow {
                     version: r.current_version,

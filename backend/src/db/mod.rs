@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod configs;
 pub mod hosts;
+pub mod templates;
 
 use anyhow::{Context, Result};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

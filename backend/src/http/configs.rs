@@ -188,22 +188,62 @@ pub async fn create(
     body: web::Json<Create>,
 ) -> Result<HttpResponse, AppError> {
     let m = id.team(&team)?.clone();
+    let new = NewConfiguration {
+        name: &body.name,
+        document: &body.document,
+        message: &body.message,
+        template: None,
+    };
+    create_in_team(&state, &ctx, &id, &m, new).await
+}
+
+/// A configuration to create.
+pub struct NewConfiguration<'a> {
+    pub name: &'a str,
+    pub document: &'a Value,
+    pub message: &'a str,
+    pub template: Option<FromTemplate>,
+}
+
+/// Where a new configuration came from, for its row and its audit event.
+pub struct FromTemplate {
+    pub id: i64,
+    pub version: i32,
+    pub values: Value,
+}
+
+/// Creates a configuration (version 1) in the caller's team `m`: validated and cross-checked,
+/// one transaction with its audit event.
+pub async fn create_in_team(
+    state: &AppState,
+    ctx: &RequestCtx,
+    id: &Identity,
+    m: &crate::db::accounts::Membership,
+    new: NewConfiguration<'_>,
+) -> Result<HttpResponse, AppError> {
+    let NewConfiguration {
+        name,
+        document,
+        message,
+        template,
+    } = new;
     id.require(m.team_id, Role::Editor)?;
-    check_name(&body.name)?;
-    let c = check(&state, m.team_id, None, &body.document).await?;
-    let nv = c.version(&id, &body.message);
+    check_name(name)?;
+    let c = check(state, m.team_id, None, document).await?;
+    let nv = c.version(id, message);
     let mut tx = state.db.begin().await?;
-    let Some(cid) = configs::create(&mut tx, m.team_id, &body.name, &nv).await? else {
+    let source = template.as_ref().map(|t| (t.id, t.version));
+    let Some(cid) = configs::create(&mut tx, m.team_id, name, source, &nv).await? else {
         return Err(AppError::Conflict {
             message: format!(
-                "team '{}' already has a configuration named {:?}",
-                m.team, body.name
+                "team '{}' already has a configuration named {name:?}",
+                m.team
             ),
             details: Value::Null,
         });
     };
     let mut e = event(
-        &ctx,
+        ctx,
         Some(id.user_id),
         &id.user_name,
         Some(m.team_id),
@@ -211,16 +251,21 @@ pub async fn create(
         "configuration",
         Some(cid.to_string()),
     );
-    e.target_name = Some(body.name.clone());
-    e.after = Some(c.recorded(1, &body.message));
+    e.target_name = Some(name.to_owned());
+    let mut after = c.recorded(1, message);
+    if let Some(t) = &template {
+        after["template"] = json!({"id": t.id, "version": t.version, "values": t.values});
+    }
+    e.after = Some(after);
     super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": cid,
-        "name": body.name,
+        "name": name,
         "version": 1,
         "errors": c.errors,
         "warnings": c.warnings,
         "findings": c.findings,
+        "template": template.map(|t| json!({"id": t.id, "version": t.version})),
     })))
 }
 

@@ -23,6 +23,8 @@ pub enum AppError {
     Conflict { message: String, details: Value },
     #[error("the document has errors and cannot be rendered")]
     Invalid(Value),
+    #[error("the template or the values given for it have errors")]
+    InvalidTemplate(Value),
     #[error("too many failed logins; try again in {retry_after} seconds")]
     TooManyRequests { retry_after: u64 },
     #[error("internal error")]
@@ -47,7 +49,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
-            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Invalid(_) | AppError::InvalidTemplate(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -61,6 +63,7 @@ impl ResponseError for AppError {
             AppError::NotFound(_) => ("not_found", Value::Null),
             AppError::Conflict { details, .. } => ("conflict", details.clone()),
             AppError::Invalid(f) => ("invalid_document", json!({ "findings": f })),
+            AppError::InvalidTemplate(f) => ("invalid_template", json!({ "findings": f })),
             AppError::TooManyRequests { retry_after } => {
                 ("too_many_requests", json!({ "retry_after": retry_after }))
             }

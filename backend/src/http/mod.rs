@@ -9,6 +9,7 @@ pub mod docs;
 pub mod errors;
 pub mod hosts;
 pub mod session;
+pub mod templates;
 pub mod tokens;
 
 use crate::audit::NewEvent;
@@ -210,6 +211,30 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: PathBuf) {
                 .route(
                     "/teams/{team}/configurations",
                     web::post().to(configs::create),
+                )
+                .route(
+                    "/teams/{team}/configurations/from-template",
+                    web::post().to(templates::instantiate),
+                )
+                .route("/teams/{team}/templates", web::get().to(templates::list))
+                .route("/teams/{team}/templates", web::post().to(templates::create))
+                .route("/templates/{id}", web::get().to(templates::get))
+                .route("/templates/{id}", web::put().to(templates::save))
+                .route(
+                    "/templates/{id}/archive",
+                    web::post().to(templates::archive),
+                )
+                .route(
+                    "/templates/{id}/versions",
+                    web::get().to(templates::versions),
+                )
+                .route(
+                    "/templates/{id}/versions/{version}",
+                    web::get().to(templates::version),
+                )
+                .route(
+                    "/configurations/{id}/template",
+                    web::post().to(templates::from_configuration),
                 )
                 .route("/configurations/{id}", web::get().to(configs::get))
                 .route("/configurations/{id}", web::put().to(configs::save))

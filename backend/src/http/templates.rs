@@ -1,0 +1,543 @@
+//! Templates: list (the team's and the built-ins), create, get, save a new version
+//! (optimistic concurrency), archive, versions; save a configuration as a template; create a
+//! configuration from a template with parameter values.
+//!
+//! A template with errors (`shared::template::check`) is refused with every finding; warnings
+//! are returned. Built-in templates (seeded by a migration) are read-only and visible to
+//! every team. Every change is one transaction with its audit event.
+
+use super::configs::{create_in_team, FromTemplate, NewConfiguration};
+use super::errors::AppError;
+use super::{event, AppState, RequestCtx};
+use crate::auth::{random_hex, Identity, Role};
+use crate::db::templates::{self, NewTemplateVersion, TemplateRow, TemplateVersionRow};
+use actix_web::{web, HttpResponse};
+use lockstep_shared::template::{self as tpl, Binding, ParamType, Parameter, Template};
+use lockstep_shared::validate::{validate, Finding};
+use lockstep_shared::Document;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Create {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    parameters: Vec<Parameter>,
+    body: Value,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Save {
+    base_version: i32,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    parameters: Vec<Parameter>,
+    body: Value,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FromConfiguration {
+    name: String,
+    #[serde(default)]
+    description: String,
+    /// Values of the document that become parameters.
+    #[serde(default)]
+    bindings: Vec<Binding>,
+    /// The configuration version to start from (default: the current one).
+    version: Option<i32>,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instantiate {
+    template_id: i64,
+    /// Default: the template's current version.
+    template_version: Option<i32>,
+    name: String,
+    #[serde(default)]
+    values: Map<String, Value>,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    archived: bool,
+}
+
+fn check_name(name: &str) -> Result<(), AppError> {
+    if name.trim().is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        return Err(AppError::bad(
+            "bad_name",
+            format!("template name {name:?} must be 1 to 128 printable characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_description(d: &str) -> Result<(), AppError> {
+    if d.len() > 4096 {
+        return Err(AppError::bad(
+            "bad_description",
+            "the description is longer than 4096 bytes",
+        ));
+    }
+    Ok(())
+}
+
+/// What a template's findings are: its own (errors refuse the save), and those of the document
+/// its defaults give (`null` when some parameter has neither a default nor a generator).
+struct Checked {
+    findings: Vec<Finding>,
+    default_findings: Option<Vec<Finding>>,
+}
+
+fn checked(t: &Template) -> Result<Checked, AppError> {
+    let findings = tpl::check(t);
+    if findings.iter().any(Finding::is_error) {
+        return Err(AppError::InvalidTemplate(json!(findings)));
+    }
+    Ok(Checked {
+        findings,
+        default_findings: default_findings(t),
+    })
+}
+
+fn default_findings(t: &Template) -> Option<Vec<Finding>> {
+    let mut values = Map::new();
+    for p in tpl::to_generate(t, &Map::new()) {
+        values.insert(p.name.clone(), placeholder(p.kind));
+    }
+    let doc = tpl::instantiate(t, &values).ok()?;
+    Some(match Document::deserialize(&doc) {
+        Ok(d) => validate(&d),
+        Err(e) => vec![Finding {
+            code: "T012".into(),
+            severity: lockstep_shared::validate::Severity::Error,
+            subjects: vec!["body".into()],
+            message: format!("with its defaults, the body is not a configuration document: {e}"),
+            hint: "fix the body".into(),
+        }],
+    })
+}
+
+/// A stand-in for a generated value when checking a template's defaults.
+fn placeholder(kind: ParamType) -> Value {
+    match kind {
+        ParamType::Mac => json!("52:54:00:00:00:00"),
+        _ => json!("00000000-0000-4000-8000-000000000000"),
+    }
+}
+
+/// A fresh value for a generated parameter.
+fn generate(kind: ParamType) -> Value {
+    let h = random_hex(16);
+    match kind {
+        ParamType::Mac => json!(format!("52:54:00:{}:{}:{}", &h[0..2], &h[2..4], &h[4..6])),
+        // A version-4 UUID: 4 in the version nibble, 8-b in the variant nibble.
+        _ => {
+            let variant = ["8", "9", "a", "b"][usize::from(h.as_bytes()[16] % 4)];
+            json!(format!(
+                "{}-{}-4{}-{variant}{}-{}",
+                &h[0..8],
+                &h[8..12],
+                &h[13..16],
+                &h[17..20],
+                &h[20..32]
+            ))
+        }
+    }
+}
+
+/// The template if the caller may see it (a built-in, or one of a team the caller is in)
+/// and, for changes, has `role` there; built-ins cannot be changed.
+async fn visible(
+    state: &AppState,
+    id: &Identity,
+    tid: i64,
+    change: Option<Role>,
+) -> Result<TemplateRow, AppError> {
+    let t = state
+        .db
+        .template(tid)
+        .await?
+        .filter(|t| t.team_id.is_none_or(|team| id.role_in(team).is_some()))
+        .ok_or_else(|| AppError::NotFound(format!("template {tid}")))?;
+    if let Some(role) = change {
+        match t.team_id {
+            None => {
+                return Err(AppError::Forbidden(format!(
+                    "template {tid} is built in and cannot be changed; save a copy in your team"
+                )))
+            }
+            Some(team) => id.require(team, role)?,
+        }
+    }
+    Ok(t)
+}
+
+fn version_json(t: &TemplateRow, v: &TemplateVersionRow) -> Value {
+    let parsed: Option<Template> = serde_json::from_value(json!({
+        "parameters": v.parameters, "body": v.body
+    }))
+    .ok();
+    json!({
+        "template": t,
+        "builtin": t.builtin(),
+        "version": v,
+        "findings": parsed.as_ref().map(tpl::check),
+        "default_findings": parsed.as_ref().and_then(default_findings),
+    })
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    id: Identity,
+    team: web::Path<String>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let m = id.team(&team)?;
+    id.require(m.team_id, Role::Viewer)?;
+    let list = state.db.templates(m.team_id, q.archived).await?;
+    Ok(HttpResponse::Ok().json(json!({ "templates": list })))
+}
+
+/// A team template to create.
+struct NewTemplate<'a> {
+    name: &'a str,
+    description: &'a str,
+    template: &'a Template,
+    message: &'a str,
+    /// The configuration version it was saved from.
+    from: Option<Value>,
+}
+
+/// Stores a new team template (version 1) and its audit event.
+async fn store_new(
+    state: &AppState,
+    ctx: &RequestCtx,
+    id: &Identity,
+    team: &crate::db::accounts::Membership,
+    new: NewTemplate<'_>,
+) -> Result<HttpResponse, AppError> {
+    let NewTemplate {
+        name,
+        description,
+        template: t,
+        message,
+        from,
+    } = new;
+    id.require(team.team_id, Role::Editor)?;
+    check_name(name)?;
+    check_description(description)?;
+    let c = checked(t)?;
+    let parameters = json!(t.parameters);
+    let nv = NewTemplateVersion {
+        description,
+        parameters: &parameters,
+        body: &t.body,
+        author_id: id.user_id,
+        author_name: &id.user_name,
+        message,
+    };
+    let mut tx = state.db.begin().await?;
+    let Some(tid) = templates::create(&mut tx, team.team_id, name, &nv).await? else {
+        return Err(AppError::Conflict {
+            message: format!("team '{}' already has a template named {name:?}", team.team),
+            details: Value::Null,
+        });
+    };
+    let mut e = event(
+        ctx,
+        Some(id.user_id),
+        &id.user_name,
+        Some(team.team_id),
+        "template.create",
+        "template",
+        Some(tid.to_string()),
+    );
+    e.target_name = Some(name.to_owned());
+    let mut after = recorded(1, t, message);
+    if let Some(from) = from {
+        after["from"] = from;
+    }
+    e.after = Some(after);
+    super::commit_with_event(tx, &e).await?;
+    Ok(HttpResponse::Created().json(json!({
+        "id": tid,
+        "name": name,
+        "version": 1,
+        "findings": c.findings,
+        "default_findings": c.default_findings,
+    })))
+}
+
+/// What the audit event records of a template version: its digest and parameter names.
+fn recorded(version: i32, t: &Template, message: &str) -> Value {
+    let names: Vec<&str> = t.parameters.iter().map(|p| p.name.as_str()).collect();
+    json!({
+        "version": version,
+        "parameters": names,
+        "template_sha256": crate::audit::document_digest(&json!({
+            "parameters": t.parameters, "body": t.body
+        })),
+        "message": message,
+    })
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    team: web::Path<String>,
+    body: web::Json<Create>,
+) -> Result<HttpResponse, AppError> {
+    let m = id.team(&team)?.clone();
+    let b = body.into_inner();
+    let t = Template {
+        parameters: b.parameters,
+        body: b.body,
+    };
+    let new = NewTemplate {
+        name: &b.name,
+        description: &b.description,
+        template: &t,
+        message: &b.message,
+        from: None,
+    };
+    store_new(&state, &ctx, &id, &m, new).await
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    id: Identity,
+    tid: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let t = visible(&state, &id, *tid, None).await?;
+    let v = state
+        .db
+        .template_version(t.id, t.current_version)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("template {tid}")))?;
+    Ok(HttpResponse::Ok().json(version_json(&t, &v)))
+}
+
+pub async fn save(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    tid: web::Path<i64>,
+    body: web::Json<Save>,
+) -> Result<HttpResponse, AppError> {
+    let row = visible(&state, &id, *tid, Some(Role::Editor)).await?;
+    let b = body.into_inner();
+    check_description(&b.description)?;
+    let t = Template {
+        parameters: b.parameters,
+        body: b.body,
+    };
+    let c = checked(&t)?;
+    let parameters = json!(t.parameters);
+    let nv = NewTemplateVersion {
+        description: &b.description,
+        parameters: &parameters,
+        body: &t.body,
+        author_id: id.user_id,
+        author_name: &id.user_name,
+        message: &b.message,
+    };
+    let mut tx = state.db.begin().await?;
+    match templates::save(&mut tx, row.id, b.base_version, &nv).await? {
+        Ok(Some(v)) => {
+            let mut e = event(
+                &ctx,
+                Some(id.user_id),
+                &id.user_name,
+                row.team_id,
+                "template.update",
+                "template",
+                Some(row.id.to_string()),
+            );
+            e.target_name = Some(row.name.clone());
+            e.before = Some(json!({"version": b.base_version}));
+            e.after = Some(recorded(v, &t, &b.message));
+            super::commit_with_event(tx, &e).await?;
+            Ok(HttpResponse::Ok().json(json!({
+                "id": row.id,
+                "version": v,
+                "findings": c.findings,
+                "default_findings": c.default_findings,
+            })))
+        }
+        Ok(None) => Err(AppError::Conflict {
+            message: format!("template {} is archived", row.id),
+            details: Value::Null,
+        }),
+        Err(current) => {
+            drop(tx);
+            let cur = state.db.template_version(row.id, current).await?;
+            Err(AppError::Conflict {
+                message: format!(
+                    "version {} is not the current version ({current}): someone saved first; \
+                     your template was not saved, merge it onto the current version",
+                    b.base_version
+                ),
+                details: json!({ "current_version": current, "current": cur }),
+            })
+        }
+    }
+}
+
+pub async fn archive(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    tid: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let row = visible(&state, &id, *tid, Some(Role::Editor)).await?;
+    let mut tx = state.db.begin().await?;
+    if !templates::archive(&mut tx, row.id).await? {
+        return Err(AppError::Conflict {
+            message: format!("template {} is already archived", row.id),
+            details: Value::Null,
+        });
+    }
+    let mut e = event(
+        &ctx,
+        Some(id.user_id),
+        &id.user_name,
+        row.team_id,
+        "template.archive",
+        "template",
+        Some(row.id.to_string()),
+    );
+    e.target_name = Some(row.name.clone());
+    super::commit_with_event(tx, &e).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": row.id, "archived": true})))
+}
+
+pub async fn versions(
+    state: web::Data<AppState>,
+    id: Identity,
+    tid: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let t = visible(&state, &id, *tid, None).await?;
+    Ok(HttpResponse::Ok().json(json!({ "versions": state.db.template_versions(t.id).await? })))
+}
+
+pub async fn version(
+    state: web::Data<AppState>,
+    id: Identity,
+    path: web::Path<(i64, i32)>,
+) -> Result<HttpResponse, AppError> {
+    let (tid, v) = path.into_inner();
+    let t = visible(&state, &id, tid, None).await?;
+    let row = state
+        .db
+        .template_version(t.id, v)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("version {v} of template {tid}")))?;
+    Ok(HttpResponse::Ok().json(version_json(&t, &row)))
+}
+
+/// Saves a configuration (a version of it) as a new template of its team.
+pub async fn from_configuration(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    cid: web::Path<i64>,
+    body: web::Json<FromConfiguration>,
+) -> Result<HttpResponse, AppError> {
+    let cfg = state
+        .db
+        .configuration(*cid)
+        .await?
+        .filter(|c| id.role_in(c.team_id).is_some())
+        .ok_or_else(|| AppError::NotFound(format!("configuration {cid}")))?;
+    let m = id
+        .memberships
+        .iter()
+        .find(|m| m.team_id == cfg.team_id)
+        .cloned()
+        .ok_or_else(|| AppError::NotFound(format!("configuration {cid}")))?;
+    id.require(cfg.team_id, Role::Editor)?;
+    let version = body.version.unwrap_or(cfg.current_version);
+    let v =
+        state.db.version(cfg.id, version).await?.ok_or_else(|| {
+            AppError::NotFound(format!("version {version} of configuration {cid}"))
+        })?;
+    let t = tpl::from_document(&v.document, &body.bindings)
+        .map_err(|f| AppError::InvalidTemplate(json!(f)))?;
+    let from = json!({"configuration": cfg.id, "version": version});
+    let new = NewTemplate {
+        name: &body.name,
+        description: &body.description,
+        template: &t,
+        message: &body.message,
+        from: Some(from),
+    };
+    store_new(&state, &ctx, &id, &m, new).await
+}
+
+/// Creates a configuration in the team from a template version and parameter values.
+pub async fn instantiate(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    team: web::Path<String>,
+    body: web::Json<Instantiate>,
+) -> Result<HttpResponse, AppError> {
+    let m = id.team(&team)?.clone();
+    id.require(m.team_id, Role::Editor)?;
+    let t = visible(&state, &id, body.template_id, None).await?;
+    if t.team_id.is_some_and(|team| team != m.team_id) {
+        return Err(AppError::NotFound(format!("template {}", body.template_id)));
+    }
+    if t.archived_at.is_some() {
+        return Err(AppError::Conflict {
+            message: format!("template {} is archived", t.id),
+            details: Value::Null,
+        });
+    }
+    let version = body.template_version.unwrap_or(t.current_version);
+    let row = state
+        .db
+        .template_version(t.id, version)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("version {version} of template {}", t.id)))?;
+    let template: Template = serde_json::from_value(json!({
+        "parameters": row.parameters, "body": row.body
+    }))
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("stored template {}: {e}", t.id)))?;
+    let mut values = body.values.clone();
+    for p in tpl::to_generate(&template, &values) {
+        values.insert(p.name.clone(), generate(p.kind));
+    }
+    let document =
+        tpl::instantiate(&template, &values).map_err(|f| AppError::InvalidTemplate(json!(f)))?;
+    let new = NewConfiguration {
+        name: &body.name,
+        document: &document,
+        message: &body.message,
+        template: Some(FromTemplate {
+            id: t.id,
+            version,
+            values: Value::Object(values),
+        }),
+    };
+    create_in_team(&state, &ctx, &id, &m, new).await
+}

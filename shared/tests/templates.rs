@@ -1,0 +1,295 @@
+//! Templates: the built-ins instantiate to the wizard's documents; bad templates and bad
+//! values are reported completely, with stable codes; save-as-template round-trips.
+
+use lockstep_shared::model::{Document, HostRef};
+use lockstep_shared::template::{self, Binding, Constraints, ParamType, Parameter, Template};
+use lockstep_shared::validate::validate;
+use lockstep_shared::wizard::{self, DiskSpec, WizardInput};
+use serde_json::{json, Map, Value};
+
+const UUID: &str = "3f1c2a9e-6b1d-4c2e-9a57-0d7c1e5b8f21";
+
+fn values(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+fn codes(f: &[lockstep_shared::validate::Finding]) -> Vec<String> {
+    f.iter()
+        .map(|x| format!("{} {}", x.code, x.subjects.join(",")))
+        .collect()
+}
+
+#[test]
+fn builtins_are_clean_and_instantiate_to_the_wizards_documents() {
+    let b = template::builtins();
+    assert_eq!(b.len(), 3);
+    for t in &b {
+        assert!(
+            template::check(&t.template).is_empty(),
+            "{}: {:?}",
+            t.name,
+            template::check(&t.template)
+        );
+        // Defaults plus the generated values give a document without findings.
+        let gen: Vec<&str> = template::to_generate(&t.template, &Map::new())
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        let mut v = values(json!({"uuid": UUID}));
+        if gen.contains(&"mac") {
+            v.insert("mac".into(), json!("52:54:00:aa:bb:cc"));
+        }
+        assert!(gen.iter().all(|g| v.contains_key(*g)), "{gen:?}");
+        let doc = template::instantiate(&t.template, &v).expect("instantiate");
+        let doc: Document = serde_json::from_value(doc).expect("a document");
+        assert!(
+            validate(&doc).is_empty(),
+            "{}: {:?}",
+            t.name,
+            validate(&doc)
+        );
+    }
+    // The 2-disk built-in with site values is exactly what the wizard draws for them.
+    let v = values(json!({
+        "name": "db1", "uuid": UUID, "memory_mib": 4096, "vcpus": 2,
+        "primary_host": "colo-a", "primary_address": "10.0.0.1",
+        "secondary_host": "colo-b", "secondary_address": "10.0.0.2",
+        "disk0_path": "/var/lib/colo/db1-a.qcow2", "disk0_size": "20G", "disk0_format": "qcow2",
+        "disk1_path": "/var/lib/colo/db1-b.img", "disk1_size": 1073741824, "disk1_format": "raw",
+        "migration_port": 9100, "nbd_port": 9101
+    }));
+    let got: Document =
+        serde_json::from_value(template::instantiate(&b[1].template, &v).expect("ok"))
+            .expect("doc");
+    let host = |n: &str, a: &str| HostRef {
+        name: n.into(),
+        address: a.into(),
+        run_dir: "/run/lockstep".into(),
+    };
+    let mut w = WizardInput::new(
+        "db1",
+        UUID,
+        host("colo-a", "10.0.0.1"),
+        host("colo-b", "10.0.0.2"),
+    );
+    w.memory_mib = 4096;
+    w.vcpus = 2;
+    w.base_port = 9100;
+    w.disks = vec![
+        DiskSpec {
+            path: "/var/lib/colo/db1-a.qcow2".into(),
+            secondary_path: None,
+            size_bytes: 20 << 30,
+            format: lockstep_shared::model::ImageFormat::Qcow2,
+        },
+        DiskSpec {
+            path: "/var/lib/colo/db1-b.img".into(),
+            secondary_path: None,
+            size_bytes: 1 << 30,
+            format: lockstep_shared::model::ImageFormat::Raw,
+        },
+    ];
+    assert_eq!(got, wizard::standard_pair(&w));
+}
+
+#[test]
+fn every_bad_value_is_reported_at_once() {
+    let t = &template::builtins()[2].template;
+    let err = template::instantiate(
+        t,
+        &values(json!({
+            "uuid": "not-a-uuid",
+            "memory_mib": "lots",
+            "vcpus": 0,
+            "disk0_format": "vmdk",
+            "disk0_size": "12Q",
+            "name": "bad name!",
+            "colour": "blue"
+        })),
+    )
+    .expect_err("bad values");
+    let c = codes(&err);
+    for want in [
+        "T008 values.mac",
+        "T009 values.uuid",
+        "T009 values.memory_mib",
+        "T009 values.vcpus",
+        "T009 values.disk0_format",
+        "T009 values.disk0_size",
+        "T009 values.name",
+        "T010 values.colour",
+    ] {
+        assert!(c.iter().any(|x| x == want), "{want} missing from {c:?}");
+    }
+    let msg = |s: &str| {
+        err.iter()
+            .find(|f| f.subjects[0] == s)
+            .map(|f| f.message.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        msg("values.vcpus").contains("below the minimum 1"),
+        "{}",
+        msg("values.vcpus")
+    );
+    assert!(msg("values.disk0_format").contains("not one of \"qcow2\", \"raw\""));
+    assert!(msg("values.name").contains("does not match the pattern"));
+}
+
+#[test]
+fn bad_templates_are_reported_with_codes() {
+    let p = |name: &str, kind, default: Option<Value>, constraints| Parameter {
+        name: name.into(),
+        kind,
+        description: String::new(),
+        default,
+        constraints,
+    };
+    let t = Template {
+        parameters: vec![
+            p("1st", ParamType::String, None, Constraints::default()),
+            p(
+                "port",
+                ParamType::Integer,
+                Some(json!(80)),
+                Constraints {
+                    min: Some(1024),
+                    ..Default::default()
+                },
+            ),
+            p("port", ParamType::Integer, None, Constraints::default()),
+            p(
+                "flag",
+                ParamType::Boolean,
+                None,
+                Constraints {
+                    pattern: Some("x".into()),
+                    ..Default::default()
+                },
+            ),
+            p(
+                "range",
+                ParamType::Integer,
+                None,
+                Constraints {
+                    min: Some(5),
+                    max: Some(1),
+                    ..Default::default()
+                },
+            ),
+            p(
+                "re",
+                ParamType::String,
+                None,
+                Constraints {
+                    pattern: Some("(".into()),
+                    ..Default::default()
+                },
+            ),
+            p(
+                "unused",
+                ParamType::String,
+                Some(json!("x")),
+                Constraints::default(),
+            ),
+        ],
+        body: json!({"a": "${port}", "b": "${nope}", "c": "${open", "d": ["${1st}${flag}${range}${re}"]}),
+    };
+    let c = codes(&template::check(&t));
+    for want in [
+        "T002 parameters.1st",
+        "T003 parameters.port",
+        "T004 parameters.flag",
+        "T004 parameters.range",
+        "T004 parameters.re",
+        "T005 parameters.port",
+        "T006 body/b",
+        "T006 body/c",
+        "W007 parameters.unused",
+    ] {
+        assert!(c.iter().any(|x| x == want), "{want} missing from {c:?}");
+    }
+    let not_object = Template {
+        parameters: vec![],
+        body: json!([1]),
+    };
+    assert_eq!(codes(&template::check(&not_object)), vec!["T001 body"]);
+}
+
+#[test]
+fn placeholders_fill_typed_values_and_literals_stay() {
+    let t = Template {
+        parameters: vec![
+            Parameter {
+                name: "port".into(),
+                kind: ParamType::Integer,
+                description: String::new(),
+                default: Some(json!(9000)),
+                constraints: Constraints::default(),
+            },
+            Parameter {
+                name: "host".into(),
+                kind: ParamType::String,
+                description: String::new(),
+                default: None,
+                constraints: Constraints::default(),
+            },
+        ],
+        body: json!({"port": "${port}", "url": "tcp:${host}:${port}", "lit": "cost $${port} and $5"}),
+    };
+    let v = template::instantiate(&t, &values(json!({"host": "10.0.0.2"}))).expect("ok");
+    assert_eq!(
+        v,
+        json!({"port": 9000, "url": "tcp:10.0.0.2:9000", "lit": "cost ${port} and $5"})
+    );
+}
+
+#[test]
+fn a_configuration_becomes_a_template_and_back() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../test-data/one-disk-qcow2/input.json"
+    ))
+    .expect("corpus");
+    let mut doc: Value = serde_json::from_str(&text).expect("json");
+    doc["guest"]["name"] = json!("vm${1}"); // a literal `${` in a document stays literal
+    let b = |pointer: &str, name: &str, kind| Binding {
+        pointer: pointer.into(),
+        name: name.into(),
+        kind,
+        description: String::new(),
+        default: None,
+        constraints: Constraints::default(),
+    };
+    let t = template::from_document(
+        &doc,
+        &[
+            b("/colo/migration_port", "port", ParamType::Integer),
+            b("/hosts/secondary/address", "secondary", ParamType::String),
+        ],
+    )
+    .expect("template");
+    assert!(template::check(&t).is_empty(), "{:?}", template::check(&t));
+    assert_eq!(t.body["colo"]["migration_port"], "${port}");
+    assert_eq!(
+        t.parameters[0].default,
+        Some(doc["colo"]["migration_port"].clone())
+    );
+    // With the defaults: the same document.
+    assert_eq!(template::instantiate(&t, &Map::new()).expect("ok"), doc);
+    // With values: those values, typed.
+    let v = template::instantiate(&t, &values(json!({"port": 9500, "secondary": "10.1.1.1"})))
+        .expect("ok");
+    assert_eq!(v["colo"]["migration_port"], 9500);
+    assert_eq!(v["hosts"]["secondary"]["address"], "10.1.1.1");
+    // A pointer to nothing is named.
+    let err = template::from_document(
+        &doc,
+        &[
+            b("/guest/nope", "x", ParamType::String),
+            b("/nodes", "y", ParamType::String),
+        ],
+    )
+    .expect_err("bad");
+    assert_eq!(codes(&err), vec!["T011 parameters.x", "T011 parameters.y"]);
+}
