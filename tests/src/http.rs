@@ -33,6 +33,8 @@ pub struct Client {
     pub csrf: Option<String>,
     /// Send the CSRF header with changes (tests turn it off to check the server refuses).
     pub send_csrf: bool,
+    /// An API token, sent as `Authorization: Bearer`.
+    pub bearer: Option<String>,
 }
 
 impl Client {
@@ -42,6 +44,7 @@ impl Client {
             cookie: None,
             csrf: None,
             send_csrf: true,
+            bearer: None,
         }
     }
 
@@ -66,6 +69,9 @@ impl Client {
         }
         if let Some(c) = &self.cookie {
             head.push_str(&format!("Cookie: lockstep_session={c}\r\n"));
+        }
+        if let Some(t) = &self.bearer {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }
         if self.send_csrf && method != "GET" {
             if let Some(t) = &self.csrf {

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod configs;
 pub mod hosts;
+pub mod members;
 pub mod templates;
 
 use anyhow::{Context, Result};

@@ -8,6 +8,7 @@ pub mod configs;
 pub mod docs;
 pub mod errors;
 pub mod hosts;
+pub mod members;
 pub mod session;
 pub mod templates;
 pub mod tokens;
@@ -202,6 +203,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: PathBuf) {
                 .route("/tokens", web::get().to(tokens::list))
                 .route("/tokens", web::post().to(tokens::create))
                 .route("/tokens/{id}", web::delete().to(tokens::revoke))
+                .route("/teams", web::get().to(members::teams))
+                .route("/teams", web::post().to(members::create_team))
+                .route("/teams/{team}/members", web::get().to(members::list))
+                .route(
+                    "/teams/{team}/members/{user}",
+                    web::put().to(members::set_role),
+                )
+                .route(
+                    "/teams/{team}/members/{user}",
+                    web::delete().to(members::remove),
+                )
                 .route("/teams/{team}/hosts", web::get().to(hosts::list))
                 .route("/teams/{team}/hosts", web::post().to(hosts::create))
                 .route("/hosts/{id}", web::get().to(hosts::get))

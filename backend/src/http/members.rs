@@ -1,0 +1,191 @@
+//! Teams and members: create a team (its creator becomes admin), list members, add a member
+//! or change their role, remove a member. Admins manage members; a team always keeps at least
+//! one admin. Every change is audited with the role before and after.
+
+use super::errors::AppError;
+use super::{event, AppState, RequestCtx};
+use crate::auth::{Identity, Role};
+use crate::db::members;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTeam {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetRole {
+    /// viewer, editor, deployer or admin.
+    role: String,
+}
+
+fn no_tokens(id: &Identity, what: &str) -> Result<(), AppError> {
+    if id.token_id.is_some() {
+        return Err(AppError::Forbidden(format!(
+            "an API token cannot {what}; log in"
+        )));
+    }
+    Ok(())
+}
+
+/// Teams the caller is in, with the caller's role.
+pub async fn teams(id: Identity) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(json!({ "teams": id.memberships })))
+}
+
+pub async fn create_team(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    body: web::Json<NewTeam>,
+) -> Result<HttpResponse, AppError> {
+    no_tokens(&id, "create teams")?;
+    let name = body.name.trim();
+    if name.is_empty()
+        || name.len() > 64
+        || name != body.name
+        || name.chars().any(|c| c.is_control() || c == '/')
+    {
+        return Err(AppError::bad(
+            "bad_name",
+            format!(
+                "team name {:?} must be 1 to 64 printable characters without / or surrounding spaces",
+                body.name
+            ),
+        ));
+    }
+    let mut tx = state.db.begin().await?;
+    let Some(team_id) = members::create_team(&mut tx, name, id.user_id).await? else {
+        return Err(AppError::Conflict {
+            message: format!("a team named {name:?} already exists"),
+            details: Value::Null,
+        });
+    };
+    let mut e = event(
+        &ctx,
+        Some(id.user_id),
+        &id.user_name,
+        Some(team_id),
+        "team.create",
+        "team",
+        Some(team_id.to_string()),
+    );
+    e.target_name = Some(name.to_owned());
+    e.after = Some(json!({"admin": id.user_name}));
+    super::commit_with_event(tx, &e).await?;
+    Ok(HttpResponse::Created().json(json!({"id": team_id, "name": name, "role": "admin"})))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    id: Identity,
+    team: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let m = id.team(&team)?;
+    id.require(m.team_id, Role::Viewer)?;
+    Ok(HttpResponse::Ok().json(json!({ "members": state.db.members(m.team_id).await? })))
+}
+
+fn would_orphan(admins: i64, team: &str) -> Result<(), AppError> {
+    if admins == 0 {
+        return Err(AppError::Conflict {
+            message: format!(
+                "team '{team}' would have no admin left; make someone else admin first"
+            ),
+            details: Value::Null,
+        });
+    }
+    Ok(())
+}
+
+pub async fn set_role(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    path: web::Path<(String, String)>,
+    body: web::Json<SetRole>,
+) -> Result<HttpResponse, AppError> {
+    let (team, user) = path.into_inner();
+    no_tokens(&id, "change members")?;
+    let m = id.team(&team)?.clone();
+    id.require(m.team_id, Role::Admin)?;
+    if Role::parse(&body.role).is_none() {
+        return Err(AppError::bad(
+            "bad_role",
+            format!(
+                "role {:?} is not viewer, editor, deployer or admin",
+                body.role
+            ),
+        ));
+    }
+    let target = state.db.user_by_name(&user).await?.ok_or_else(|| {
+        AppError::NotFound(format!(
+            "user '{user}' (accounts are created with `lockstep admin create-user`)"
+        ))
+    })?;
+    let mut tx = state.db.begin().await?;
+    members::lock_team(&mut tx, m.team_id).await?;
+    let before = members::set_role(&mut tx, m.team_id, target.id, &body.role).await?;
+    would_orphan(members::admins(&mut tx, m.team_id).await?, &m.team)?;
+    let action = if before.is_some() {
+        "member.update"
+    } else {
+        "member.add"
+    };
+    let mut e = event(
+        &ctx,
+        Some(id.user_id),
+        &id.user_name,
+        Some(m.team_id),
+        action,
+        "member",
+        Some(target.id.to_string()),
+    );
+    e.target_name = Some(target.name.clone());
+    e.before = before.as_ref().map(|r| json!({ "role": r }));
+    e.after = Some(json!({ "role": body.role }));
+    super::commit_with_event(tx, &e).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "team": m.team,
+        "user": target.name,
+        "role": body.role,
+        "previous_role": before,
+    })))
+}
+
+pub async fn remove(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (team, user) = path.into_inner();
+    no_tokens(&id, "change members")?;
+    let m = id.team(&team)?.clone();
+    id.require(m.team_id, Role::Admin)?;
+    let not_member = || AppError::NotFound(format!("member '{user}' of team '{team}'"));
+    let target = state.db.user_by_name(&user).await?.ok_or_else(not_member)?;
+    let mut tx = state.db.begin().await?;
+    members::lock_team(&mut tx, m.team_id).await?;
+    let Some(before) = members::remove(&mut tx, m.team_id, target.id).await? else {
+        return Err(not_member());
+    };
+    would_orphan(members::admins(&mut tx, m.team_id).await?, &m.team)?;
+    let mut e = event(
+        &ctx,
+        Some(id.user_id),
+        &id.user_name,
+        Some(m.team_id),
+        "member.remove",
+        "member",
+        Some(target.id.to_string()),
+    );
+    e.target_name = Some(target.name.clone());
+    e.before = Some(json!({ "role": before }));
+    super::commit_with_event(tx, &e).await?;
+    Ok(HttpResponse::Ok().json(json!({"team": m.team, "user": target.name, "removed": true})))
+}

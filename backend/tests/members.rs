@@ -1,0 +1,250 @@
+//! Teams and members through the real server and Postgres: admins add members, change roles
+//! and remove them; roles take effect on the next request (sessions and tokens alike); a team
+//! never loses its last admin; every change is audited.
+
+mod common;
+
+use common::{have_postgres, Server};
+use serde_json::json;
+
+macro_rules! need_postgres {
+    ($name:expr) => {
+        if !have_postgres($name) {
+            return;
+        }
+    };
+}
+
+#[test]
+fn admins_manage_members_and_roles_apply_at_once() {
+    need_postgres!("members::admins_manage_members_and_roles_apply_at_once");
+    let s = Server::start();
+    s.create_user("ops", "admin", "alice");
+    s.create_user("elsewhere", "viewer", "bob");
+    s.create_user("other", "admin", "olga");
+    let mut a = s.as_user("alice");
+    let mut b = s.as_user("bob");
+
+    // Bob is not in ops: the team does not exist for him.
+    assert_eq!(
+        b.get("/api/v1/teams/ops/configurations")
+            .expect("list")
+            .status,
+        404
+    );
+    // Alice adds him as viewer; he sees it at once and cannot change anything.
+    let r = a
+        .send(
+            "PUT",
+            "/api/v1/teams/ops/members/bob",
+            &json!({"role": "viewer"}),
+        )
+        .expect("add");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["previous_role"], json!(null));
+    assert_eq!(
+        b.get("/api/v1/teams/ops/configurations")
+            .expect("list")
+            .status,
+        200
+    );
+    let doc = common::corpus("one-disk-raw");
+    let create = |c: &mut lockstep_tests::http::Client, name: &str| {
+        c.send(
+            "POST",
+            "/api/v1/teams/ops/configurations",
+            &json!({"name": name, "document": doc}),
+        )
+        .expect("create")
+        .status
+    };
+    assert_eq!(create(&mut b, "vm1"), 403);
+    // A token Bob made for ops follows his role too.
+    let t = b
+        .send(
+            "POST",
+            "/api/v1/tokens",
+            &json!({"name": "ci", "team": "ops"}),
+        )
+        .expect("token");
+    assert_eq!(t.status, 201, "{}", t.body);
+    let token = t.json()["token"].as_str().expect("token").to_owned();
+    let mut bot = s.client();
+    bot.bearer = Some(token);
+    assert_eq!(create(&mut bot, "vm1"), 403);
+    // Promoted to editor: both can now create.
+    let r = a
+        .send(
+            "PUT",
+            "/api/v1/teams/ops/members/bob",
+            &json!({"role": "editor"}),
+        )
+        .expect("promote");
+    assert_eq!(r.json()["previous_role"], "viewer");
+    assert_eq!(create(&mut b, "vm1"), 201);
+    assert_eq!(create(&mut bot, "vm2"), 201);
+
+    let m = a.get("/api/v1/teams/ops/members").expect("members").json();
+    assert_eq!(
+        m["members"],
+        json!([{"user_id": m["members"][0]["user_id"], "user": "alice", "role": "admin"},
+               {"user_id": m["members"][1]["user_id"], "user": "bob", "role": "editor"}])
+    );
+
+    // Only admins manage members; tokens never do.
+    let r = b
+        .send(
+            "PUT",
+            "/api/v1/teams/ops/members/olga",
+            &json!({"role": "admin"}),
+        )
+        .expect("put");
+    assert_eq!(r.status, 403);
+    let r = bot.get("/api/v1/teams/ops/members").expect("members");
+    assert_eq!(r.status, 200);
+    let r = bot
+        .send("DELETE", "/api/v1/teams/ops/members/alice", &json!({}))
+        .expect("delete");
+    assert_eq!(r.status, 403);
+    // Another team's admin cannot touch ops.
+    let mut o = s.as_user("olga");
+    let r = o
+        .send(
+            "PUT",
+            "/api/v1/teams/ops/members/olga",
+            &json!({"role": "admin"}),
+        )
+        .expect("put");
+    assert_eq!(r.status, 404);
+    // Bad input is named.
+    let r = a
+        .send(
+            "PUT",
+            "/api/v1/teams/ops/members/bob",
+            &json!({"role": "owner"}),
+        )
+        .expect("put");
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (400, Some("bad_role"))
+    );
+    let r = a
+        .send(
+            "PUT",
+            "/api/v1/teams/ops/members/nobody",
+            &json!({"role": "viewer"}),
+        )
+        .expect("put");
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("nobody"));
+
+    // The last admin can neither leave nor be demoted.
+    let r = a
+        .send(
+            "PUT",
+            "/api/v1/teams/ops/members/alice",
+            &json!({"role": "editor"}),
+        )
+        .expect("demote");
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("no admin left"));
+    let r = a
+        .send("DELETE", "/api/v1/teams/ops/members/alice", &json!({}))
+        .expect("leave");
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        a.get("/api/v1/teams/ops/members").expect("m").json()["members"][0]["role"],
+        "admin"
+    );
+
+    // Removed: Bob and his token lose the team at once.
+    let r = a
+        .send("DELETE", "/api/v1/teams/ops/members/bob", &json!({}))
+        .expect("remove");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        b.get("/api/v1/teams/ops/configurations")
+            .expect("list")
+            .status,
+        404
+    );
+    assert_eq!(
+        bot.get("/api/v1/teams/ops/configurations")
+            .expect("list")
+            .status,
+        404
+    );
+    let r = a
+        .send("DELETE", "/api/v1/teams/ops/members/bob", &json!({}))
+        .expect("remove");
+    assert_eq!(r.status, 404);
+
+    // Every change is audited with the role before and after.
+    let e = a
+        .get("/api/v1/audit?target_type=member")
+        .expect("audit")
+        .json();
+    let got: Vec<String> = e["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {}->{}",
+                e["action"].as_str().unwrap_or(""),
+                e["target_name"].as_str().unwrap_or(""),
+                e["before"]["role"].as_str().unwrap_or("-"),
+                e["after"]["role"].as_str().unwrap_or("-")
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "member.remove bob editor->-",
+            "member.update bob viewer->editor",
+            "member.add bob -->viewer"
+        ]
+    );
+}
+
+#[test]
+fn anyone_logged_in_creates_a_team_and_becomes_its_admin() {
+    need_postgres!("members::anyone_logged_in_creates_a_team_and_becomes_its_admin");
+    let s = Server::start();
+    s.create_user("ops", "viewer", "vera");
+    let mut v = s.as_user("vera");
+    let r = v
+        .send("POST", "/api/v1/teams", &json!({"name": "lab"}))
+        .expect("create");
+    assert_eq!(r.status, 201, "{}", r.body);
+    let teams = v.get("/api/v1/teams").expect("teams").json();
+    let names: Vec<String> = teams["teams"]
+        .as_array()
+        .expect("teams")
+        .iter()
+        .map(|t| {
+            format!(
+                "{} {}",
+                t["team"].as_str().unwrap_or(""),
+                t["role"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(names, vec!["lab admin", "ops viewer"]);
+    let r = v
+        .send("POST", "/api/v1/teams", &json!({"name": "ops"}))
+        .expect("create");
+    assert_eq!(r.status, 409);
+    for bad in ["", " lab2", "a/b", &"x".repeat(65)] {
+        let r = v
+            .send("POST", "/api/v1/teams", &json!({"name": bad}))
+            .expect("create");
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
+    }
+    let e = v
+        .get("/api/v1/audit?action=team.create")
+        .expect("audit")
+        .json();
+    assert_eq!(e["events"][0]["target_name"], "lab");
+}
