@@ -11,7 +11,7 @@ pub struct UserRow {
     pub password_hash: String,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Membership {
     pub team_id: i64,
     pub team: String,
@@ -182,7 +182,7 @@ pub struct TokenOwner {
     pub team_id: i64,
 }
 
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TokenRow {
     pub id: i64,
     pub name: String,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ConfigRow {
     pub id: i64,
     pub team_id: i64,
@@ -22,7 +22,7 @@ pub struct ConfigRow {
 }
 
 /// A configuration in a list, with the state of its current version.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ConfigSummary {
     pub id: i64,
     pub name: String,
@@ -34,10 +34,12 @@ pub struct ConfigSummary {
     pub archived_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct VersionRow {
     pub version: i32,
+    #[schema(value_type = crate::http::openapi::DocumentJson)]
     pub document: Value,
+    #[schema(value_type = Vec<crate::http::openapi::FindingJson>)]
     pub findings: Value,
     pub errors: i32,
     pub warnings: i32,
@@ -47,7 +49,7 @@ pub struct VersionRow {
 }
 
 /// Version metadata without the document.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct VersionMeta {
     pub version: i32,
     pub errors: i32,

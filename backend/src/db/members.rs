@@ -4,7 +4,7 @@ use super::{Db, Tx};
 use anyhow::Result;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct MemberRow {
     pub user_id: i64,
     pub user: String,

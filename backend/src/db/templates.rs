@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TemplateRow {
     pub id: i64,
     pub team_id: Option<i64>,
@@ -23,7 +23,7 @@ impl TemplateRow {
 }
 
 /// A template in a list, with its current version's description.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TemplateSummary {
     pub id: i64,
     pub name: String,
@@ -36,12 +36,25 @@ pub struct TemplateSummary {
     pub archived_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TemplateVersionRow {
     pub version: i32,
     pub description: String,
+    #[schema(value_type = Vec<crate::http::openapi::ParameterJson>)]
     pub parameters: Value,
+    /// A configuration document with `${name}` placeholders.
+    #[schema(value_type = Object)]
     pub body: Value,
+    pub author_name: String,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Template version metadata without parameters and body.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct TemplateVersionMeta {
+    pub version: i32,
+    pub description: String,
     pub author_name: String,
     pub message: String,
     pub created_at: DateTime<Utc>,
@@ -187,20 +200,13 @@ impl Db {
     }
 
     /// Version metadata, newest first.
-    pub async fn template_versions(&self, id: i64) -> Result<Vec<Value>> {
-        let rows: Vec<(i32, String, String, String, DateTime<Utc>)> = sqlx::query_as(
+    pub async fn template_versions(&self, id: i64) -> Result<Vec<TemplateVersionMeta>> {
+        Ok(sqlx::query_as(
             "SELECT version, description, author_name, message, created_at \
              FROM template_versions WHERE template_id = $1 ORDER BY version DESC",
         )
         .bind(id)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(version, description, author, message, at)| {
-                serde_json::json!({"version": version, "description": description,
-                    "author_name": author, "message": message, "created_at": at})
-            })
-            .collect())
+        .await?)
     }
 }

@@ -5,13 +5,26 @@ use super::errors::AppError;
 use super::AppState;
 use crate::auth::{Identity, Role};
 use crate::db::audit::AuditFilter;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize)]
+/// One page of events, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Events: time, actor, team, action, target, before/after, request id, source, user
+    /// agent, result, and the event's chain hash.
+    #[schema(value_type = Vec<Object>)]
+    events: Vec<Value>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    next_cursor: Option<i64>,
+}
+
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Query {
     /// Only this team (by name); default: all of the caller's teams.
     team: Option<String>,
@@ -26,7 +39,10 @@ pub struct Query {
     limit: Option<i64>,
 }
 
-pub async fn list(
+/// Audit events of the caller's teams (and the caller's own logins), with filters and a cursor.
+#[utoipa::path(tag = "audit", params(Query), responses((status = 200, body = AuditPage)))]
+#[get("/audit")]
+pub async fn list_audit_events(
     state: web::Data<AppState>,
     id: Identity,
     q: web::Query<Query>,
@@ -77,5 +93,8 @@ pub async fn list(
             v
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({"events": items, "next_cursor": next})))
+    Ok(HttpResponse::Ok().json(AuditPage {
+        events: items,
+        next_cursor: next,
+    }))
 }

@@ -5,40 +5,48 @@
 //! a version with errors is a draft (it saves, but can never be deployed). Each save is one
 //! transaction with its audit event.
 
-use super::docs::artifacts_json;
+use super::docs::artifacts;
 use super::errors::AppError;
+use super::openapi::{DiffJson, DocumentJson, FindingJson};
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
 use crate::db::configs::{self, ConfigRow, NewVersion, Saved};
-use actix_web::{web, HttpResponse};
+use actix_web::{get, post, put, web, HttpResponse};
 use lockstep_shared::render::Validated;
 use lockstep_shared::validate::{cross, sort_findings, validate};
 use lockstep_shared::Document;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateConfiguration)]
 pub struct Create {
     name: String,
+    #[schema(value_type = DocumentJson)]
     document: Value,
     #[serde(default)]
     message: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SaveConfiguration)]
 pub struct Save {
     /// The version this edit started from.
     base_version: i32,
+    #[schema(value_type = DocumentJson)]
     document: Value,
     #[serde(default)]
     message: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Include archived configurations.
     #[serde(default)]
     archived: bool,
 }
@@ -64,6 +72,62 @@ fn check_name(name: &str) -> Result<(), AppError> {
     Ok(())
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct ConfigList {
+    configurations: Vec<configs::ConfigSummary>,
+}
+
+/// The template version a configuration was made from.
+#[derive(Serialize, ToSchema)]
+pub struct TemplateRef {
+    id: i64,
+    version: i32,
+}
+
+/// A stored version: its number and what the validator found.
+#[derive(Serialize, ToSchema)]
+pub struct SavedVersion {
+    id: i64,
+    version: i32,
+    errors: i32,
+    warnings: i32,
+    #[schema(value_type = Vec<FindingJson>)]
+    findings: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedConfiguration {
+    name: String,
+    #[serde(flatten)]
+    saved: SavedVersion,
+    template: Option<TemplateRef>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConfigWithCurrent {
+    configuration: ConfigRow,
+    current: configs::VersionRow,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Archived {
+    pub id: i64,
+    pub archived: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionList {
+    versions: Vec<configs::VersionMeta>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DiffBody {
+    from: i32,
+    to: i32,
+    #[schema(value_type = DiffJson)]
+    diff: lockstep_shared::diff::Diff,
+}
+
 /// Validates and prepares what a save stores.
 struct Checked {
     document: Value,
@@ -86,6 +150,17 @@ impl Checked {
             "warnings": self.warnings,
             "message": message,
         })
+    }
+
+    /// The answer to a save that stored `version`.
+    fn saved(&self, id: i64, version: i32) -> SavedVersion {
+        SavedVersion {
+            id,
+            version,
+            errors: self.errors,
+            warnings: self.warnings,
+            findings: self.findings.clone(),
+        }
     }
 
     /// The version row this check becomes, authored by the caller now.
@@ -168,7 +243,10 @@ async fn owned(
     Ok(c)
 }
 
-pub async fn list(
+/// The team's configurations with the state of their current version (viewer).
+#[utoipa::path(tag = "configurations", params(ListQuery), responses((status = 200, body = ConfigList)))]
+#[get("/teams/{team}/configurations")]
+pub async fn list_configurations(
     state: web::Data<AppState>,
     id: Identity,
     team: web::Path<String>,
@@ -177,10 +255,15 @@ pub async fn list(
     let m = id.team(&team)?;
     id.require(m.team_id, Role::Viewer)?;
     let list = state.db.configurations(m.team_id, q.archived).await?;
-    Ok(HttpResponse::Ok().json(json!({ "configurations": list })))
+    Ok(HttpResponse::Ok().json(ConfigList {
+        configurations: list,
+    }))
 }
 
-pub async fn create(
+/// Creates a configuration (version 1), validated and cross-checked (editor).
+#[utoipa::path(tag = "configurations", responses((status = 201, body = CreatedConfiguration), (status = 409, description = "the name is taken in the team")))]
+#[post("/teams/{team}/configurations")]
+pub async fn create_configuration(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -258,18 +341,20 @@ pub async fn create_in_team(
     }
     e.after = Some(after);
     super::commit_with_event(tx, &e).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": cid,
-        "name": name,
-        "version": 1,
-        "errors": c.errors,
-        "warnings": c.warnings,
-        "findings": c.findings,
-        "template": template.map(|t| json!({"id": t.id, "version": t.version})),
-    })))
+    Ok(HttpResponse::Created().json(CreatedConfiguration {
+        name: name.to_owned(),
+        saved: c.saved(cid, 1),
+        template: template.map(|t| TemplateRef {
+            id: t.id,
+            version: t.version,
+        }),
+    }))
 }
 
-pub async fn get(
+/// A configuration with its current version (viewer).
+#[utoipa::path(tag = "configurations", responses((status = 200, body = ConfigWithCurrent)))]
+#[get("/configurations/{id}")]
+pub async fn get_configuration(
     state: web::Data<AppState>,
     id: Identity,
     cid: web::Path<i64>,
@@ -281,10 +366,16 @@ pub async fn get(
         .filter(|(c, _)| id.role_in(c.team_id).is_some())
         .ok_or_else(|| AppError::NotFound(format!("configuration {cid}")))?;
     id.require(c.team_id, Role::Viewer)?;
-    Ok(HttpResponse::Ok().json(json!({ "configuration": c, "current": v })))
+    Ok(HttpResponse::Ok().json(ConfigWithCurrent {
+        configuration: c,
+        current: v,
+    }))
 }
 
-pub async fn save(
+/// Saves a new version on top of `base_version` (editor).
+#[utoipa::path(tag = "configurations", responses((status = 200, body = SavedVersion), (status = 409, description = "base_version is not current (details.current holds it), or archived")))]
+#[put("/configurations/{id}")]
+pub async fn save_configuration(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -310,13 +401,7 @@ pub async fn save(
             e.before = Some(json!({"version": body.base_version}));
             e.after = Some(c.recorded(v, &body.message));
             super::commit_with_event(tx, &e).await?;
-            Ok(HttpResponse::Ok().json(json!({
-                "id": cfg.id,
-                "version": v,
-                "errors": c.errors,
-                "warnings": c.warnings,
-                "findings": c.findings,
-            })))
+            Ok(HttpResponse::Ok().json(c.saved(cfg.id, v)))
         }
         Saved::Conflict(current) => {
             drop(tx);
@@ -337,7 +422,10 @@ pub async fn save(
     }
 }
 
-pub async fn archive(
+/// Archives a configuration (editor).
+#[utoipa::path(tag = "configurations", responses((status = 200, body = Archived), (status = 409, description = "already archived")))]
+#[post("/configurations/{id}/archive")]
+pub async fn archive_configuration(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -362,16 +450,24 @@ pub async fn archive(
     );
     e.target_name = Some(cfg.name.clone());
     super::commit_with_event(tx, &e).await?;
-    Ok(HttpResponse::Ok().json(json!({"id": cfg.id, "archived": true})))
+    Ok(HttpResponse::Ok().json(Archived {
+        id: cfg.id,
+        archived: true,
+    }))
 }
 
-pub async fn versions(
+/// Every version, newest first, without documents (viewer).
+#[utoipa::path(tag = "configurations", responses((status = 200, body = VersionList)))]
+#[get("/configurations/{id}/versions")]
+pub async fn list_configuration_versions(
     state: web::Data<AppState>,
     id: Identity,
     cid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let cfg = owned(&state, &id, *cid, Role::Viewer).await?;
-    Ok(HttpResponse::Ok().json(json!({ "versions": state.db.versions(cfg.id).await? })))
+    Ok(HttpResponse::Ok().json(VersionList {
+        versions: state.db.versions(cfg.id).await?,
+    }))
 }
 
 async fn one_version(
@@ -388,7 +484,10 @@ async fn one_version(
         .ok_or_else(|| AppError::NotFound(format!("version {v} of configuration {cid}")))
 }
 
-pub async fn version(
+/// One version with its document and findings (viewer).
+#[utoipa::path(tag = "configurations", responses((status = 200, body = configs::VersionRow)))]
+#[get("/configurations/{id}/versions/{version}")]
+pub async fn get_configuration_version(
     state: web::Data<AppState>,
     id: Identity,
     path: web::Path<(i64, i32)>,
@@ -397,7 +496,10 @@ pub async fn version(
     Ok(HttpResponse::Ok().json(one_version(&state, &id, cid, v).await?))
 }
 
-pub async fn rendered(
+/// The libvirt XML, QMP plan and command lines of a version (viewer).
+#[utoipa::path(tag = "configurations", responses((status = 200, body = super::docs::Artifacts), (status = 422, description = "the version has errors")))]
+#[get("/configurations/{id}/versions/{version}/rendered")]
+pub async fn render_configuration_version(
     state: web::Data<AppState>,
     id: Identity,
     path: web::Path<(i64, i32)>,
@@ -406,18 +508,21 @@ pub async fn rendered(
     let row = one_version(&state, &id, cid, v).await?;
     let doc = document(&row.document)?;
     let valid = Validated::new(doc).map_err(|f| AppError::Invalid(json!(f)))?;
-    Ok(HttpResponse::Ok().json(artifacts_json(&valid)))
+    Ok(HttpResponse::Ok().json(artifacts(&valid)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DiffQuery {
     from: i32,
     to: i32,
 }
 
-/// Structural diff between any two versions.
-pub async fn diff(
+/// Structural diff between two versions (viewer).
+#[utoipa::path(tag = "configurations", params(DiffQuery), responses((status = 200, body = DiffBody)))]
+#[get("/configurations/{id}/diff")]
+pub async fn diff_configuration_versions(
     state: web::Data<AppState>,
     id: Identity,
     cid: web::Path<i64>,
@@ -426,5 +531,9 @@ pub async fn diff(
     let a = one_version(&state, &id, *cid, q.from).await?;
     let b = one_version(&state, &id, *cid, q.to).await?;
     let d = lockstep_shared::diff::diff(&document(&a.document)?, &document(&b.document)?);
-    Ok(HttpResponse::Ok().json(json!({"from": q.from, "to": q.to, "diff": d})))
+    Ok(HttpResponse::Ok().json(DiffBody {
+        from: q.from,
+        to: q.to,
+        diff: d,
+    }))
 }

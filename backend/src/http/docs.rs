@@ -2,11 +2,39 @@
 //! the shared core on the posted document.
 
 use super::errors::AppError;
-use actix_web::HttpResponse;
+use super::openapi::{DocumentJson, FindingJson};
+use actix_web::{get, post, HttpResponse};
 use lockstep_shared::render::{render_all, Validated};
 use lockstep_shared::validate::validate;
 use lockstep_shared::Document;
-use serde_json::json;
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+/// The artifacts rendered from a valid document.
+#[derive(Serialize, ToSchema)]
+pub struct Artifacts {
+    /// libvirt domain XML of the primary.
+    primary_xml: String,
+    /// libvirt domain XML of the secondary.
+    secondary_xml: String,
+    /// The ordered QMP steps that start replication, and the failover/reprotect runbooks.
+    #[schema(value_type = Object)]
+    plan: Value,
+    /// The equivalent QEMU command line of the primary.
+    primary_cmdline: String,
+    secondary_cmdline: String,
+    #[schema(value_type = Vec<FindingJson>)]
+    warnings: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Validation {
+    errors: usize,
+    warnings: usize,
+    #[schema(value_type = Vec<FindingJson>)]
+    findings: Value,
+}
 
 /// Parses a posted document, naming the line and column of a parse error.
 pub fn parse(body: &str) -> Result<Document, AppError> {
@@ -20,36 +48,45 @@ pub fn parse(body: &str) -> Result<Document, AppError> {
     })
 }
 
-/// The rendered artifacts as a JSON object.
-pub fn artifacts_json(v: &Validated) -> serde_json::Value {
+/// The rendered artifacts.
+pub fn artifacts(v: &Validated) -> Artifacts {
     let a = render_all(v);
-    json!({
-        "primary_xml": a.primary_xml,
-        "secondary_xml": a.secondary_xml,
-        "plan": serde_json::from_str::<serde_json::Value>(&a.plan_json).unwrap_or_default(),
-        "primary_cmdline": a.primary_cmdline,
-        "secondary_cmdline": a.secondary_cmdline,
-        "warnings": v.warnings(),
-    })
+    Artifacts {
+        primary_xml: a.primary_xml,
+        secondary_xml: a.secondary_xml,
+        plan: serde_json::from_str::<Value>(&a.plan_json).unwrap_or_default(),
+        primary_cmdline: a.primary_cmdline,
+        secondary_cmdline: a.secondary_cmdline,
+        warnings: json!(v.warnings()),
+    }
 }
 
-pub async fn schema() -> HttpResponse {
+/// The JSON Schema of the configuration document.
+#[utoipa::path(tag = "documents", responses((status = 200, description = "JSON Schema of the configuration document", body = Object)))]
+#[get("/schema")]
+pub async fn document_schema() -> HttpResponse {
     HttpResponse::Ok().json(lockstep_shared::model::json_schema())
 }
 
-pub async fn validate_doc(body: String) -> Result<HttpResponse, AppError> {
+/// Validates a document (no account needed): every finding with its stable code.
+#[utoipa::path(tag = "documents", request_body(content = DocumentJson, content_type = "application/json"), responses((status = 200, body = Validation)))]
+#[post("/validate")]
+pub async fn validate_document(body: String) -> Result<HttpResponse, AppError> {
     let doc = parse(&body)?;
     let findings = validate(&doc);
     let errors = findings.iter().filter(|f| f.is_error()).count();
-    Ok(HttpResponse::Ok().json(json!({
-        "errors": errors,
-        "warnings": findings.len() - errors,
-        "findings": findings,
-    })))
+    Ok(HttpResponse::Ok().json(Validation {
+        errors,
+        warnings: findings.len() - errors,
+        findings: json!(findings),
+    }))
 }
 
-pub async fn render_doc(body: String) -> Result<HttpResponse, AppError> {
+/// Renders a valid document (no account needed): XML, QMP plan, command lines.
+#[utoipa::path(tag = "documents", request_body(content = DocumentJson, content_type = "application/json"), responses((status = 200, body = Artifacts), (status = 422, description = "the document has errors (details.findings)")))]
+#[post("/render")]
+pub async fn render_document(body: String) -> Result<HttpResponse, AppError> {
     let doc = parse(&body)?;
     let v = Validated::new(doc).map_err(|f| AppError::Invalid(json!(f)))?;
-    Ok(HttpResponse::Ok().json(artifacts_json(&v)))
+    Ok(HttpResponse::Ok().json(artifacts(&v)))
 }

@@ -6,11 +6,23 @@ use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
 use crate::db::configs::is_unique_violation;
 use crate::db::hosts::{self, HostFields, HostRow};
-use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+pub struct HostList {
+    hosts: Vec<HostRow>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Deleted {
+    id: i64,
+    deleted: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostBody {
     name: String,
@@ -99,17 +111,25 @@ fn taken(name: &str) -> AppError {
     }
 }
 
-pub async fn list(
+/// The team's hosts (viewer).
+#[utoipa::path(tag = "hosts", responses((status = 200, body = HostList)))]
+#[get("/teams/{team}/hosts")]
+pub async fn list_hosts(
     state: web::Data<AppState>,
     id: Identity,
     team: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let m = id.team(&team)?;
     id.require(m.team_id, Role::Viewer)?;
-    Ok(HttpResponse::Ok().json(json!({ "hosts": state.db.hosts(m.team_id).await? })))
+    Ok(HttpResponse::Ok().json(HostList {
+        hosts: state.db.hosts(m.team_id).await?,
+    }))
 }
 
-pub async fn create(
+/// Registers a host (editor); every field problem at once in details.fields.
+#[utoipa::path(tag = "hosts", responses((status = 201, body = HostRow), (status = 409, description = "the name is taken in the team")))]
+#[post("/teams/{team}/hosts")]
+pub async fn create_host(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -138,7 +158,10 @@ pub async fn create(
     Ok(HttpResponse::Created().json(h))
 }
 
-pub async fn get(
+/// One host (viewer).
+#[utoipa::path(tag = "hosts", responses((status = 200, body = HostRow)))]
+#[get("/hosts/{id}")]
+pub async fn get_host(
     state: web::Data<AppState>,
     id: Identity,
     hid: web::Path<i64>,
@@ -146,7 +169,10 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(owned(&state, &id, *hid, Role::Viewer).await?))
 }
 
-pub async fn update(
+/// Changes a host (editor).
+#[utoipa::path(tag = "hosts", responses((status = 200, body = HostRow), (status = 409, description = "the name is taken in the team")))]
+#[put("/hosts/{id}")]
+pub async fn update_host(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -177,7 +203,10 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(after))
 }
 
-pub async fn delete(
+/// Deletes a host (admin).
+#[utoipa::path(tag = "hosts", responses((status = 200, body = Deleted)))]
+#[delete("/hosts/{id}")]
+pub async fn delete_host(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -198,5 +227,8 @@ pub async fn delete(
     e.target_name = Some(before.name.clone());
     e.before = Some(json!(before));
     super::commit_with_event(tx, &e).await?;
-    Ok(HttpResponse::Ok().json(json!({"id": before.id, "deleted": true})))
+    Ok(HttpResponse::Ok().json(Deleted {
+        id: before.id,
+        deleted: true,
+    }))
 }

@@ -5,18 +5,54 @@
 use super::errors::AppError;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
+use crate::db::accounts::Membership;
 use crate::db::members;
-use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use crate::db::members::MemberRow;
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+pub struct TeamList {
+    teams: Vec<Membership>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NewTeamCreated {
+    id: i64,
+    name: String,
+    role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberList {
+    members: Vec<MemberRow>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleSet {
+    team: String,
+    user: String,
+    role: String,
+    /// The role before (absent: newly added).
+    previous_role: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberRemoved {
+    team: String,
+    user: String,
+    removed: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTeam {
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetRole {
     /// viewer, editor, deployer or admin.
@@ -33,10 +69,18 @@ fn no_tokens(id: &Identity, what: &str) -> Result<(), AppError> {
 }
 
 /// Teams the caller is in, with the caller's role.
-pub async fn teams(id: Identity) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(json!({ "teams": id.memberships })))
+/// The caller's teams and roles.
+#[utoipa::path(tag = "teams", responses((status = 200, body = TeamList)))]
+#[get("/teams")]
+pub async fn list_teams(id: Identity) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(TeamList {
+        teams: id.memberships,
+    }))
 }
 
+/// Creates a team; the caller becomes its admin (log in; not with a token).
+#[utoipa::path(tag = "teams", responses((status = 201, body = NewTeamCreated), (status = 409, description = "the name is taken")))]
+#[post("/teams")]
 pub async fn create_team(
     state: web::Data<AppState>,
     ctx: RequestCtx,
@@ -77,17 +121,26 @@ pub async fn create_team(
     e.target_name = Some(name.to_owned());
     e.after = Some(json!({"admin": id.user_name}));
     super::commit_with_event(tx, &e).await?;
-    Ok(HttpResponse::Created().json(json!({"id": team_id, "name": name, "role": "admin"})))
+    Ok(HttpResponse::Created().json(NewTeamCreated {
+        id: team_id,
+        name: name.to_owned(),
+        role: "admin".to_owned(),
+    }))
 }
 
-pub async fn list(
+/// The team's members and roles (viewer).
+#[utoipa::path(tag = "teams", responses((status = 200, body = MemberList)))]
+#[get("/teams/{team}/members")]
+pub async fn list_members(
     state: web::Data<AppState>,
     id: Identity,
     team: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let m = id.team(&team)?;
     id.require(m.team_id, Role::Viewer)?;
-    Ok(HttpResponse::Ok().json(json!({ "members": state.db.members(m.team_id).await? })))
+    Ok(HttpResponse::Ok().json(MemberList {
+        members: state.db.members(m.team_id).await?,
+    }))
 }
 
 fn would_orphan(admins: i64, team: &str) -> Result<(), AppError> {
@@ -102,7 +155,10 @@ fn would_orphan(admins: i64, team: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-pub async fn set_role(
+/// Adds an existing user to the team or changes their role (admin).
+#[utoipa::path(tag = "teams", responses((status = 200, body = RoleSet), (status = 409, description = "the team would have no admin left")))]
+#[put("/teams/{team}/members/{user}")]
+pub async fn set_member_role(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -149,15 +205,18 @@ pub async fn set_role(
     e.before = before.as_ref().map(|r| json!({ "role": r }));
     e.after = Some(json!({ "role": body.role }));
     super::commit_with_event(tx, &e).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "team": m.team,
-        "user": target.name,
-        "role": body.role,
-        "previous_role": before,
-    })))
+    Ok(HttpResponse::Ok().json(RoleSet {
+        team: m.team,
+        user: target.name,
+        role: body.role.clone(),
+        previous_role: before,
+    }))
 }
 
-pub async fn remove(
+/// Removes a member (admin); their sessions and tokens lose the team at once.
+#[utoipa::path(tag = "teams", responses((status = 200, body = MemberRemoved), (status = 409, description = "the team would have no admin left")))]
+#[delete("/teams/{team}/members/{user}")]
+pub async fn remove_member(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -187,5 +246,9 @@ pub async fn remove(
     e.target_name = Some(target.name.clone());
     e.before = Some(json!({ "role": before }));
     super::commit_with_event(tx, &e).await?;
-    Ok(HttpResponse::Ok().json(json!({"team": m.team, "user": target.name, "removed": true})))
+    Ok(HttpResponse::Ok().json(MemberRemoved {
+        team: m.team,
+        user: target.name,
+        removed: true,
+    }))
 }

@@ -9,6 +9,7 @@ pub mod docs;
 pub mod errors;
 pub mod hosts;
 pub mod members;
+pub mod openapi;
 pub mod session;
 pub mod templates;
 pub mod tokens;
@@ -20,12 +21,14 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, App, FromRequest, HttpMessage, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{get, web, App, FromRequest, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 use errors::AppError;
 use serde_json::json;
 use std::future::{ready, Ready};
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Instant;
+use utoipa_actix_web::AppExt;
 
 /// Largest request body accepted (a 32-disk document is about 60 KiB).
 pub const MAX_BODY: usize = 4 << 20;
@@ -168,16 +171,125 @@ fn path_error(e: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Err
     AppError::bad("bad_path", format!("the path is not valid: {e}")).into()
 }
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` when Postgres does not answer.
+    status: String,
+    /// `ok`, or why Postgres did not answer.
+    database: String,
+}
+
+/// Liveness with one trivial Postgres query (503 when Postgres does not answer).
+#[utoipa::path(tag = "health", responses((status = 200, body = Health), (status = 503, body = Health)))]
+#[get("/healthz")]
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     match state.db.ping().await {
-        Ok(_) => HttpResponse::Ok().json(json!({"status": "ok", "database": "ok"})),
-        Err(e) => HttpResponse::ServiceUnavailable()
-            .json(json!({"status": "degraded", "database": format!("{e:#}")})),
+        Ok(_) => HttpResponse::Ok().json(Health {
+            status: "ok".into(),
+            database: "ok".into(),
+        }),
+        Err(e) => HttpResponse::ServiceUnavailable().json(Health {
+            status: "degraded".into(),
+            database: format!("{e:#}"),
+        }),
     }
 }
 
-async fn not_found() -> Result<HttpResponse, AppError> {
-    Err(AppError::NotFound("API route".into()))
+/// This description of the API (OpenAPI 3.1).
+#[utoipa::path(tag = "documents", responses((status = 200, description = "the OpenAPI description", body = Object)))]
+#[get("/openapi.json")]
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(api_description())
+}
+
+/// The OpenAPI description, built once from [`api_routes`].
+pub fn api_description() -> &'static serde_json::Value {
+    static DESCRIPTION: OnceLock<serde_json::Value> = OnceLock::new();
+    DESCRIPTION.get_or_init(|| {
+        let (_, api) = App::new()
+            .into_utoipa_app()
+            .configure(api_routes)
+            .split_for_parts();
+        openapi::finish(api)
+    })
+}
+
+/// Whether a request path matches a path template such as `/api/v1/hosts/{id}`.
+fn matches_template(path: &str, template: &str) -> bool {
+    let (p, t): (Vec<&str>, Vec<&str>) = (path.split('/').collect(), template.split('/').collect());
+    p.len() == t.len()
+        && p.iter()
+            .zip(&t)
+            .all(|(a, b)| (b.starts_with('{') && !a.is_empty()) || a == b)
+}
+
+/// Unknown API routes: 405 with `Allow` when the path exists with other methods, else 404.
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let paths = api_description()["paths"].as_object();
+    let allowed: Vec<String> = paths
+        .into_iter()
+        .flatten()
+        .filter(|(t, _)| matches_template(req.path(), t))
+        .flat_map(|(_, ops)| ops.as_object().into_iter().flatten())
+        .map(|(m, _)| m.to_uppercase())
+        .collect();
+    if allowed.is_empty() {
+        return Err(AppError::NotFound("API route".into()));
+    }
+    Ok(HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", allowed.join(", ")))
+        .json(json!({
+            "code": "method_not_allowed",
+            "message": format!("{} is not allowed here; use {}", req.method(), allowed.join(" or ")),
+            "details": {"allow": allowed},
+        })))
+}
+
+/// Every route, registered and described for OpenAPI by the same calls.
+fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(healthz).service(
+        utoipa_actix_web::scope("/api/v1")
+            .service(openapi_json)
+            .service(docs::document_schema)
+            .service(docs::validate_document)
+            .service(docs::render_document)
+            .service(session::login)
+            .service(session::logout)
+            .service(session::me)
+            .service(audit::list_audit_events)
+            .service(tokens::list_tokens)
+            .service(tokens::create_token)
+            .service(tokens::revoke_token)
+            .service(members::list_teams)
+            .service(members::create_team)
+            .service(members::list_members)
+            .service(members::set_member_role)
+            .service(members::remove_member)
+            .service(hosts::list_hosts)
+            .service(hosts::create_host)
+            .service(hosts::get_host)
+            .service(hosts::update_host)
+            .service(hosts::delete_host)
+            .service(configs::list_configurations)
+            .service(configs::create_configuration)
+            .service(templates::create_configuration_from_template)
+            .service(configs::get_configuration)
+            .service(configs::save_configuration)
+            .service(configs::archive_configuration)
+            .service(configs::list_configuration_versions)
+            .service(configs::get_configuration_version)
+            .service(configs::render_configuration_version)
+            .service(configs::diff_configuration_versions)
+            .service(templates::template_from_configuration)
+            .service(templates::list_templates)
+            .service(templates::create_template)
+            .service(templates::get_template)
+            .service(templates::save_template)
+            .service(templates::archive_template)
+            .service(templates::list_template_versions)
+            .service(templates::get_template_version)
+            .default_service(web::to(not_found)),
+    );
 }
 
 /// The application: API routes, then the static frontend.
@@ -189,87 +301,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: PathBuf) {
                 .error_handler(json_error),
         )
         .app_data(web::QueryConfig::default().error_handler(query_error))
-        .app_data(web::PathConfig::default().error_handler(path_error))
-        .route("/healthz", web::get().to(healthz))
-        .service(
-            web::scope("/api/v1")
-                .route("/schema", web::get().to(docs::schema))
-                .route("/validate", web::post().to(docs::validate_doc))
-                .route("/render", web::post().to(docs::render_doc))
-                .route("/login", web::post().to(session::login))
-                .route("/logout", web::post().to(session::logout))
-                .route("/me", web::get().to(session::me))
-                .route("/audit", web::get().to(audit::list))
-                .route("/tokens", web::get().to(tokens::list))
-                .route("/tokens", web::post().to(tokens::create))
-                .route("/tokens/{id}", web::delete().to(tokens::revoke))
-                .route("/teams", web::get().to(members::teams))
-                .route("/teams", web::post().to(members::create_team))
-                .route("/teams/{team}/members", web::get().to(members::list))
-                .route(
-                    "/teams/{team}/members/{user}",
-                    web::put().to(members::set_role),
-                )
-                .route(
-                    "/teams/{team}/members/{user}",
-                    web::delete().to(members::remove),
-                )
-                .route("/teams/{team}/hosts", web::get().to(hosts::list))
-                .route("/teams/{team}/hosts", web::post().to(hosts::create))
-                .route("/hosts/{id}", web::get().to(hosts::get))
-                .route("/hosts/{id}", web::put().to(hosts::update))
-                .route("/hosts/{id}", web::delete().to(hosts::delete))
-                .route("/teams/{team}/configurations", web::get().to(configs::list))
-                .route(
-                    "/teams/{team}/configurations",
-                    web::post().to(configs::create),
-                )
-                .route(
-                    "/teams/{team}/configurations/from-template",
-                    web::post().to(templates::instantiate),
-                )
-                .route("/teams/{team}/templates", web::get().to(templates::list))
-                .route("/teams/{team}/templates", web::post().to(templates::create))
-                .route("/templates/{id}", web::get().to(templates::get))
-                .route("/templates/{id}", web::put().to(templates::save))
-                .route(
-                    "/templates/{id}/archive",
-                    web::post().to(templates::archive),
-                )
-                .route(
-                    "/templates/{id}/versions",
-                    web::get().to(templates::versions),
-                )
-                .route(
-                    "/templates/{id}/versions/{version}",
-                    web::get().to(templates::version),
-                )
-                .route(
-                    "/configurations/{id}/template",
-                    web::post().to(templates::from_configuration),
-                )
-                .route("/configurations/{id}", web::get().to(configs::get))
-                .route("/configurations/{id}", web::put().to(configs::save))
-                .route(
-                    "/configurations/{id}/archive",
-                    web::post().to(configs::archive),
-                )
-                .route(
-                    "/configurations/{id}/versions",
-                    web::get().to(configs::versions),
-                )
-                .route("/configurations/{id}/diff", web::get().to(configs::diff))
-                .route(
-                    "/configurations/{id}/versions/{version}",
-                    web::get().to(configs::version),
-                )
-                .route(
-                    "/configurations/{id}/versions/{version}/rendered",
-                    web::get().to(configs::rendered),
-                )
-                .default_service(web::to(not_found)),
-        )
-        .service(actix_files::Files::new("/", static_dir).index_file("index.html"));
+        .app_data(web::PathConfig::default().error_handler(path_error));
+    api_routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(
+        cfg,
+    ));
+    cfg.service(actix_files::Files::new("/", static_dir).index_file("index.html"));
 }
 
 /// Serves until interrupted; prints the bound address (tests bind port 0 and read it).

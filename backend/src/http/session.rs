@@ -4,23 +4,42 @@
 use super::errors::AppError;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{self, Identity, SESSION_COOKIE, SESSION_HOURS};
+use crate::db::accounts::Membership;
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use actix_web::{get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionInfo {
+    user: String,
+    teams: Vec<Membership>,
+    /// Send it as X-CSRF-Token with every change made with the session cookie.
+    csrf_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoggedOut {
+    logged_out: bool,
+}
 
 /// Failed attempts allowed per user name, and per source, within [`WINDOW_SECS`].
 const MAX_PER_USER: i64 = 5;
 const MAX_PER_SOURCE: i64 = 20;
 const WINDOW_SECS: i64 = 300;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     user: String,
     password: String,
 }
 
+/// Logs in: a session cookie and the CSRF token for changes.
+#[utoipa::path(tag = "session", responses((status = 200, body = SessionInfo, description = "sets the HttpOnly session cookie"), (status = 401, description = "wrong user or password"), (status = 429, description = "too many failed logins (Retry-After)")))]
+#[post("/login")]
 pub async fn login(
     state: web::Data<AppState>,
     ctx: RequestCtx,
@@ -78,14 +97,17 @@ pub async fn login(
         .secure(state.secure_cookies)
         .max_age(actix_web::cookie::time::Duration::hours(SESSION_HOURS))
         .finish();
-    Ok(HttpResponse::Ok().cookie(cookie).json(json!({
-        "user": user.name,
-        "teams": memberships,
-        "csrf_token": csrf,
-        "expires_at": expires,
-    })))
+    Ok(HttpResponse::Ok().cookie(cookie).json(SessionInfo {
+        user: user.name,
+        teams: memberships,
+        csrf_token: csrf,
+        expires_at: Some(expires),
+    }))
 }
 
+/// Ends the session (the cookie stops working, even if replayed).
+#[utoipa::path(tag = "session", responses((status = 200, body = LoggedOut)))]
+#[post("/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
     ctx: RequestCtx,
@@ -107,13 +129,17 @@ pub async fn logout(
     gone.make_removal();
     Ok(HttpResponse::Ok()
         .cookie(gone)
-        .json(json!({"logged_out": true})))
+        .json(LoggedOut { logged_out: true }))
 }
 
+/// Who the caller is, their teams and roles, and the CSRF token.
+#[utoipa::path(tag = "session", responses((status = 200, body = SessionInfo)))]
+#[get("/me")]
 pub async fn me(id: Identity) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "user": id.user_name,
-        "teams": id.memberships,
-        "csrf_token": id.csrf_token,
-    }))
+    HttpResponse::Ok().json(SessionInfo {
+        user: id.user_name,
+        teams: id.memberships,
+        csrf_token: id.csrf_token,
+        expires_at: None,
+    })
 }

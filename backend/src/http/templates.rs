@@ -8,43 +8,91 @@
 
 use super::configs::{create_in_team, FromTemplate, NewConfiguration};
 use super::errors::AppError;
+use super::openapi::{BindingJson, FindingJson, ParameterJson};
 use super::{event, AppState, RequestCtx};
 use crate::auth::{random_hex, Identity, Role};
 use crate::db::templates::{self, NewTemplateVersion, TemplateRow, TemplateVersionRow};
-use actix_web::{web, HttpResponse};
+use crate::db::templates::{TemplateSummary, TemplateVersionMeta};
+use actix_web::{get, post, put, web, HttpResponse};
 use lockstep_shared::template::{self as tpl, Binding, ParamType, Parameter, Template};
 use lockstep_shared::validate::{validate, Finding};
 use lockstep_shared::Document;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+pub struct TemplateList {
+    templates: Vec<TemplateSummary>,
+}
+
+/// A template version with what is wrong with it.
+#[derive(Serialize, ToSchema)]
+pub struct TemplateView {
+    template: TemplateRow,
+    builtin: bool,
+    version: TemplateVersionRow,
+    /// The template's own findings (T0xx/W0xx).
+    #[schema(value_type = Option<Vec<FindingJson>>)]
+    findings: Option<Vec<Finding>>,
+    /// Findings of the document its defaults give; absent when a value is required.
+    #[schema(value_type = Option<Vec<FindingJson>>)]
+    default_findings: Option<Vec<Finding>>,
+}
+
+/// A stored template version.
+#[derive(Serialize, ToSchema)]
+pub struct SavedTemplate {
+    id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    version: i32,
+    #[schema(value_type = Vec<FindingJson>)]
+    findings: Vec<Finding>,
+    #[schema(value_type = Option<Vec<FindingJson>>)]
+    default_findings: Option<Vec<Finding>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TemplateVersionList {
+    versions: Vec<TemplateVersionMeta>,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateTemplate)]
 pub struct Create {
     name: String,
     #[serde(default)]
     description: String,
     #[serde(default)]
+    #[schema(value_type = Vec<ParameterJson>)]
     parameters: Vec<Parameter>,
+    /// A configuration document with `${name}` placeholders.
+    #[schema(value_type = Object)]
     body: Value,
     #[serde(default)]
     message: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SaveTemplate)]
 pub struct Save {
     base_version: i32,
     #[serde(default)]
     description: String,
     #[serde(default)]
+    #[schema(value_type = Vec<ParameterJson>)]
     parameters: Vec<Parameter>,
+    /// A configuration document with `${name}` placeholders.
+    #[schema(value_type = Object)]
     body: Value,
     #[serde(default)]
     message: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FromConfiguration {
     name: String,
@@ -52,6 +100,7 @@ pub struct FromConfiguration {
     description: String,
     /// Values of the document that become parameters.
     #[serde(default)]
+    #[schema(value_type = Vec<BindingJson>)]
     bindings: Vec<Binding>,
     /// The configuration version to start from (default: the current one).
     version: Option<i32>,
@@ -59,22 +108,26 @@ pub struct FromConfiguration {
     message: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Instantiate {
     template_id: i64,
     /// Default: the template's current version.
     template_version: Option<i32>,
     name: String,
+    /// Parameter values by name; parameters left out take their default.
     #[serde(default)]
+    #[schema(value_type = Object)]
     values: Map<String, Value>,
     #[serde(default)]
     message: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Include archived templates.
     #[serde(default)]
     archived: bool,
 }
@@ -190,21 +243,24 @@ async fn visible(
     Ok(t)
 }
 
-fn version_json(t: &TemplateRow, v: &TemplateVersionRow) -> Value {
+fn view(t: TemplateRow, v: TemplateVersionRow) -> TemplateView {
     let parsed: Option<Template> = serde_json::from_value(json!({
         "parameters": v.parameters, "body": v.body
     }))
     .ok();
-    json!({
-        "template": t,
-        "builtin": t.builtin(),
-        "version": v,
-        "findings": parsed.as_ref().map(tpl::check),
-        "default_findings": parsed.as_ref().and_then(default_findings),
-    })
+    TemplateView {
+        builtin: t.builtin(),
+        template: t,
+        version: v,
+        findings: parsed.as_ref().map(tpl::check),
+        default_findings: parsed.as_ref().and_then(default_findings),
+    }
 }
 
-pub async fn list(
+/// The built-in templates and the team's (viewer).
+#[utoipa::path(tag = "templates", params(ListQuery), responses((status = 200, body = TemplateList)))]
+#[get("/teams/{team}/templates")]
+pub async fn list_templates(
     state: web::Data<AppState>,
     id: Identity,
     team: web::Path<String>,
@@ -213,7 +269,7 @@ pub async fn list(
     let m = id.team(&team)?;
     id.require(m.team_id, Role::Viewer)?;
     let list = state.db.templates(m.team_id, q.archived).await?;
-    Ok(HttpResponse::Ok().json(json!({ "templates": list })))
+    Ok(HttpResponse::Ok().json(TemplateList { templates: list }))
 }
 
 /// A team template to create.
@@ -277,13 +333,13 @@ async fn store_new(
     }
     e.after = Some(after);
     super::commit_with_event(tx, &e).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": tid,
-        "name": name,
-        "version": 1,
-        "findings": c.findings,
-        "default_findings": c.default_findings,
-    })))
+    Ok(HttpResponse::Created().json(SavedTemplate {
+        id: tid,
+        name: Some(name.to_owned()),
+        version: 1,
+        findings: c.findings,
+        default_findings: c.default_findings,
+    }))
 }
 
 /// What the audit event records of a template version: its digest and parameter names.
@@ -299,7 +355,10 @@ fn recorded(version: i32, t: &Template, message: &str) -> Value {
     })
 }
 
-pub async fn create(
+/// Creates a team template (editor).
+#[utoipa::path(tag = "templates", responses((status = 201, body = SavedTemplate), (status = 409, description = "the name is taken in the team"), (status = 422, description = "the template has errors (details.findings)")))]
+#[post("/teams/{team}/templates")]
+pub async fn create_template(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -322,7 +381,10 @@ pub async fn create(
     store_new(&state, &ctx, &id, &m, new).await
 }
 
-pub async fn get(
+/// A template's current version with its findings.
+#[utoipa::path(tag = "templates", responses((status = 200, body = TemplateView)))]
+#[get("/templates/{id}")]
+pub async fn get_template(
     state: web::Data<AppState>,
     id: Identity,
     tid: web::Path<i64>,
@@ -333,10 +395,13 @@ pub async fn get(
         .template_version(t.id, t.current_version)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("template {tid}")))?;
-    Ok(HttpResponse::Ok().json(version_json(&t, &v)))
+    Ok(HttpResponse::Ok().json(view(t, v)))
 }
 
-pub async fn save(
+/// Saves a new template version on top of `base_version` (editor; built-ins are read-only).
+#[utoipa::path(tag = "templates", responses((status = 200, body = SavedTemplate), (status = 409, description = "base_version is not current (details.current holds it), or archived"), (status = 422, description = "the template has errors")))]
+#[put("/templates/{id}")]
+pub async fn save_template(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -376,12 +441,13 @@ pub async fn save(
             e.before = Some(json!({"version": b.base_version}));
             e.after = Some(recorded(v, &t, &b.message));
             super::commit_with_event(tx, &e).await?;
-            Ok(HttpResponse::Ok().json(json!({
-                "id": row.id,
-                "version": v,
-                "findings": c.findings,
-                "default_findings": c.default_findings,
-            })))
+            Ok(HttpResponse::Ok().json(SavedTemplate {
+                id: row.id,
+                name: None,
+                version: v,
+                findings: c.findings,
+                default_findings: c.default_findings,
+            }))
         }
         Ok(None) => Err(AppError::Conflict {
             message: format!("template {} is archived", row.id),
@@ -402,7 +468,10 @@ pub async fn save(
     }
 }
 
-pub async fn archive(
+/// Archives a team template (editor).
+#[utoipa::path(tag = "templates", responses((status = 200, body = super::configs::Archived)))]
+#[post("/templates/{id}/archive")]
+pub async fn archive_template(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -427,19 +496,30 @@ pub async fn archive(
     );
     e.target_name = Some(row.name.clone());
     super::commit_with_event(tx, &e).await?;
-    Ok(HttpResponse::Ok().json(json!({"id": row.id, "archived": true})))
+    Ok(HttpResponse::Ok().json(super::configs::Archived {
+        id: row.id,
+        archived: true,
+    }))
 }
 
-pub async fn versions(
+/// Every version of a template, newest first.
+#[utoipa::path(tag = "templates", responses((status = 200, body = TemplateVersionList)))]
+#[get("/templates/{id}/versions")]
+pub async fn list_template_versions(
     state: web::Data<AppState>,
     id: Identity,
     tid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let t = visible(&state, &id, *tid, None).await?;
-    Ok(HttpResponse::Ok().json(json!({ "versions": state.db.template_versions(t.id).await? })))
+    Ok(HttpResponse::Ok().json(TemplateVersionList {
+        versions: state.db.template_versions(t.id).await?,
+    }))
 }
 
-pub async fn version(
+/// One template version.
+#[utoipa::path(tag = "templates", responses((status = 200, body = TemplateView)))]
+#[get("/templates/{id}/versions/{version}")]
+pub async fn get_template_version(
     state: web::Data<AppState>,
     id: Identity,
     path: web::Path<(i64, i32)>,
@@ -451,11 +531,14 @@ pub async fn version(
         .template_version(t.id, v)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("version {v} of template {tid}")))?;
-    Ok(HttpResponse::Ok().json(version_json(&t, &row)))
+    Ok(HttpResponse::Ok().json(view(t, row)))
 }
 
 /// Saves a configuration (a version of it) as a new template of its team.
-pub async fn from_configuration(
+/// Saves a configuration version as a template of its team; bound values become parameters (editor).
+#[utoipa::path(tag = "templates", responses((status = 201, body = SavedTemplate), (status = 422, description = "a binding points at nothing, or the template has errors")))]
+#[post("/configurations/{id}/template")]
+pub async fn template_from_configuration(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -494,7 +577,10 @@ pub async fn from_configuration(
 }
 
 /// Creates a configuration in the team from a template version and parameter values.
-pub async fn instantiate(
+/// Creates a configuration from a template version and parameter values (editor).
+#[utoipa::path(tag = "templates", responses((status = 201, body = super::configs::CreatedConfiguration), (status = 409, description = "the name is taken, or the template is archived"), (status = 422, description = "values missing, of the wrong type or outside their constraints (details.findings)")))]
+#[post("/teams/{team}/configurations/from-template")]
+pub async fn create_configuration_from_template(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,

@@ -4,18 +4,45 @@ use super::errors::AppError;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{self, Identity, Role};
 use crate::db::accounts;
-use actix_web::{web, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use crate::db::accounts::TokenRow;
+use actix_web::{delete, get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+pub struct NewToken {
+    id: i64,
+    name: String,
+    team: String,
+    role: String,
+    /// The token: shown only in this answer (only its SHA-256 is stored).
+    token: String,
+    note: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    tokens: Vec<TokenRow>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Revoked {
+    id: i64,
+    revoked: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateToken)]
 pub struct Create {
     name: String,
     team: String,
 }
 
-pub async fn create(
+/// Creates an API token for one of the caller's teams (log in; a token cannot make tokens).
+#[utoipa::path(tag = "tokens", responses((status = 201, body = NewToken)))]
+#[post("/tokens")]
+pub async fn create_token(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -55,21 +82,32 @@ pub async fn create(
     );
     e.target_name = Some(body.name.clone());
     super::commit_with_event(tx, &e).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": tid,
-        "name": body.name,
-        "team": m.team,
-        "role": m.role,
-        "token": token,
-        "note": "this is the only time the token is shown",
-    })))
+    Ok(HttpResponse::Created().json(NewToken {
+        id: tid,
+        name: body.name.clone(),
+        team: m.team,
+        role: m.role,
+        token,
+        note: "this is the only time the token is shown".to_owned(),
+    }))
 }
 
-pub async fn list(state: web::Data<AppState>, id: Identity) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(json!({ "tokens": state.db.tokens(id.user_id).await? })))
+/// The caller's tokens (never the token text).
+#[utoipa::path(tag = "tokens", responses((status = 200, body = TokenList)))]
+#[get("/tokens")]
+pub async fn list_tokens(
+    state: web::Data<AppState>,
+    id: Identity,
+) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(TokenList {
+        tokens: state.db.tokens(id.user_id).await?,
+    }))
 }
 
-pub async fn revoke(
+/// Revokes one of the caller's tokens.
+#[utoipa::path(tag = "tokens", responses((status = 200, body = Revoked)))]
+#[delete("/tokens/{id}")]
+pub async fn revoke_token(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
@@ -90,5 +128,8 @@ pub async fn revoke(
     );
     e.target_name = Some(name);
     super::commit_with_event(tx, &e).await?;
-    Ok(HttpResponse::Ok().json(json!({"id": *tid, "revoked": true})))
+    Ok(HttpResponse::Ok().json(Revoked {
+        id: *tid,
+        revoked: true,
+    }))
 }

@@ -1,0 +1,144 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 description of the API, generated from the
+//! handlers (`#[utoipa::path]` on each, collected by `utoipa-actix-web` from the same calls
+//! that register the routes, so every route is described) and their request and response
+//! types. The types of the shared crate (document, finding, template parameter, diff) are
+//! described by their own JSON Schemas (schemars), merged in as components. No UI is served.
+
+use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
+
+/// A component defined by a shared-crate type's JSON Schema (merged in by [`finish`]).
+macro_rules! shared_schema {
+    ($marker:ident, $name:literal) => {
+        pub struct $marker;
+        impl PartialSchema for $marker {
+            fn schema() -> RefOr<Schema> {
+                // Replaced by the schemars definition in `finish`.
+                ObjectBuilder::new().into()
+            }
+        }
+        impl ToSchema for $marker {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+        }
+    };
+}
+
+shared_schema!(DocumentJson, "Document");
+shared_schema!(FindingJson, "Finding");
+shared_schema!(ParameterJson, "Parameter");
+shared_schema!(BindingJson, "Binding");
+shared_schema!(DiffJson, "Diff");
+
+/// The shared crate's types, as JSON Schema definitions under `#/components/schemas`.
+fn shared_definitions() -> Map<String, Value> {
+    use lockstep_shared::{diff, model, template, validate};
+    let mut settings = schemars::generate::SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    let mut g = settings.into_generator();
+    let roots = [
+        ("Document", g.subschema_for::<model::Document>()),
+        ("Finding", g.subschema_for::<validate::Finding>()),
+        ("Parameter", g.subschema_for::<template::Parameter>()),
+        ("Binding", g.subschema_for::<template::Binding>()),
+        ("Diff", g.subschema_for::<diff::Diff>()),
+    ];
+    let mut defs: Map<String, Value> = g.take_definitions(true).into_iter().collect();
+    for (name, schema) in roots {
+        let v = schema.to_value();
+        // A root that is only a reference to its own definition is already in `defs`.
+        if v.get("$ref").and_then(Value::as_str) != Some(&format!("#/components/schemas/{name}")) {
+            defs.insert(name.to_owned(), v);
+        }
+    }
+    defs
+}
+
+/// Paths anyone may call without logging in.
+const PUBLIC: [&str; 6] = [
+    "/healthz",
+    "/api/v1/openapi.json",
+    "/api/v1/schema",
+    "/api/v1/validate",
+    "/api/v1/render",
+    "/api/v1/login",
+];
+
+/// Completes the generated description: metadata, the shared schemas, the security schemes
+/// (session cookie with its CSRF header for changes, or an API token) on every operation
+/// that needs them, and the error answers every operation can give.
+pub fn finish(api: utoipa::openapi::OpenApi) -> Value {
+    let mut v = serde_json::to_value(&api).unwrap_or_default();
+    v["info"] = json!({
+        "title": "Lockstep API",
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": "Configure, version, validate, render and audit QEMU COLO fault-tolerant \
+            VM pairs. Errors are {code, message, details}. Changes made with the session cookie \
+            need the X-CSRF-Token header from /api/v1/login or /api/v1/me; API tokens \
+            (Authorization: Bearer) act in one team and need no CSRF header.",
+    });
+    let schemas = v["components"]["schemas"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut merged = schemas;
+    merged.extend(shared_definitions());
+    merged.insert(
+        "Error".into(),
+        json!({
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "description": "stable machine-readable code, e.g. bad_json, not_found, conflict"},
+                "message": {"type": "string", "description": "what is wrong, for people"},
+                "details": {"description": "code-specific details (line/column, findings, current version, ...)"}
+            }
+        }),
+    );
+    v["components"]["schemas"] = Value::Object(merged);
+    v["components"]["securitySchemes"] = json!({
+        "session": {"type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE,
+                    "description": "from POST /api/v1/login; changes also need X-CSRF-Token"},
+        "token": {"type": "http", "scheme": "bearer",
+                  "description": "an API token from POST /api/v1/tokens"}
+    });
+    let error = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    if let Some(paths) = v["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            let public = PUBLIC.contains(&path.as_str());
+            let Some(ops) = item.as_object_mut() else {
+                continue;
+            };
+            for (_, op) in ops.iter_mut() {
+                let mut codes = vec![
+                    (
+                        "400",
+                        "bad input: malformed JSON, unknown fields, wrong types, bad values",
+                    ),
+                    ("500", "internal error (logged with the request id)"),
+                ];
+                if !public {
+                    op["security"] = json!([{"session": []}, {"token": []}]);
+                    codes.extend([
+                        ("401", "not logged in"),
+                        (
+                            "403",
+                            "the caller's role in the team is too low (or a missing CSRF header)",
+                        ),
+                        ("404", "no such object in the caller's teams"),
+                    ]);
+                }
+                let responses = &mut op["responses"];
+                for (code, what) in codes {
+                    if responses.get(code).is_none() {
+                        responses[code] = error(what);
+                    }
+                }
+            }
+        }
+    }
+    v
+}
