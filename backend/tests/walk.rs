@@ -1,0 +1,438 @@
+//! Walks every endpoint of the API, as listed by the server's own `/api/v1/openapi.json`, as
+//! each role of a team (viewer, editor, deployer, admin), as an admin of another team, and
+//! anonymously, and checks each answer: 2xx when the role suffices, 403 when it does not, 404
+//! for another team (nothing of the team leaks into any answer), 401 without a login. Each
+//! call gets fresh objects, so changes (archive, delete, remove) do not spoil later calls.
+//!
+//! It also holds the description to the handlers: an endpoint without an expectation here
+//! fails the walk; every JSON body sent empty gets a 400 naming a field the description
+//! lists as required; every 2xx answer has the fields its described schema requires.
+
+mod common;
+
+use common::{corpus, have_postgres, Server, PASSWORD};
+use lockstep_tests::http::{Client, Response};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    Viewer,
+    Editor,
+    Deployer,
+    Admin,
+}
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    /// Anyone, without logging in.
+    Public,
+    /// Anyone logged in; it acts on the caller's own things (or creates a team).
+    LoggedIn,
+    /// Members of the team owning the object with at least this role.
+    Team(Role),
+}
+
+/// Every operation of the API and who may call it. The walk fails when the description has an
+/// operation missing here (or the other way round).
+fn access() -> BTreeMap<&'static str, Access> {
+    use Access::*;
+    use Role::*;
+    BTreeMap::from([
+        ("healthz", Public),
+        ("openapi_json", Public),
+        ("document_schema", Public),
+        ("validate_document", Public),
+        ("render_document", Public),
+        ("login", Public),
+        ("logout", LoggedIn),
+        ("me", LoggedIn),
+        ("list_audit_events", LoggedIn),
+        ("list_tokens", LoggedIn),
+        ("create_token", Team(Viewer)),
+        ("revoke_token", LoggedIn),
+        ("list_teams", LoggedIn),
+        ("create_team", LoggedIn),
+        ("list_members", Team(Viewer)),
+        ("set_member_role", Team(Admin)),
+        ("remove_member", Team(Admin)),
+        ("list_hosts", Team(Viewer)),
+        ("create_host", Team(Editor)),
+        ("get_host", Team(Viewer)),
+        ("update_host", Team(Editor)),
+        ("delete_host", Team(Admin)),
+        ("list_configurations", Team(Viewer)),
+        ("create_configuration", Team(Editor)),
+        ("create_configuration_from_template", Team(Editor)),
+        ("get_configuration", Team(Viewer)),
+        ("save_configuration", Team(Editor)),
+        ("archive_configuration", Team(Editor)),
+        ("list_configuration_versions", Team(Viewer)),
+        ("get_configuration_version", Team(Viewer)),
+        ("render_configuration_version", Team(Viewer)),
+        ("diff_configuration_versions", Team(Viewer)),
+        ("template_from_configuration", Team(Editor)),
+        ("list_templates", Team(Viewer)),
+        ("create_template", Team(Editor)),
+        ("get_template", Team(Viewer)),
+        ("save_template", Team(Editor)),
+        ("archive_template", Team(Editor)),
+        ("list_template_versions", Team(Viewer)),
+        ("get_template_version", Team(Viewer)),
+    ])
+}
+
+/// The callers: a member of the team in each role, an admin of another team, nobody.
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    Member(Role, &'static str),
+    OtherTeamAdmin,
+    Anonymous,
+}
+
+const SECRET: &str = "opsonly";
+
+struct Operation {
+    id: String,
+    method: String,
+    path: String,
+    has_body: bool,
+    /// Top-level fields the description requires of the request body.
+    body_required: Vec<String>,
+    /// Status code -> top-level fields its described answer requires.
+    answers: BTreeMap<u16, Vec<String>>,
+}
+
+fn required_of(spec: &Value, schema: &Value) -> Vec<String> {
+    let schema = match schema["$ref"].as_str() {
+        Some(r) => &spec["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        None => schema,
+    };
+    schema["required"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn operations(spec: &Value) -> Vec<Operation> {
+    let mut out = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            let body = &op["requestBody"]["content"]["application/json"]["schema"];
+            let answers = op["responses"]
+                .as_object()
+                .expect("responses")
+                .iter()
+                .filter_map(|(code, r)| {
+                    let schema = &r["content"]["application/json"]["schema"];
+                    Some((code.parse().ok()?, required_of(spec, schema)))
+                })
+                .collect();
+            out.push(Operation {
+                id: op["operationId"].as_str().expect("operationId").to_owned(),
+                method: method.to_uppercase(),
+                path: path.clone(),
+                has_body: !body.is_null(),
+                body_required: required_of(spec, body),
+                answers,
+            });
+        }
+    }
+    out
+}
+
+/// Objects of the team, fresh for one call.
+struct Fixture {
+    configuration: i64,
+    host: i64,
+    template: i64,
+    token: i64,
+}
+
+struct Walk {
+    s: Server,
+    ada: Client,
+    n: u32,
+    doc: Value,
+}
+
+impl Walk {
+    fn next(&mut self) -> u32 {
+        self.n += 1;
+        self.n
+    }
+
+    fn created(r: Response) -> i64 {
+        assert!(r.status == 201, "fixture: {} {}", r.status, r.body);
+        r.json()["id"].as_i64().expect("id")
+    }
+
+    /// Fresh objects of the team; the token belongs to `caller` (a client and one of its
+    /// teams), or to the team's admin.
+    fn fixture(&mut self, caller: Option<(&mut Client, &str)>) -> Fixture {
+        let n = self.next();
+        let mut doc = self.doc.clone();
+        doc["guest"]["name"] = json!(format!("{SECRET}-vm{n}"));
+        let configuration = Self::created(
+            self.ada
+                .send(
+                    "POST",
+                    "/api/v1/teams/ops/configurations",
+                    &json!({"name": format!("{SECRET}-c{n}"), "document": doc}),
+                )
+                .expect("configuration"),
+        );
+        let host = Self::created(
+            self.ada
+                .send(
+                    "POST",
+                    "/api/v1/teams/ops/hosts",
+                    &json!({"name": format!("{SECRET}-h{n}"), "libvirt_uri": "qemu:///system",
+                            "address": format!("10.1.{}.{}", n / 250, n % 250 + 1)}),
+                )
+                .expect("host"),
+        );
+        let template = Self::created(
+            self.ada
+                .send(
+                    "POST",
+                    &format!("/api/v1/configurations/{configuration}/template"),
+                    &json!({"name": format!("{SECRET}-t{n}")}),
+                )
+                .expect("template"),
+        );
+        // Zed is a member, for removing.
+        let r = self
+            .ada
+            .send(
+                "PUT",
+                "/api/v1/teams/ops/members/zed",
+                &json!({"role": "viewer"}),
+            )
+            .expect("zed");
+        assert_eq!(r.status, 200, "{}", r.body);
+        let (owner, team) = caller.unwrap_or((&mut self.ada, "ops"));
+        let token = Self::created(
+            owner
+                .send(
+                    "POST",
+                    "/api/v1/tokens",
+                    &json!({"name": format!("t{n}"), "team": team}),
+                )
+                .expect("token"),
+        );
+        Fixture {
+            configuration,
+            host,
+            template,
+            token,
+        }
+    }
+
+    fn body(&mut self, op: &str, f: &Fixture, user: &str) -> Value {
+        let n = self.next();
+        let doc = self.doc.clone();
+        match op {
+            "validate_document" | "render_document" => doc,
+            "login" => json!({"user": user, "password": PASSWORD}),
+            "create_token" => json!({"name": format!("t{n}"), "team": "ops"}),
+            "create_team" => json!({"name": format!("team{n}")}),
+            "set_member_role" => json!({"role": "viewer"}),
+            "create_host" | "update_host" => json!({"name": format!("{SECRET}-h{n}"),
+                "libvirt_uri": "qemu:///system", "address": format!("10.2.{}.{}", n / 250, n % 250 + 1)}),
+            "create_configuration" => json!({"name": format!("{SECRET}-c{n}"), "document": doc}),
+            "save_configuration" => json!({"base_version": 1, "document": doc}),
+            "create_configuration_from_template" => {
+                json!({"template_id": f.template, "name": format!("{SECRET}-i{n}")})
+            }
+            "template_from_configuration" => json!({"name": format!("{SECRET}-tc{n}")}),
+            "create_template" => json!({"name": format!("{SECRET}-tt{n}"), "body": doc}),
+            "save_template" => json!({"base_version": 1, "body": doc}),
+            other => panic!("no body for {other}"),
+        }
+    }
+}
+
+fn concrete(op: &Operation, f: &Fixture) -> String {
+    let id = if op.path.starts_with("/api/v1/hosts") {
+        f.host
+    } else if op.path.starts_with("/api/v1/templates") {
+        f.template
+    } else if op.path.starts_with("/api/v1/tokens") {
+        f.token
+    } else {
+        f.configuration
+    };
+    let mut p = op
+        .path
+        .replace("{team}", "ops")
+        .replace("{id}", &id.to_string())
+        .replace("{version}", "1")
+        .replace("{user}", "zed");
+    if op.id == "diff_configuration_versions" {
+        p.push_str("?from=1&to=1");
+    }
+    p
+}
+
+fn expected(access: Access, who: Who) -> Result<(), u16> {
+    match (access, who) {
+        (Access::Public, _) => Ok(()),
+        (_, Who::Anonymous) => Err(401),
+        (Access::LoggedIn, _) => Ok(()),
+        (Access::Team(_), Who::OtherTeamAdmin) => Err(404),
+        (Access::Team(min), Who::Member(role, _)) if role >= min => Ok(()),
+        (Access::Team(_), Who::Member(..)) => Err(403),
+    }
+}
+
+#[test]
+fn every_endpoint_as_every_role_and_as_another_team() {
+    if !have_postgres("walk::every_endpoint_as_every_role_and_as_another_team") {
+        return;
+    }
+    let s = Server::start();
+    for (team, role, user) in [
+        ("ops", "admin", "ada"),
+        ("ops", "deployer", "dee"),
+        ("ops", "editor", "eve"),
+        ("ops", "viewer", "vic"),
+        ("other", "admin", "olga"),
+        ("elsewhere", "viewer", "zed"),
+    ] {
+        s.create_user(team, role, user);
+    }
+    let ada = s.as_user("ada");
+    let spec = s.client().get("/api/v1/openapi.json").expect("spec").json();
+    let ops = operations(&spec);
+    let table = access();
+    let described: Vec<&str> = ops.iter().map(|o| o.id.as_str()).collect();
+    let expected_ids: Vec<&str> = table.keys().copied().collect();
+    let mut sorted = described.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted, expected_ids,
+        "the description and this walk's table list different operations"
+    );
+
+    let mut w = Walk {
+        s,
+        ada,
+        n: 0,
+        doc: corpus("one-disk-raw"),
+    };
+    let callers = [
+        Who::Anonymous,
+        Who::OtherTeamAdmin,
+        Who::Member(Role::Viewer, "vic"),
+        Who::Member(Role::Editor, "eve"),
+        Who::Member(Role::Deployer, "dee"),
+        Who::Member(Role::Admin, "ada"),
+    ];
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for who in callers {
+        let (mut client, user) = match who {
+            Who::Anonymous => (w.s.client(), "ada"),
+            Who::OtherTeamAdmin => (w.s.as_user("olga"), "olga"),
+            Who::Member(_, u) => (w.s.as_user(u), u),
+        };
+        // Logging out ends the caller's session: walk it last.
+        let mut order: Vec<&Operation> = ops.iter().collect();
+        order.sort_by_key(|o| o.id == "logout");
+        for op in order {
+            // Tokens are the caller's own: revoking one needs one of the caller's.
+            let f = match who {
+                Who::Member(..) if op.id == "revoke_token" => w.fixture(Some((&mut client, "ops"))),
+                Who::OtherTeamAdmin if op.id == "revoke_token" => {
+                    w.fixture(Some((&mut client, "other")))
+                }
+                _ => w.fixture(None),
+            };
+            let path = concrete(op, &f);
+            let r = if op.id == "login" {
+                // A login of its own: it must not replace the caller's session.
+                let body = w.body(&op.id, &f, user);
+                w.s.client().send(&op.method, &path, &body)
+            } else if op.has_body {
+                let body = w.body(&op.id, &f, user);
+                client.send(&op.method, &path, &body)
+            } else {
+                client.raw(&op.method, &path, None, b"")
+            }
+            .expect("request");
+            let want = expected(table[op.id.as_str()], who);
+            let ok = match want {
+                Ok(()) => (200..300).contains(&r.status),
+                Err(code) => r.status == code,
+            };
+            let leaked =
+                matches!(who, Who::OtherTeamAdmin | Who::Anonymous) && r.body.contains(SECRET);
+            if !ok || leaked {
+                failures.push(format!(
+                    "{who:?} {} {path} ({}): expected {want:?}, got {}{} {}",
+                    op.method,
+                    op.id,
+                    r.status,
+                    if leaked {
+                        " and it leaked team data"
+                    } else {
+                        ""
+                    },
+                    r.body.chars().take(200).collect::<String>()
+                ));
+            }
+            // The answer has what its description requires.
+            if let Some(required) = op.answers.get(&r.status) {
+                let v = r.json();
+                for field in required {
+                    if v.get(field).is_none() {
+                        failures.push(format!(
+                            "{} answered {} without the described field {field:?}",
+                            op.id, r.status
+                        ));
+                    }
+                }
+            } else if ok && (200..300).contains(&r.status) {
+                failures.push(format!(
+                    "{} answered {}, which is not described",
+                    op.id, r.status
+                ));
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} calls were wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(checked, ops.len() * callers.len());
+
+    // Every JSON body sent empty is refused with a 400 naming a field the description
+    // requires (the description and the handler agree on the body's type).
+    let mut ada = w.s.as_user("ada");
+    for op in ops.iter().filter(|o| o.has_body) {
+        let f = w.fixture(None);
+        let path = concrete(op, &f);
+        let r = ada.send(&op.method, &path, &json!({})).expect("request");
+        let named = op
+            .body_required
+            .iter()
+            .any(|field| r.body.contains(&format!("missing field `{field}`")));
+        assert!(
+            r.status == 400 && named,
+            "{} with an empty body: {} {} (described as requiring {:?})",
+            op.id,
+            r.status,
+            r.body,
+            op.body_required
+        );
+    }
+}
