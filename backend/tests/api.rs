@@ -524,6 +524,47 @@ fn a_save_and_its_audit_event_commit_together() {
         )
         .expect("create");
     assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_i64().expect("id");
+
+    // The same for a save (one statement): no version, no claims change, no event.
+    let o = s.sql(
+        "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION fail_audit()",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let claims_before = s.sql("SELECT value FROM configuration_claims ORDER BY 1");
+    let mut moved = corpus("one-disk-raw");
+    moved["colo"]["migration_port"] = json!(9500);
+    let r = c
+        .send(
+            "PUT",
+            &format!("/api/v1/configurations/{id}"),
+            &json!({"base_version": 1, "document": moved}),
+        )
+        .expect("save");
+    assert_eq!(r.status, 500);
+    let versions = s.sql("SELECT count(*) FROM configuration_versions");
+    assert_eq!(String::from_utf8_lossy(&versions.stdout).trim(), "1");
+    let current = s.sql("SELECT current_version FROM configurations");
+    assert_eq!(String::from_utf8_lossy(&current.stdout).trim(), "1");
+    assert_eq!(
+        s.sql("SELECT value FROM configuration_claims ORDER BY 1")
+            .stdout,
+        claims_before.stdout
+    );
+    assert!(s
+        .sql("DROP TRIGGER fail_audit ON audit_events")
+        .status
+        .success());
+    let r = c
+        .send(
+            "PUT",
+            &format!("/api/v1/configurations/{id}"),
+            &json!({"base_version": 1, "document": moved}),
+        )
+        .expect("save");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let claims_after = s.sql("SELECT value FROM configuration_claims ORDER BY 1");
+    assert!(String::from_utf8_lossy(&claims_after.stdout).contains("9500"));
 }
 
 #[test]

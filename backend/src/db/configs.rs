@@ -1,6 +1,7 @@
 //! Configurations and their immutable versions.
 
 use super::{Db, Tx};
+use crate::audit::NewEvent;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use lockstep_shared::validate::cross::Claim;
@@ -19,6 +20,9 @@ pub struct ConfigRow {
     /// The template version it was instantiated from.
     pub template_id: Option<i64>,
     pub template_version: Option<i32>,
+    /// Digest of the stored host claims (see [`claims_digest`]).
+    #[serde(skip)]
+    pub claims_digest: Option<Vec<u8>>,
 }
 
 /// A configuration in a list, with the state of its current version.
@@ -73,10 +77,15 @@ pub struct NewVersion<'a> {
     pub at: DateTime<Utc>,
 }
 
+/// The digest stored with a configuration's claims, to tell whether they changed.
+pub fn claims_digest(claims: &[Claim]) -> Vec<u8> {
+    Sha256::digest(serde_json::to_vec(claims).unwrap_or_default()).to_vec()
+}
+
 /// Stores the claims of configuration `id` when they differ from the stored ones (most saves
 /// change no port, file or name, and rewriting identical rows would only churn the index).
 pub async fn replace_claims(tx: &mut Tx<'_>, id: i64, claims: &[Claim]) -> Result<()> {
-    let digest = Sha256::digest(serde_json::to_vec(claims)?).to_vec();
+    let digest = claims_digest(claims);
     let team_id: Option<i64> = sqlx::query_scalar(
         "UPDATE configurations SET claims_digest = $2 \
          WHERE id = $1 AND claims_digest IS DISTINCT FROM $2 RETURNING team_id",
@@ -196,32 +205,79 @@ pub async fn create(
     Ok(Some(id))
 }
 
-/// Saves a new version on top of `base`; refuses when `base` is not the current version.
-pub async fn save(tx: &mut Tx<'_>, id: i64, base: i32, v: &NewVersion<'_>) -> Result<Saved> {
-    let row: Option<(i32, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT current_version, archived_at FROM configurations WHERE id = $1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some((current, archived)) = row else {
-        anyhow::bail!("configuration {id} disappeared");
-    };
-    if archived.is_some() {
-        return Ok(Saved::Archived);
-    }
-    if current != base {
-        return Ok(Saved::Conflict(current));
-    }
-    let next = current + 1;
-    sqlx::query("UPDATE configurations SET current_version = $2 WHERE id = $1")
+/// Saves version `base + 1` and appends its audit event `e` in one statement: one
+/// transaction and one round trip (the hot path of the API). Nothing is written unless `base`
+/// is the current version of an active configuration; then this reads which it was.
+/// `claims`: the version's claims when they differ from the stored ones.
+pub async fn save_with_event(
+    db: &Db,
+    id: i64,
+    base: i32,
+    v: &NewVersion<'_>,
+    claims: Option<&[Claim]>,
+    e: &NewEvent,
+) -> Result<Saved> {
+    let changed = claims.is_some();
+    let claims = claims.unwrap_or_default();
+    let col = |f: fn(&Claim) -> &String| claims.iter().map(f).cloned().collect::<Vec<String>>();
+    let sql = format!(
+        "WITH cfg AS ( \
+             UPDATE configurations SET current_version = $2 + 1, \
+                 claims_digest = CASE WHEN $11 THEN $12 ELSE claims_digest END \
+             WHERE id = $1 AND current_version = $2 AND archived_at IS NULL \
+             RETURNING id, team_id), \
+         ver AS ( \
+             INSERT INTO configuration_versions (configuration_id, version, document, findings, \
+             errors, warnings, author_id, author_name, message, created_at) \
+             SELECT cfg.id, $2 + 1, $3, $4, $5, $6, $7, $8, $9, $10 FROM cfg RETURNING version), \
+         gone AS ( \
+             DELETE FROM configuration_claims \
+             WHERE $11 AND configuration_id IN (SELECT id FROM cfg)), \
+         claimed AS ( \
+             INSERT INTO configuration_claims \
+             (configuration_id, team_id, kind, value, host_name, host_address, field) \
+             SELECT cfg.id, cfg.team_id, k.* FROM cfg, \
+             unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::text[]) AS k \
+             WHERE $11), \
+         {}",
+        super::audit::append_sql(18, "EXISTS (SELECT 1 FROM ver)")
+    );
+    let b = super::audit::Bindable::new(e)?;
+    let q = sqlx::query_scalar::<_, i64>(&sql)
         .bind(id)
-        .bind(next)
-        .execute(&mut **tx)
-        .await?;
-    insert_version(tx, id, next, v).await?;
-    replace_claims(tx, id, v.claims).await?;
-    Ok(Saved::Version(next))
+        .bind(base)
+        .bind(v.document)
+        .bind(v.findings)
+        .bind(v.errors)
+        .bind(v.warnings)
+        .bind(v.author_id)
+        .bind(v.author_name)
+        .bind(v.message)
+        .bind(v.at)
+        .bind(changed)
+        .bind(claims_digest(claims))
+        .bind(col(|c| &c.kind))
+        .bind(col(|c| &c.value))
+        .bind(col(|c| &c.host_name))
+        .bind(col(|c| &c.host_address))
+        .bind(col(|c| &c.field));
+    if super::audit::bind_event(q, &b)
+        .fetch_optional(&db.pool)
+        .await?
+        .is_some()
+    {
+        return Ok(Saved::Version(base + 1));
+    }
+    let row: Option<(i32, Option<DateTime<Utc>>)> =
+        sqlx::query_as("SELECT current_version, archived_at FROM configurations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?;
+    match row {
+        None => anyhow::bail!("configuration {id} disappeared"),
+        Some((_, Some(_))) => Ok(Saved::Archived),
+        Some((current, None)) => Ok(Saved::Conflict(current)),
+    }
 }
 
 /// Archives a configuration; its claims go (an archived configuration occupies nothing).
@@ -258,7 +314,7 @@ impl Db {
     pub async fn configuration(&self, id: i64) -> Result<Option<ConfigRow>> {
         Ok(sqlx::query_as(
             "SELECT id, team_id, name, current_version, created_at, archived_at, template_id, \
-             template_version FROM configurations WHERE id = $1",
+             template_version, claims_digest FROM configurations WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -280,6 +336,7 @@ impl Db {
             archived_at: Option<DateTime<Utc>>,
             template_id: Option<i64>,
             template_version: Option<i32>,
+            claims_digest: Option<Vec<u8>>,
             document: Value,
             findings: Value,
             errors: i32,
@@ -290,7 +347,7 @@ impl Db {
         }
         let r: Option<Row> = sqlx::query_as(
             "SELECT c.id, c.team_id, c.name, c.current_version, c.created_at, c.archived_at, \
-             c.template_id, c.template_version, v.document, v.findings, v.errors, v.warnings, v.author_name, v.message, \
+             c.template_id, c.template_version, c.claims_digest, v.document, v.findings, v.errors, v.warnings, v.author_name, v.message, \
              v.created_at AS version_created_at FROM configurations c \
              JOIN configuration_versions v ON v.configuration_id = c.id \
              AND v.version = c.current_version WHERE c.id = $1",
@@ -309,6 +366,7 @@ impl Db {
                     archived_at: r.archived_at,
                     template_id: r.template_id,
                     template_version: r.template_version,
+                    claims_digest: r.claims_digest,
                 },
                 VersionRow {
                     version: r.current_version,
