@@ -33,38 +33,44 @@ pub const GENESIS: [u8; 32] = [0; 32];
 
 /// JSON text with object keys sorted at every level.
 pub fn canonical_json(v: &Value) -> String {
-    fn write(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, k) in keys.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&Value::String((*k).clone()).to_string());
-                    out.push(':');
-                    write(&m[k.as_str()], out);
+    let mut out = Vec::with_capacity(1024);
+    write_canonical(v, &mut out);
+    // Only JSON text was written: valid UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes `v` as canonical JSON: scalars and strings as serde_json writes them, keys sorted.
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, x)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
                 }
-                out.push('}');
+                // Writing a string into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, k);
+                out.push(b':');
+                write_canonical(x, out);
             }
-            Value::Array(a) => {
-                out.push('[');
-                for (i, x) in a.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write(x, out);
+            out.push(b'}');
+        }
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
                 }
-                out.push(']');
+                write_canonical(x, out);
             }
-            other => out.push_str(&other.to_string()),
+            out.push(b']');
+        }
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
         }
     }
-    let mut s = String::new();
-    write(v, &mut s);
-    s
 }
 
 /// The hash of `event` chained after `prev`.
@@ -206,9 +212,13 @@ pub fn verify_versions<I: IntoIterator<Item = (i64, i32, Value)>>(
         let Some(version) = after["version"].as_i64() else {
             continue;
         };
-        if let Some(d) = after["document_sha256"].as_str() {
-            recorded.insert((id, version as i32), (e.id, d.to_owned()));
-        }
+        // Events written before digests were recorded carry the whole document.
+        let digest = match (after["document_sha256"].as_str(), after.get("document")) {
+            (Some(d), _) => d.to_owned(),
+            (None, Some(doc)) => document_digest(doc),
+            (None, None) => continue,
+        };
+        recorded.insert((id, version as i32), (e.id, digest));
     }
     let mut n = 0;
     for (configuration, version, document) in versions {
@@ -308,5 +318,40 @@ mod tests {
         let mut c = chain(&["a", "b"]);
         c.remove(0);
         assert_eq!(verify(&c), Err(ChainError::Broken { id: 2, after: None }));
+    }
+
+    #[test]
+    fn versions_are_checked_against_digests_and_legacy_documents() {
+        let doc = serde_json::json!({"guest": {"name": "vm1"}, "nodes": [1, 2]});
+        let other = serde_json::json!({"guest": {"name": "vm2"}, "nodes": [1, 2]});
+        let mut events = chain(&["configuration.create", "configuration.update"]);
+        events[0].event.after = Some(serde_json::json!({"version": 1, "document": doc}));
+        events[1].event.after =
+            Some(serde_json::json!({"version": 2, "document_sha256": document_digest(&doc)}));
+        let ok = verify_versions(&events, vec![(7, 1, doc.clone()), (7, 2, doc.clone())]);
+        assert_eq!(ok, Ok(2));
+        assert_eq!(
+            verify_versions(&events, vec![(7, 1, other.clone())]),
+            Err(VersionError::Altered {
+                configuration: 7,
+                version: 1,
+                event: 1
+            })
+        );
+        assert_eq!(
+            verify_versions(&events, vec![(7, 2, other)]),
+            Err(VersionError::Altered {
+                configuration: 7,
+                version: 2,
+                event: 2
+            })
+        );
+        assert_eq!(
+            verify_versions(&events, vec![(7, 3, doc)]),
+            Err(VersionError::Unrecorded {
+                configuration: 7,
+                version: 3
+            })
+        );
     }
 }

@@ -16,6 +16,7 @@ use lockstep_shared::render::Validated;
 use lockstep_shared::validate::{cross, sort_findings, validate};
 use lockstep_shared::Document;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
@@ -25,7 +26,7 @@ use utoipa::{IntoParams, ToSchema};
 pub struct Create {
     name: String,
     #[schema(value_type = DocumentJson)]
-    document: Value,
+    document: Box<RawValue>,
     #[serde(default)]
     message: String,
 }
@@ -37,7 +38,7 @@ pub struct Save {
     /// The version this edit started from.
     base_version: i32,
     #[schema(value_type = DocumentJson)]
-    document: Value,
+    document: Box<RawValue>,
     #[serde(default)]
     message: String,
 }
@@ -59,6 +60,19 @@ fn document(v: &Value) -> Result<Document, AppError> {
             "bad_document",
             format!("the document is not a valid configuration document: {e}"),
         )
+    })
+}
+
+/// A posted document, parsed straight from its JSON text (no intermediate value), with the
+/// line and column of a problem within the document.
+fn posted(raw: &RawValue) -> Result<Document, AppError> {
+    Document::from_json(raw.get()).map_err(|e| AppError::BadRequest {
+        code: "bad_document",
+        message: format!(
+            "the document is not a valid configuration document: {}",
+            e.message
+        ),
+        details: json!({"line": e.line, "column": e.column, "within": "document"}),
     })
 }
 
@@ -183,9 +197,8 @@ async fn check(
     state: &AppState,
     team_id: i64,
     except: Option<i64>,
-    v: &Value,
+    doc: Document,
 ) -> Result<Checked, AppError> {
-    let doc = document(v)?;
     let mut findings = validate(&doc);
     let claims = cross::claims(&doc);
     let found = state.db.colliding_claims(team_id, except, &claims).await?;
@@ -273,7 +286,7 @@ pub async fn create_configuration(
     let m = id.team(&team)?.clone();
     let new = NewConfiguration {
         name: &body.name,
-        document: &body.document,
+        document: posted(&body.document)?,
         message: &body.message,
         template: None,
     };
@@ -283,7 +296,7 @@ pub async fn create_configuration(
 /// A configuration to create.
 pub struct NewConfiguration<'a> {
     pub name: &'a str,
-    pub document: &'a Value,
+    pub document: Document,
     pub message: &'a str,
     pub template: Option<FromTemplate>,
 }
@@ -383,7 +396,7 @@ pub async fn save_configuration(
     body: web::Json<Save>,
 ) -> Result<HttpResponse, AppError> {
     let cfg = owned(&state, &id, *cid, Role::Editor).await?;
-    let c = check(&state, cfg.team_id, Some(cfg.id), &body.document).await?;
+    let c = check(&state, cfg.team_id, Some(cfg.id), posted(&body.document)?).await?;
     let nv = c.version(&id, &body.message);
     let v = body.base_version + 1;
     let mut e = event(

@@ -178,14 +178,19 @@ fn default_findings(t: &Template) -> Option<Vec<Finding>> {
     let doc = tpl::instantiate(t, &values).ok()?;
     Some(match Document::deserialize(&doc) {
         Ok(d) => validate(&d),
-        Err(e) => vec![Finding {
-            code: "T012".into(),
-            severity: lockstep_shared::validate::Severity::Error,
-            subjects: vec!["body".into()],
-            message: format!("with its defaults, the body is not a configuration document: {e}"),
-            hint: "fix the body".into(),
-        }],
+        Err(e) => vec![not_a_document("its defaults", e)],
     })
+}
+
+/// T012: the body with `values` filled in does not parse as a document.
+fn not_a_document(values: &str, e: serde_json::Error) -> Finding {
+    Finding {
+        code: "T012".into(),
+        severity: lockstep_shared::validate::Severity::Error,
+        subjects: vec!["body".into()],
+        message: format!("with {values}, the body is not a configuration document: {e}"),
+        hint: "check the template's body and the parameters' types".into(),
+    }
 }
 
 /// A stand-in for a generated value when checking a template's defaults.
@@ -615,9 +620,11 @@ pub async fn create_configuration_from_template(
     }
     let document =
         tpl::instantiate(&template, &values).map_err(|f| AppError::InvalidTemplate(json!(f)))?;
+    let document = Document::deserialize(&document)
+        .map_err(|e| AppError::InvalidTemplate(json!([not_a_document("these values", e)])))?;
     let new = NewConfiguration {
         name: &body.name,
-        document: &document,
+        document,
         message: &body.message,
         template: Some(FromTemplate {
             id: t.id,
