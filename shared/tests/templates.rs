@@ -293,3 +293,92 @@ fn a_configuration_becomes_a_template_and_back() {
     .expect_err("bad");
     assert_eq!(codes(&err), vec!["T011 parameters.x", "T011 parameters.y"]);
 }
+
+#[test]
+fn every_template_code_is_documented() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let doc = std::fs::read_to_string(format!("{root}/docs/templates.md")).expect("docs");
+    let mut seen = 0;
+    for src in ["shared/src/template.rs", "backend/src/http/templates.rs"] {
+        let text = std::fs::read_to_string(format!("{root}/{src}")).expect("source");
+        for (i, _) in text.match_indices('"') {
+            let code = &text[i + 1..];
+            let code = &code[..code.find('"').unwrap_or(0)];
+            let is_code = code.len() == 4
+                && (code.starts_with('T') || code.starts_with('W'))
+                && code[1..].chars().all(|c| c.is_ascii_digit());
+            if is_code {
+                seen += 1;
+                assert!(
+                    doc.contains(&format!("| {code} |")),
+                    "{code} (in {src}) is not in docs/templates.md"
+                );
+            }
+        }
+    }
+    assert!(seen >= 12, "only {seen} codes found");
+}
+
+mod arbitrary {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        // Strings rich in `$`, `{` and `}`, and the names of the parameters below.
+        proptest::collection::vec(
+            prop_oneof![
+                Just("$".to_owned()),
+                Just("${".to_owned()),
+                Just("$${".to_owned()),
+                Just("}".to_owned()),
+                Just("${a}".to_owned()),
+                Just("${b}".to_owned()),
+                "[a-z ]{0,4}",
+            ],
+            0..8,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            text().prop_map(Value::from),
+            Just(Value::Null),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+        /// Checking and instantiating never panic, and an instantiation that succeeds leaves
+        /// no placeholder of a declared parameter behind.
+        #[test]
+        fn templates_never_panic(
+            strings in proptest::collection::vec(text(), 0..6),
+            a in value(),
+            b in value(),
+            kind in prop_oneof![Just(ParamType::String), Just(ParamType::Integer), Just(ParamType::Size)],
+        ) {
+            let body = json!({"s": strings});
+            let t = Template {
+                parameters: vec![
+                    Parameter { name: "a".into(), kind, description: String::new(), default: None, constraints: Constraints::default() },
+                    Parameter { name: "b".into(), kind: ParamType::String, description: String::new(), default: Some(json!("x")), constraints: Constraints::default() },
+                ],
+                body,
+            };
+            let _ = template::check(&t);
+            // Values are inserted as they are (never expanded again); `$${a}` is a literal.
+            let literal = strings.iter().any(|x| x.contains("$${a}"))
+                || a.to_string().contains("${a}")
+                || b.to_string().contains("${a}");
+            if let Ok(v) = template::instantiate(&t, &values(json!({"a": a, "b": b}))) {
+                for s in v["s"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                    prop_assert!(literal || !s.contains("${a}"), "{s:?}");
+                }
+            }
+        }
+    }
+}

@@ -43,15 +43,6 @@ pub struct Save {
     message: String,
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Include archived configurations.
-    #[serde(default)]
-    archived: bool,
-}
-
 /// A document from a JSON value (already parsed by the JSON extractor or read from the
 /// database), with serde's complaint naming the field on failure.
 fn document(v: &Value) -> Result<Document, AppError> {
@@ -257,13 +248,13 @@ async fn owned(
 }
 
 /// The team's configurations with the state of their current version (viewer).
-#[utoipa::path(tag = "configurations", params(ListQuery), responses((status = 200, body = ConfigList)))]
+#[utoipa::path(tag = "configurations", params(super::ListQuery), responses((status = 200, body = ConfigList)))]
 #[get("/teams/{team}/configurations")]
 pub async fn list_configurations(
     state: web::Data<AppState>,
     id: Identity,
     team: web::Path<String>,
-    q: web::Query<ListQuery>,
+    q: web::Query<super::ListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let m = id.team(&team)?;
     id.require(m.team_id, Role::Viewer)?;

@@ -39,6 +39,16 @@ pub struct AppState {
     pub secure_cookies: bool,
 }
 
+/// `?archived=true`: lists include archived objects too.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Include archived ones.
+    #[serde(default)]
+    pub archived: bool,
+}
+
 /// Request facts the audit log records.
 #[derive(Debug, Clone)]
 pub struct RequestCtx {

@@ -19,7 +19,7 @@ use lockstep_shared::validate::{validate, Finding};
 use lockstep_shared::Document;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
 pub struct TemplateList {
@@ -121,15 +121,6 @@ pub struct Instantiate {
     values: Map<String, Value>,
     #[serde(default)]
     message: String,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Include archived templates.
-    #[serde(default)]
-    archived: bool,
 }
 
 fn check_name(name: &str) -> Result<(), AppError> {
@@ -263,13 +254,13 @@ fn view(t: TemplateRow, v: TemplateVersionRow) -> TemplateView {
 }
 
 /// The built-in templates and the team's (viewer).
-#[utoipa::path(tag = "templates", params(ListQuery), responses((status = 200, body = TemplateList)))]
+#[utoipa::path(tag = "templates", params(super::ListQuery), responses((status = 200, body = TemplateList)))]
 #[get("/teams/{team}/templates")]
 pub async fn list_templates(
     state: web::Data<AppState>,
     id: Identity,
     team: web::Path<String>,
-    q: web::Query<ListQuery>,
+    q: web::Query<super::ListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let m = id.team(&team)?;
     id.require(m.team_id, Role::Viewer)?;
