@@ -92,6 +92,7 @@ async fn run_async(a: ServeArgs) -> Result<()> {
             a.db.data_dir().display()
         );
     }
+    spawn_pruning(db.clone());
     let state = AppState {
         db,
         secure_cookies: a.secure_cookies,
@@ -99,6 +100,29 @@ async fn run_async(a: ServeArgs) -> Result<()> {
     let r = http::serve(&a.bind, a.static_dir.clone(), state).await;
     drop(pg);
     r.with_context(|| format!("serve on {}", a.bind))
+}
+
+/// How often expired sessions and old failed logins are deleted (also once at start).
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+/// Failed logins are kept this long (the rate limit looks back 5 minutes).
+const KEEP_FAILED_LOGINS_SECS: i64 = 24 * 3600;
+
+/// Deletes expired sessions and old failed logins now and every [`PRUNE_EVERY`]. Any number of
+/// servers may do it at once.
+fn spawn_pruning(db: crate::db::Db) {
+    actix_web::rt::spawn(async move {
+        let mut every = actix_web::rt::time::interval(PRUNE_EVERY);
+        loop {
+            every.tick().await;
+            match db.prune(KEEP_FAILED_LOGINS_SECS).await {
+                Ok((sessions, failed)) if sessions + failed > 0 => {
+                    tracing::info!(sessions, failed_logins = failed, "pruned")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "pruning failed"),
+            }
+        }
+    });
 }
 
 pub fn run(a: ServeArgs) -> ExitCode {

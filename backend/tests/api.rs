@@ -651,6 +651,17 @@ fn diffs_and_cross_configuration_findings() {
         summary,
         vec!["removed node pnbd0", "changed setting guest.memory_mib"]
     );
+    // The audit log shows the same diff with the update event.
+    let e = c
+        .get("/api/v1/audit?action=configuration.update")
+        .expect("audit")
+        .json();
+    assert_eq!(e["events"][0]["diff"]["changes"], changes);
+    let e = c
+        .get("/api/v1/audit?action=configuration.create&limit=1")
+        .expect("audit")
+        .json();
+    assert!(e["events"][0].get("diff").is_none());
     assert_eq!(
         c.get(&format!("/api/v1/configurations/{id}/diff?from=1&to=9"))
             .expect("diff")
@@ -827,4 +838,42 @@ fn claims_saved_before_the_claims_table_are_filled_in_at_start() {
         )
         .expect("save");
     assert_eq!(r.json()["errors"], 0, "{}", r.body);
+}
+
+#[test]
+fn expired_sessions_and_old_failed_logins_are_pruned() {
+    need_postgres!("api::expired_sessions_and_old_failed_logins_are_pruned");
+    let mut s = Server::start();
+    s.create_user("ops", "editor", "alice");
+    let _live = s.as_user("alice");
+    let o = s.sql(
+        "INSERT INTO sessions (id_hash, user_id, csrf_token, expires_at) \
+         SELECT '\\x01', id, 'x', now() - interval '1 minute' FROM users; \
+         INSERT INTO failed_logins (user_name, source, at) VALUES \
+         ('alice', '10.0.0.9', now() - interval '2 days'), ('alice', '10.0.0.9', now())",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The server prunes at start (and every ten minutes).
+    s.restart();
+    let count = |sql: &str| {
+        String::from_utf8_lossy(&s.sql(sql).stdout)
+            .trim()
+            .to_owned()
+    };
+    let mut left = (String::new(), String::new());
+    for _ in 0..50 {
+        left = (
+            count("SELECT count(*) FROM sessions"),
+            count("SELECT count(*) FROM failed_logins"),
+        );
+        if left == ("1".to_owned(), "1".to_owned()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        left,
+        ("1".to_owned(), "1".to_owned()),
+        "the live session and the recent failure stay"
+    );
 }

@@ -124,6 +124,22 @@ impl Db {
     }
 
     /// Failed logins for this user name, and from this source, in the last `window_secs`.
+    /// Deletes expired sessions and failed logins older than `keep_secs`; returns how many of
+    /// each.
+    pub async fn prune(&self, keep_secs: i64) -> Result<(u64, u64)> {
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= now()")
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let failed =
+            sqlx::query("DELETE FROM failed_logins WHERE at < now() - make_interval(secs => $1)")
+                .bind(keep_secs as f64)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok((sessions, failed))
+    }
+
     pub async fn recent_failed_logins(
         &self,
         user: &str,

@@ -474,4 +474,18 @@ impl Db {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    /// The documents of some configuration versions (those that exist).
+    pub async fn version_documents(&self, wanted: &[(i64, i32)]) -> Result<Vec<(i64, i32, Value)>> {
+        let ids: Vec<i64> = wanted.iter().map(|w| w.0).collect();
+        let versions: Vec<i32> = wanted.iter().map(|w| w.1).collect();
+        Ok(sqlx::query_as(
+            "SELECT configuration_id, version, document FROM configuration_versions \
+             WHERE (configuration_id, version) IN (SELECT * FROM unnest($1::bigint[], $2::int[]))",
+        )
+        .bind(&ids)
+        .bind(&versions)
+        .fetch_all(&self.pool)
+        .await?)
+    }
 }

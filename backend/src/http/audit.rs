@@ -3,19 +3,23 @@
 
 use super::errors::AppError;
 use super::AppState;
+use crate::audit::{NewEvent, StoredEvent};
 use crate::auth::{Identity, Role};
 use crate::db::audit::AuditFilter;
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use lockstep_shared::Document;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
 
 /// One page of events, newest first.
 #[derive(Serialize, ToSchema)]
 pub struct AuditPage {
     /// Events: time, actor, team, action, target, before/after, request id, source, user
-    /// agent, result, and the event's chain hash.
+    /// agent, result, and the event's chain hash; `configuration.update` events also carry
+    /// `diff`, the structural diff between the versions they record.
     #[schema(value_type = Vec<Object>)]
     events: Vec<Value>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
@@ -37,6 +41,48 @@ pub struct Query {
     /// The `next_cursor` of the previous page.
     cursor: Option<i64>,
     limit: Option<i64>,
+}
+
+/// The versions a `configuration.update` event moved between, from its before and after.
+fn update_versions(e: &NewEvent) -> Option<(i64, i32, i32)> {
+    if e.action != "configuration.update" {
+        return None;
+    }
+    let id = e.target_id.as_deref()?.parse().ok()?;
+    let from = e.before.as_ref()?["version"].as_i64()?;
+    let to = e.after.as_ref()?["version"].as_i64()?;
+    Some((id, i32::try_from(from).ok()?, i32::try_from(to).ok()?))
+}
+
+/// What each `configuration.update` event on the page changed: the structural diff between
+/// the versions it records (pinned by their digests; `lockstep audit verify` checks them).
+async fn update_diffs(
+    state: &AppState,
+    events: &[StoredEvent],
+) -> Result<HashMap<i64, Value>, AppError> {
+    let wanted: Vec<(i64, i32)> = events
+        .iter()
+        .filter_map(|e| update_versions(&e.event))
+        .flat_map(|(id, a, b)| [(id, a), (id, b)])
+        .collect();
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let docs: HashMap<(i64, i32), Document> = state
+        .db
+        .version_documents(&wanted)
+        .await?
+        .into_iter()
+        .filter_map(|(id, v, doc)| Some(((id, v), Document::deserialize(&doc).ok()?)))
+        .collect();
+    Ok(events
+        .iter()
+        .filter_map(|e| {
+            let (id, a, b) = update_versions(&e.event)?;
+            let d = lockstep_shared::diff::diff(docs.get(&(id, a))?, docs.get(&(id, b))?);
+            Some((e.id, serde_json::to_value(d).ok()?))
+        })
+        .collect())
 }
 
 /// Audit events of the caller's teams (and the caller's own logins), with filters and a cursor.
@@ -82,6 +128,7 @@ pub async fn list_audit_events(
     } else {
         None
     };
+    let diffs = update_diffs(&state, &events).await?;
     let items: Vec<_> = events
         .into_iter()
         .map(|e| {
@@ -89,6 +136,9 @@ pub async fn list_audit_events(
             if let Some(o) = v.as_object_mut() {
                 o.insert("id".into(), e.id.into());
                 o.insert("hash".into(), hex::encode(&e.hash).into());
+                if let Some(d) = diffs.get(&e.id) {
+                    o.insert("diff".into(), d.clone());
+                }
             }
             v
         })
