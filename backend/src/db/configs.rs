@@ -6,8 +6,10 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use lockstep_shared::validate::cross::Claim;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use sqlx::types::Json;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ConfigRow {
@@ -41,10 +43,11 @@ pub struct ConfigSummary {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct VersionRow {
     pub version: i32,
+    /// The document's JSON text as stored (answers copy it; nothing re-encodes it).
     #[schema(value_type = crate::http::openapi::DocumentJson)]
-    pub document: Value,
+    pub document: Json<Box<RawValue>>,
     #[schema(value_type = Vec<crate::http::openapi::FindingJson>)]
-    pub findings: Value,
+    pub findings: Json<Box<RawValue>>,
     pub errors: i32,
     pub warnings: i32,
     pub author_name: String,
@@ -337,8 +340,8 @@ impl Db {
             template_id: Option<i64>,
             template_version: Option<i32>,
             claims_digest: Option<Vec<u8>>,
-            document: Value,
-            findings: Value,
+            document: Json<Box<RawValue>>,
+            findings: Json<Box<RawValue>>,
             errors: i32,
             warnings: i32,
             author_name: String,

@@ -43,13 +43,15 @@ pub struct Save {
     message: String,
 }
 
-/// A document from a JSON value (already parsed by the JSON extractor or read from the
-/// database), with serde's complaint naming the field on failure.
-fn document(v: &Value) -> Result<Document, AppError> {
-    Document::deserialize(v).map_err(|e| {
+/// A stored document (a version written by an older model may no longer parse).
+fn stored(raw: &RawValue) -> Result<Document, AppError> {
+    Document::from_json(raw.get()).map_err(|e| {
         AppError::bad(
             "bad_document",
-            format!("the document is not a valid configuration document: {e}"),
+            format!(
+                "the stored document is not a valid configuration document: {}",
+                e.message
+            ),
         )
     })
 }
@@ -509,7 +511,7 @@ pub async fn render_configuration_version(
 ) -> Result<HttpResponse, AppError> {
     let (cid, v) = path.into_inner();
     let row = one_version(&state, &id, cid, v).await?;
-    let doc = document(&row.document)?;
+    let doc = stored(&row.document)?;
     let valid = Validated::new(doc).map_err(|f| AppError::Invalid(json!(f)))?;
     Ok(HttpResponse::Ok().json(artifacts(&valid)))
 }
@@ -533,7 +535,7 @@ pub async fn diff_configuration_versions(
 ) -> Result<HttpResponse, AppError> {
     let a = one_version(&state, &id, *cid, q.from).await?;
     let b = one_version(&state, &id, *cid, q.to).await?;
-    let d = lockstep_shared::diff::diff(&document(&a.document)?, &document(&b.document)?);
+    let d = lockstep_shared::diff::diff(&stored(&a.document)?, &stored(&b.document)?);
     Ok(HttpResponse::Ok().json(DiffBody {
         from: q.from,
         to: q.to,

@@ -559,7 +559,9 @@ pub async fn template_from_configuration(
         state.db.version(cfg.id, version).await?.ok_or_else(|| {
             AppError::NotFound(format!("version {version} of configuration {cid}"))
         })?;
-    let t = tpl::from_document(&v.document, &body.bindings)
+    let document: Value = serde_json::from_str(v.document.get())
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored document: {e}")))?;
+    let t = tpl::from_document(&document, &body.bindings)
         .map_err(|f| AppError::InvalidTemplate(json!(f)))?;
     let from = json!({"configuration": cfg.id, "version": version});
     let new = NewTemplate {
