@@ -188,7 +188,11 @@ fn not_a_document(values: &str, e: serde_json::Error) -> Finding {
 fn placeholder(kind: ParamType) -> Value {
     match kind {
         ParamType::Mac => json!("52:54:00:00:00:00"),
-        _ => json!("00000000-0000-4000-8000-000000000000"),
+        ParamType::Uuid => json!("00000000-0000-4000-8000-000000000000"),
+        // Only uuid and mac parameters are ever generated (`template::to_generate`).
+        ParamType::String | ParamType::Integer | ParamType::Boolean | ParamType::Size => {
+            Value::Null
+        }
     }
 }
 
@@ -197,8 +201,11 @@ fn generate(kind: ParamType) -> Value {
     let h = random_hex(16);
     match kind {
         ParamType::Mac => json!(format!("52:54:00:{}:{}:{}", &h[0..2], &h[2..4], &h[4..6])),
+        ParamType::String | ParamType::Integer | ParamType::Boolean | ParamType::Size => {
+            Value::Null
+        }
         // A version-4 UUID: 4 in the version nibble, 8-b in the variant nibble.
-        _ => {
+        ParamType::Uuid => {
             let variant = ["8", "9", "a", "b"][usize::from(h.as_bytes()[16] % 4)];
             json!(format!(
                 "{}-{}-4{}-{variant}{}-{}",
