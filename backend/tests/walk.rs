@@ -1,8 +1,9 @@
 //! Walks every endpoint of the API, as listed by the server's own `/api/v1/openapi.json`, as
-//! each role of a team (viewer, editor, deployer, admin), as an admin of another team, and
-//! anonymously, and checks each answer: 2xx when the role suffices, 403 when it does not, 404
-//! for another team (nothing of the team leaks into any answer), 401 without a login. Each
-//! call gets fresh objects, so changes (archive, delete, remove) do not spoil later calls.
+//! each role of a team (viewer, editor, deployer, admin) logged in and through an API token, as
+//! an admin of another team, and anonymously, and checks each answer: 2xx when the role
+//! suffices, 403 when it does not (or when a token tries what needs a person), 404 for another
+//! team (nothing of the team leaks into any answer), 401 without a login. Each call gets fresh
+//! objects, so changes (archive, delete, remove) do not spoil later calls.
 //!
 //! It also holds the description to the handlers: an endpoint without an expectation here
 //! fails the walk; every JSON body sent empty gets a 400 naming a field the description
@@ -28,10 +29,14 @@ enum Role {
 enum Access {
     /// Anyone, without logging in.
     Public,
-    /// Anyone logged in; it acts on the caller's own things (or creates a team).
+    /// Anyone logged in or with a token; it reads the caller's own things.
     LoggedIn,
+    /// A logged-in person, not an API token (sessions, tokens, teams).
+    Session,
     /// Members of the team owning the object with at least this role.
     Team(Role),
+    /// Like `Team`, and not through an API token (managing members, making tokens).
+    TeamSession(Role),
 }
 
 /// Every operation of the API and who may call it. The walk fails when the description has an
@@ -46,17 +51,17 @@ fn access() -> BTreeMap<&'static str, Access> {
         ("validate_document", Public),
         ("render_document", Public),
         ("login", Public),
-        ("logout", LoggedIn),
+        ("logout", Session),
         ("me", LoggedIn),
         ("list_audit_events", LoggedIn),
         ("list_tokens", LoggedIn),
-        ("create_token", Team(Viewer)),
-        ("revoke_token", LoggedIn),
+        ("create_token", TeamSession(Viewer)),
+        ("revoke_token", Session),
         ("list_teams", LoggedIn),
-        ("create_team", LoggedIn),
+        ("create_team", Session),
         ("list_members", Team(Viewer)),
-        ("set_member_role", Team(Admin)),
-        ("remove_member", Team(Admin)),
+        ("set_member_role", TeamSession(Admin)),
+        ("remove_member", TeamSession(Admin)),
         ("list_hosts", Team(Viewer)),
         ("create_host", Team(Editor)),
         ("get_host", Team(Viewer)),
@@ -83,10 +88,12 @@ fn access() -> BTreeMap<&'static str, Access> {
     ])
 }
 
-/// The callers: a member of the team in each role, an admin of another team, nobody.
+/// The callers: a member of the team in each role (logged in, or with an API token for the
+/// team), an admin of another team, nobody.
 #[derive(Debug, Clone, Copy)]
 enum Who {
     Member(Role, &'static str),
+    Token(Role, &'static str),
     OtherTeamAdmin,
     Anonymous,
 }
@@ -172,66 +179,80 @@ impl Walk {
         r.json()["id"].as_i64().expect("id")
     }
 
-    /// Fresh objects of the team; the token belongs to `caller` (a client and one of its
-    /// teams), or to the team's admin.
-    fn fixture(&mut self, caller: Option<(&mut Client, &str)>) -> Fixture {
+    /// Fresh objects of the team for one call of `op`, only those it uses; the token belongs
+    /// to `caller` (a client and one of its teams), or to the team's admin.
+    fn fixture(&mut self, op: &Operation, caller: Option<(&mut Client, &str)>) -> Fixture {
         let n = self.next();
-        let mut doc = self.doc.clone();
-        doc["guest"]["name"] = json!(format!("{SECRET}-vm{n}"));
-        let configuration = Self::created(
-            self.ada
-                .send(
-                    "POST",
-                    "/api/v1/teams/ops/configurations",
-                    &json!({"name": format!("{SECRET}-c{n}"), "document": doc}),
-                )
-                .expect("configuration"),
-        );
-        let host = Self::created(
-            self.ada
-                .send(
-                    "POST",
-                    "/api/v1/teams/ops/hosts",
-                    &json!({"name": format!("{SECRET}-h{n}"), "libvirt_uri": "qemu:///system",
-                            "address": format!("10.1.{}.{}", n / 250, n % 250 + 1)}),
-                )
-                .expect("host"),
-        );
-        let template = Self::created(
-            self.ada
-                .send(
-                    "POST",
-                    &format!("/api/v1/configurations/{configuration}/template"),
-                    &json!({"name": format!("{SECRET}-t{n}")}),
-                )
-                .expect("template"),
-        );
-        // Zed is a member, for removing.
-        let r = self
-            .ada
-            .send(
-                "PUT",
-                "/api/v1/teams/ops/members/zed",
-                &json!({"role": "viewer"}),
-            )
-            .expect("zed");
-        assert_eq!(r.status, 200, "{}", r.body);
-        let (owner, team) = caller.unwrap_or((&mut self.ada, "ops"));
-        let token = Self::created(
-            owner
-                .send(
-                    "POST",
-                    "/api/v1/tokens",
-                    &json!({"name": format!("t{n}"), "team": team}),
-                )
-                .expect("token"),
-        );
-        Fixture {
-            configuration,
-            host,
-            template,
-            token,
+        let path = op.path.as_str();
+        let mut f = Fixture {
+            configuration: 0,
+            host: 0,
+            template: 0,
+            token: 0,
+        };
+        let templated =
+            path.starts_with("/api/v1/templates/") || op.id == "create_configuration_from_template";
+        if path.starts_with("/api/v1/configurations/") || templated {
+            let mut doc = self.doc.clone();
+            doc["guest"]["name"] = json!(format!("{SECRET}-vm{n}"));
+            f.configuration = Self::created(
+                self.ada
+                    .send(
+                        "POST",
+                        "/api/v1/teams/ops/configurations",
+                        &json!({"name": format!("{SECRET}-c{n}"), "document": doc}),
+                    )
+                    .expect("configuration"),
+            );
         }
+        if templated {
+            f.template = Self::created(
+                self.ada
+                    .send(
+                        "POST",
+                        &format!("/api/v1/configurations/{}/template", f.configuration),
+                        &json!({"name": format!("{SECRET}-t{n}")}),
+                    )
+                    .expect("template"),
+            );
+        }
+        if path.starts_with("/api/v1/hosts/") {
+            f.host = Self::created(
+                self.ada
+                    .send(
+                        "POST",
+                        "/api/v1/teams/ops/hosts",
+                        &json!({"name": format!("{SECRET}-h{n}"), "libvirt_uri": "qemu:///system",
+                                "address": format!("10.1.{}.{}", n / 250, n % 250 + 1)}),
+                    )
+                    .expect("host"),
+            );
+        }
+        if op.id == "remove_member" {
+            // Zed is a member, for removing.
+            let r = self
+                .ada
+                .send(
+                    "PUT",
+                    "/api/v1/teams/ops/members/zed",
+                    &json!({"role": "viewer"}),
+                )
+                .expect("zed");
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+        if path.starts_with("/api/v1/tokens/") {
+            let (owner, team) = caller.unwrap_or((&mut self.ada, "ops"));
+            f.token = Self::created(
+                owner
+                    .send(
+                        "POST",
+                        "/api/v1/tokens",
+                        &json!({"name": format!("t{n}"), "team": team}),
+                    )
+                    .expect("token"),
+            );
+        }
+        f
     }
 
     fn body(&mut self, op: &str, f: &Fixture, user: &str) -> Value {
@@ -281,13 +302,21 @@ fn concrete(op: &Operation, f: &Fixture) -> String {
 }
 
 fn expected(access: Access, who: Who) -> Result<(), u16> {
+    use Access::*;
     match (access, who) {
-        (Access::Public, _) => Ok(()),
+        (Public, _) => Ok(()),
         (_, Who::Anonymous) => Err(401),
-        (Access::LoggedIn, _) => Ok(()),
-        (Access::Team(_), Who::OtherTeamAdmin) => Err(404),
-        (Access::Team(min), Who::Member(role, _)) if role >= min => Ok(()),
-        (Access::Team(_), Who::Member(..)) => Err(403),
+        (LoggedIn, _) => Ok(()),
+        (Session | TeamSession(_), Who::Token(..)) => Err(403),
+        (Session, _) => Ok(()),
+        (Team(_) | TeamSession(_), Who::OtherTeamAdmin) => Err(404),
+        (Team(min) | TeamSession(min), Who::Member(role, _) | Who::Token(role, _)) => {
+            if role >= min {
+                Ok(())
+            } else {
+                Err(403)
+            }
+        }
     }
 }
 
@@ -333,6 +362,10 @@ fn every_endpoint_as_every_role_and_as_another_team() {
         Who::Member(Role::Editor, "eve"),
         Who::Member(Role::Deployer, "dee"),
         Who::Member(Role::Admin, "ada"),
+        Who::Token(Role::Viewer, "vic"),
+        Who::Token(Role::Editor, "eve"),
+        Who::Token(Role::Deployer, "dee"),
+        Who::Token(Role::Admin, "ada"),
     ];
     let mut checked = 0;
     let mut failures = Vec::new();
@@ -341,6 +374,20 @@ fn every_endpoint_as_every_role_and_as_another_team() {
             Who::Anonymous => (w.s.client(), "ada"),
             Who::OtherTeamAdmin => (w.s.as_user("olga"), "olga"),
             Who::Member(_, u) => (w.s.as_user(u), u),
+            Who::Token(_, u) => {
+                let mut person = w.s.as_user(u);
+                let r = person
+                    .send(
+                        "POST",
+                        "/api/v1/tokens",
+                        &json!({"name": "walk", "team": "ops"}),
+                    )
+                    .expect("token");
+                assert_eq!(r.status, 201, "{}", r.body);
+                let mut c = w.s.client();
+                c.bearer = Some(r.json()["token"].as_str().expect("token").to_owned());
+                (c, u)
+            }
         };
         // Logging out ends the caller's session: walk it last.
         let mut order: Vec<&Operation> = ops.iter().collect();
@@ -348,11 +395,13 @@ fn every_endpoint_as_every_role_and_as_another_team() {
         for op in order {
             // Tokens are the caller's own: revoking one needs one of the caller's.
             let f = match who {
-                Who::Member(..) if op.id == "revoke_token" => w.fixture(Some((&mut client, "ops"))),
-                Who::OtherTeamAdmin if op.id == "revoke_token" => {
-                    w.fixture(Some((&mut client, "other")))
+                Who::Member(..) if op.id == "revoke_token" => {
+                    w.fixture(op, Some((&mut client, "ops")))
                 }
-                _ => w.fixture(None),
+                Who::OtherTeamAdmin if op.id == "revoke_token" => {
+                    w.fixture(op, Some((&mut client, "other")))
+                }
+                _ => w.fixture(op, None),
             };
             let path = concrete(op, &f);
             let r = if op.id == "login" {
@@ -419,7 +468,7 @@ fn every_endpoint_as_every_role_and_as_another_team() {
     // requires (the description and the handler agree on the body's type).
     let mut ada = w.s.as_user("ada");
     for op in ops.iter().filter(|o| o.has_body) {
-        let f = w.fixture(None);
+        let f = w.fixture(op, None);
         let path = concrete(op, &f);
         let r = ada.send(&op.method, &path, &json!({})).expect("request");
         let named = op

@@ -109,6 +109,16 @@ impl Identity {
             .ok_or_else(|| AppError::NotFound(format!("team '{name}'")))
     }
 
+    /// Fails with 403 when the caller used an API token: `what` needs a logged-in person.
+    pub fn require_session(&self, what: &str) -> Result<(), AppError> {
+        if self.token_id.is_some() {
+            return Err(AppError::Forbidden(format!(
+                "an API token cannot {what}; log in"
+            )));
+        }
+        Ok(())
+    }
+
     /// Fails with 403 unless the caller has at least `role` in the team.
     pub fn require(&self, team_id: i64, role: Role) -> Result<(), AppError> {
         match self.role_in(team_id) {

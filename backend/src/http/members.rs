@@ -59,15 +59,6 @@ pub struct SetRole {
     role: String,
 }
 
-fn no_tokens(id: &Identity, what: &str) -> Result<(), AppError> {
-    if id.token_id.is_some() {
-        return Err(AppError::Forbidden(format!(
-            "an API token cannot {what}; log in"
-        )));
-    }
-    Ok(())
-}
-
 /// Teams the caller is in, with the caller's role.
 /// The caller's teams and roles.
 #[utoipa::path(tag = "teams", responses((status = 200, body = TeamList)))]
@@ -87,7 +78,7 @@ pub async fn create_team(
     id: Identity,
     body: web::Json<NewTeam>,
 ) -> Result<HttpResponse, AppError> {
-    no_tokens(&id, "create teams")?;
+    id.require_session("create teams")?;
     let name = body.name.trim();
     if name.is_empty()
         || name.len() > 64
@@ -166,7 +157,7 @@ pub async fn set_member_role(
     body: web::Json<SetRole>,
 ) -> Result<HttpResponse, AppError> {
     let (team, user) = path.into_inner();
-    no_tokens(&id, "change members")?;
+    id.require_session("change members")?;
     let m = id.team(&team)?.clone();
     id.require(m.team_id, Role::Admin)?;
     if Role::parse(&body.role).is_none() {
@@ -223,7 +214,7 @@ pub async fn remove_member(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (team, user) = path.into_inner();
-    no_tokens(&id, "change members")?;
+    id.require_session("change members")?;
     let m = id.team(&team)?.clone();
     id.require(m.team_id, Role::Admin)?;
     let not_member = || AppError::NotFound(format!("member '{user}' of team '{team}'"));

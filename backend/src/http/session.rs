@@ -113,6 +113,7 @@ pub async fn logout(
     ctx: RequestCtx,
     id: Identity,
 ) -> Result<HttpResponse, AppError> {
+    id.require_session("log out (it has no session; revoke the token instead)")?;
     state.db.delete_session(&id.session_hash).await?;
     let tx = state.db.begin().await?;
     let e = event(

@@ -48,11 +48,7 @@ pub async fn create_token(
     id: Identity,
     body: web::Json<Create>,
 ) -> Result<HttpResponse, AppError> {
-    if id.token_id.is_some() {
-        return Err(AppError::Forbidden(
-            "an API token cannot create tokens; log in".into(),
-        ));
-    }
+    id.require_session("create tokens")?;
     let m = id.team(&body.team)?.clone();
     id.require(m.team_id, Role::Viewer)?;
     if body.name.trim().is_empty() || body.name.len() > 64 {
@@ -113,6 +109,7 @@ pub async fn revoke_token(
     id: Identity,
     tid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
+    id.require_session("revoke tokens")?;
     let mut tx = state.db.begin().await?;
     let Some((name, team_id)) = accounts::revoke_token(&mut tx, id.user_id, *tid).await? else {
         return Err(AppError::NotFound(format!("live token {tid}")));
