@@ -877,3 +877,79 @@ fn expired_sessions_and_old_failed_logins_are_pruned() {
         "the live session and the recent failure stay"
     );
 }
+
+#[test]
+fn refused_changes_are_audited_with_their_result() {
+    need_postgres!("api::refused_changes_are_audited_with_their_result");
+    let s = Server::start();
+    s.create_user("ops", "editor", "alice");
+    s.create_user("ops", "viewer", "vic");
+    let mut a = s.as_user("alice");
+    let mut v = s.as_user("vic");
+    let doc = corpus("one-disk-raw");
+    let r = v
+        .send(
+            "POST",
+            "/api/v1/teams/ops/configurations",
+            &json!({"name": "vm1", "document": doc}),
+        )
+        .expect("create");
+    assert_eq!(r.status, 403);
+    let r = a
+        .send(
+            "POST",
+            "/api/v1/teams/ops/configurations",
+            &json!({"name": "vm1", "document": doc}),
+        )
+        .expect("create");
+    let id = r.json()["id"].as_i64().expect("id");
+    let stale = json!({"base_version": 7, "document": doc});
+    let r = a
+        .send("PUT", &format!("/api/v1/configurations/{id}"), &stale)
+        .expect("save");
+    assert_eq!(r.status, 409);
+    // Reading is not audited, refused or not.
+    assert_eq!(
+        v.get("/api/v1/configurations/999999").expect("get").status,
+        404
+    );
+
+    let e = a
+        .get("/api/v1/audit?team=ops&limit=3")
+        .expect("audit")
+        .json();
+    let got: Vec<String> = e["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {}",
+                e["actor_name"].as_str().unwrap_or(""),
+                e["action"].as_str().unwrap_or(""),
+                e["target_type"].as_str().unwrap_or(""),
+                e["result"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "alice save_configuration configuration conflict",
+            "alice configuration.create configuration ok",
+            "vic create_configuration request forbidden",
+        ]
+    );
+    let denied = a
+        .get("/api/v1/audit?team=ops&result=forbidden")
+        .expect("audit")
+        .json();
+    assert_eq!(denied["events"].as_array().map(Vec::len), Some(1));
+    assert_eq!(denied["events"][0]["actor_name"], "vic");
+    let ok = s.lockstep(&["audit", "verify"], None);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}

@@ -121,7 +121,11 @@ fn api_tokens_act_in_one_team_and_can_be_revoked() {
         .iter()
         .filter_map(|e| e["action"].as_str())
         .collect();
-    assert_eq!(actions, vec!["token.revoke", "token.create"]);
+    // The second revoke was refused (404), and is audited as such.
+    assert_eq!(
+        actions,
+        vec!["revoke_token", "token.revoke", "token.create"]
+    );
 }
 
 #[test]
@@ -203,7 +207,12 @@ fn hosts_are_team_records_with_checked_fields() {
         .json();
     let events = ev["events"].as_array().expect("events");
     let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
-    assert_eq!(actions, vec!["host.delete", "host.update", "host.create"]);
-    assert_eq!(events[1]["before"]["address"], "10.0.0.1");
-    assert_eq!(events[1]["after"]["address"], "10.0.0.11");
+    // The editor's refused delete (403) is in between.
+    assert_eq!(
+        actions,
+        vec!["host.delete", "delete_host", "host.update", "host.create"]
+    );
+    assert_eq!(events[1]["result"], "forbidden");
+    assert_eq!(events[2]["before"]["address"], "10.0.0.1");
+    assert_eq!(events[2]["after"]["address"], "10.0.0.11");
 }

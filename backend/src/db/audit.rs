@@ -104,6 +104,7 @@ pub struct AuditFilter {
     pub action: Option<String>,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
+    pub result: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     /// Return events with an id below this (newest first).
@@ -172,6 +173,7 @@ impl Db {
              AND ($6::timestamptz IS NULL OR at >= $6) \
              AND ($7::timestamptz IS NULL OR at < $7) \
              AND ($8::bigint IS NULL OR id < $8) \
+             AND ($11::text IS NULL OR result = $11) \
              ORDER BY id DESC LIMIT $9"
         );
         let rows: Vec<Row> = sqlx::query_as(&q)
@@ -185,6 +187,7 @@ impl Db {
             .bind(f.before_id)
             .bind(f.limit)
             .bind(f.own_user)
+            .bind(&f.result)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.into_iter().map(to_stored).collect())

@@ -78,6 +78,21 @@ impl Db {
         Ok(())
     }
 
+    /// The team owning a configuration, host or template (for auditing refused requests).
+    pub async fn team_of(&self, kind: &str, id: i64) -> Result<Option<i64>> {
+        let sql = match kind {
+            "configuration" => "SELECT team_id FROM configurations WHERE id = $1",
+            "host" => "SELECT team_id FROM hosts WHERE id = $1",
+            "template" => "SELECT team_id FROM templates WHERE id = $1",
+            _ => return Ok(None),
+        };
+        let team: Option<Option<i64>> = sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(team.flatten())
+    }
+
     /// A trivial round trip, for health checks and the load baseline.
     pub async fn ping(&self) -> Result<i32> {
         Ok(sqlx::query_scalar("SELECT 1").fetch_one(&self.pool).await?)

@@ -36,6 +36,9 @@ pub struct Query {
     action: Option<String>,
     target_type: Option<String>,
     target_id: Option<String>,
+    /// `ok`, or how a change was refused: `denied` (login), `forbidden`, `not_found`,
+    /// `conflict`, `invalid`.
+    result: Option<String>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     /// The `next_cursor` of the previous page.
@@ -117,6 +120,7 @@ pub async fn list_audit_events(
         action: q.action,
         target_type: q.target_type,
         target_id: q.target_id,
+        result: q.result,
         since: q.since,
         until: q.until,
         before_id: q.cursor,

@@ -65,20 +65,25 @@ impl FromRequest for RequestCtx {
     type Future = Ready<Result<RequestCtx, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request_id = req
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
-        ready(Ok(RequestCtx {
-            request_id,
+        ready(Ok(RequestCtx::of(req)))
+    }
+}
+
+impl RequestCtx {
+    fn of(req: &HttpRequest) -> RequestCtx {
+        RequestCtx {
+            request_id: req
+                .extensions()
+                .get::<RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
             source: req.peer_addr().map(|a| a.ip().to_string()),
             user_agent: req
                 .headers()
                 .get("user-agent")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
-        }))
+        }
     }
 }
 
@@ -118,6 +123,85 @@ pub async fn commit_with_event(mut tx: crate::db::Tx<'_>, e: &NewEvent) -> Resul
     Ok(())
 }
 
+/// A change an identified caller asked for and was refused (no right, no such object, a
+/// conflict, invalid input) is audited too, with the refusal as its result: the action is the
+/// operation's id (e.g. `save_configuration`), the target the object the path names.
+async fn record_refusal(req: &HttpRequest, status: actix_web::http::StatusCode) {
+    let result = match status.as_u16() {
+        403 => "forbidden",
+        404 => "not_found",
+        409 => "conflict",
+        422 => "invalid",
+        _ => return,
+    };
+    if !matches!(req.method().as_str(), "POST" | "PUT" | "DELETE") {
+        return;
+    }
+    let (Some(pattern), Some(id), Some(state)) = (
+        req.match_pattern(),
+        req.extensions().get::<crate::auth::Identity>().cloned(),
+        req.app_data::<web::Data<AppState>>().cloned(),
+    ) else {
+        return;
+    };
+    let method = req.method().as_str().to_lowercase();
+    let Some(operation) = api_description()["paths"][&pattern][&method]["operationId"].as_str()
+    else {
+        return;
+    };
+    let info = req.match_info();
+    let team = info
+        .get("team")
+        .and_then(|t| id.memberships.iter().find(|m| m.team == t))
+        .map(|m| m.team_id);
+    // The object the path names: /api/v1/<kind>s/{id}, or a member of a team.
+    let (target_type, target_id) = match (info.get("user"), info.get("id")) {
+        (Some(user), _) => ("member", Some(user.to_owned())),
+        (None, Some(object)) => (
+            pattern
+                .trim_start_matches("/api/v1/")
+                .split('/')
+                .next()
+                .map_or("request", |k| k.trim_end_matches('s')),
+            Some(object.to_owned()),
+        ),
+        (None, None) => ("request", None),
+    };
+    // A refused change of an object is shown to its team, if the caller is in it.
+    let team = match (
+        team,
+        target_id.as_deref().and_then(|t| t.parse::<i64>().ok()),
+    ) {
+        (Some(t), _) => Some(t),
+        (None, Some(object)) => state
+            .db
+            .team_of(target_type, object)
+            .await
+            .ok()
+            .flatten()
+            .filter(|t| id.role_in(*t).is_some()),
+        (None, None) => None,
+    };
+    let mut e = event(
+        &RequestCtx::of(req),
+        Some(id.user_id),
+        &id.user_name,
+        team,
+        operation,
+        target_type,
+        target_id,
+    );
+    e.result = result.to_owned();
+    e.after = Some(json!({ "status": status.as_u16(), "path": req.path() }));
+    let appended = async {
+        let tx = state.db.begin().await?;
+        commit_with_event(tx, &e).await
+    };
+    if let Err(err) = appended.await {
+        tracing::warn!(error = %err, "could not audit a refused request");
+    }
+}
+
 /// Gives each request an id, returns it in `X-Request-Id`, logs one line per request.
 async fn request_id(
     req: ServiceRequest,
@@ -129,6 +213,7 @@ async fn request_id(
     let path = req.path().to_owned();
     let start = Instant::now();
     let mut res = next.call(req).await?;
+    record_refusal(res.request(), res.status()).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), v);
