@@ -334,7 +334,7 @@ fn a_configuration_saved_as_a_template_is_versioned_and_instantiated() {
 
     // Every change is in the audit trail, and the chain verifies.
     let e = c
-        .get("/api/v1/audit?target_type=template")
+        .get("/api/v1/audit?target_type=template&result=ok")
         .expect("audit")
         .json();
     let actions: Vec<&str> = e["events"]
