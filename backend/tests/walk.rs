@@ -338,6 +338,35 @@ fn every_endpoint_as_every_role_and_as_another_team() {
     }
     let ada = s.as_user("ada");
     let spec = s.client().get("/api/v1/openapi.json").expect("spec").json();
+    // Every reference in the description resolves, and the shared types are there in full.
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                    out.push(r);
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&spec, &mut all);
+    assert!(all.len() > 50, "only {} references", all.len());
+    for r in all {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(
+            spec["components"]["schemas"].get(name).is_some(),
+            "{r} does not resolve"
+        );
+    }
+    for shared in ["Document", "Finding", "Parameter", "Binding", "Diff"] {
+        assert!(
+            spec["components"]["schemas"][shared]["properties"].is_object(),
+            "{shared} is not described in full"
+        );
+    }
     let ops = operations(&spec);
     let table = access();
     let described: Vec<&str> = ops.iter().map(|o| o.id.as_str()).collect();
