@@ -93,8 +93,17 @@ async fn run_async(a: ServeArgs) -> Result<()> {
         );
     }
     spawn_pruning(db.clone());
+    let auth = std::sync::Arc::new(crate::auth::cache::AuthCache::default());
+    {
+        let (db, auth) = (db.clone(), auth.clone());
+        actix_web::rt::spawn(async move {
+            db.watch_auth_changes(|live| auth.set_live(live), || auth.invalidate())
+                .await
+        });
+    }
     let state = AppState {
         db,
+        auth,
         secure_cookies: a.secure_cookies,
     };
     let r = http::serve(&a.bind, a.static_dir.clone(), state).await;

@@ -953,3 +953,92 @@ fn refused_changes_are_audited_with_their_result() {
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+/// Polls `f` every 50 ms for up to 5 s until it returns true.
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    (0..100).any(|_| {
+        let done = f();
+        if !done {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        done
+    })
+}
+
+#[test]
+fn every_server_sees_logouts_and_role_changes() {
+    need_postgres!("api::every_server_sees_logouts_and_role_changes");
+    let s = Server::start();
+    let b = s.another();
+    s.create_user("ops", "admin", "alice");
+    s.create_user("ops", "editor", "eve");
+    let mut alice = s.as_user("alice");
+    let mut eve_a = s.as_user("eve");
+    // The same session used on the other server (which caches who it is).
+    let mut eve_b = b.client();
+    eve_b.cookie = eve_a.cookie.clone();
+    eve_b.csrf = eve_a.csrf.clone();
+    let doc = corpus("one-disk-raw");
+    let mut n = 0;
+    let mut create = |c: &mut lockstep_tests::http::Client| {
+        n += 1;
+        c.send(
+            "POST",
+            "/api/v1/teams/ops/configurations",
+            &json!({"name": format!("vm{n}"), "document": doc}),
+        )
+        .expect("create")
+        .status
+    };
+    assert_eq!(create(&mut eve_b), 201);
+    assert_eq!(create(&mut eve_b), 201);
+
+    // Demoted on the first server: the second refuses her changes too.
+    let r = alice
+        .send(
+            "PUT",
+            "/api/v1/teams/ops/members/eve",
+            &json!({"role": "viewer"}),
+        )
+        .expect("demote");
+    assert_eq!(r.status, 200);
+    assert!(
+        eventually(|| create(&mut eve_b) == 403),
+        "the other server kept her old role"
+    );
+
+    // Logged out on the first server: the second no longer knows the session.
+    assert_eq!(
+        eve_a
+            .send("POST", "/api/v1/logout", &json!({}))
+            .expect("logout")
+            .status,
+        200
+    );
+    assert!(
+        eventually(|| eve_b.get("/api/v1/me").expect("me").status == 401),
+        "the other server kept the ended session"
+    );
+
+    // A change made behind the servers' backs is seen at the latest when their listeners
+    // reconnect (here: after Postgres drops them), since a reconnect starts with an empty cache.
+    let mut alice_b = b.client();
+    alice_b.cookie = alice.cookie.clone();
+    alice_b.csrf = alice.csrf.clone();
+    assert_eq!(create(&mut alice_b), 201);
+    let o = s.sql(
+        "UPDATE memberships SET role = 'viewer' WHERE user_id = (SELECT id FROM users WHERE name = 'alice')",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Served from the cache: the server has not been told (this is what caching means).
+    assert_eq!(create(&mut alice_b), 201);
+    let o = s.sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        eventually(|| create(&mut alice_b) == 403),
+        "a reconnect kept a stale identity"
+    );
+}

@@ -6,7 +6,9 @@
 //! `X-CSRF-Token` header. Automation uses `Authorization: Bearer <token>` with an API token that
 //! acts in one team. Only SHA-256 digests of session ids and tokens are stored.
 
-use crate::db::accounts::Membership;
+pub mod cache;
+
+use crate::db::accounts::{Membership, SessionIdentity};
 use crate::http::errors::AppError;
 use crate::http::AppState;
 use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
@@ -172,8 +174,26 @@ async fn identify(req: HttpRequest) -> Result<Identity, AppError> {
         return Err(AppError::Unauthorized);
     };
     let session_hash = sha256(cookie.value());
-    let Some((user_id, user_name, csrf_token, memberships)) =
-        state.db.session_identity(&session_hash).await?
+    let found = match state.auth.get(&session_hash) {
+        Some(cached) => Some(cached),
+        None => {
+            let generation = state.auth.generation();
+            let loaded = state.db.session_identity(&session_hash).await?;
+            if let Some(s) = &loaded {
+                state
+                    .auth
+                    .store(generation, session_hash.clone(), s.clone());
+            }
+            loaded
+        }
+    };
+    let Some(SessionIdentity {
+        user_id,
+        user_name,
+        csrf_token,
+        memberships,
+        ..
+    }) = found
     else {
         return Err(AppError::Unauthorized);
     };

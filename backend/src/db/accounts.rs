@@ -11,6 +11,29 @@ pub struct UserRow {
     pub password_hash: String,
 }
 
+/// Notified (in the changing transaction) whenever a session ends or someone's teams or roles
+/// change: servers caching identities listen on it (`auth::cache`).
+pub const AUTH_CHANNEL: &str = "lockstep_auth";
+
+/// Tells every server that identities changed; delivered when `tx` commits.
+pub async fn notify_auth_change(tx: &mut Tx<'_>) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, 'memberships')")
+        .bind(AUTH_CHANNEL)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Who a live session belongs to.
+#[derive(Debug, Clone)]
+pub struct SessionIdentity {
+    pub user_id: i64,
+    pub user_name: String,
+    pub csrf_token: String,
+    pub memberships: Vec<Membership>,
+    pub expires_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Membership {
     pub team_id: i64,
@@ -73,23 +96,21 @@ impl Db {
         Ok(())
     }
 
-    /// The user, CSRF token and memberships of a live session, in one round trip.
-    pub async fn session_identity(
-        &self,
-        id_hash: &[u8],
-    ) -> Result<Option<(i64, String, String, Vec<Membership>)>> {
-        let row: Option<(i64, String, String, serde_json::Value)> = sqlx::query_as(
+    /// The user, CSRF token, memberships and expiry of a live session, in one round trip.
+    pub async fn session_identity(&self, id_hash: &[u8]) -> Result<Option<SessionIdentity>> {
+        let row: Option<(i64, String, String, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
             "SELECT u.id, u.name, s.csrf_token, \
              coalesce(json_agg(json_build_object('team_id', t.id, 'team', t.name, 'role', m.role) \
-             ORDER BY t.name) FILTER (WHERE t.id IS NOT NULL), '[]'::json) \
+             ORDER BY t.name) FILTER (WHERE t.id IS NOT NULL), '[]'::json), s.expires_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              LEFT JOIN memberships m ON m.user_id = u.id LEFT JOIN teams t ON t.id = m.team_id \
-             WHERE s.id_hash = $1 AND s.expires_at > now() GROUP BY u.id, u.name, s.csrf_token",
+             WHERE s.id_hash = $1 AND s.expires_at > now() \
+             GROUP BY u.id, u.name, s.csrf_token, s.expires_at",
         )
         .bind(id_hash)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(id, name, csrf, m)| {
+        Ok(row.map(|(id, name, csrf, m, expires_at)| {
             let memberships = m
                 .as_array()
                 .into_iter()
@@ -102,15 +123,26 @@ impl Db {
                     })
                 })
                 .collect();
-            (id, name, csrf, memberships)
+            SessionIdentity {
+                user_id: id,
+                user_name: name,
+                csrf_token: csrf,
+                memberships,
+                expires_at,
+            }
         }))
     }
 
+    /// Ends a session (and any expired ones), telling every server (`AUTH_CHANNEL`).
     pub async fn delete_session(&self, id_hash: &[u8]) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1 OR expires_at < now()")
-            .bind(id_hash)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "WITH gone AS (DELETE FROM sessions WHERE id_hash = $1 OR expires_at < now() \
+             RETURNING 1) SELECT pg_notify($2, 'session') WHERE EXISTS (SELECT 1 FROM gone)",
+        )
+        .bind(id_hash)
+        .bind(AUTH_CHANNEL)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

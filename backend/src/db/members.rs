@@ -25,6 +25,7 @@ pub async fn create_team(tx: &mut Tx<'_>, name: &str, user_id: i64) -> Result<Op
         .bind(user_id)
         .execute(&mut **tx)
         .await?;
+    super::accounts::notify_auth_change(tx).await?;
     Ok(Some(id))
 }
 
@@ -61,18 +62,21 @@ pub async fn set_role(
     .bind(role)
     .execute(&mut **tx)
     .await?;
+    super::accounts::notify_auth_change(tx).await?;
     Ok(before)
 }
 
 /// Removes `user_id` from the team; returns the role they had (`None`: not a member).
 pub async fn remove(tx: &mut Tx<'_>, team_id: i64, user_id: i64) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(
+    let role = sqlx::query_scalar(
         "DELETE FROM memberships WHERE team_id = $1 AND user_id = $2 RETURNING role",
     )
     .bind(team_id)
     .bind(user_id)
     .fetch_optional(&mut **tx)
-    .await?)
+    .await?;
+    super::accounts::notify_auth_change(tx).await?;
+    Ok(role)
 }
 
 /// How many admins the team has (inside the change's transaction).

@@ -93,6 +93,34 @@ impl Db {
         Ok(team.flatten())
     }
 
+    /// Listens on [`accounts::AUTH_CHANNEL`] for as long as the process runs: `live(true)` once
+    /// subscribed, `changed()` for every notification, `live(false)` when the connection is
+    /// lost (then it subscribes again, after a pause when that fails).
+    pub async fn watch_auth_changes(&self, live: impl Fn(bool), changed: impl Fn()) {
+        loop {
+            let listener = async {
+                let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+                l.listen(accounts::AUTH_CHANNEL).await?;
+                Ok::<_, sqlx::Error>(l)
+            };
+            match listener.await {
+                Ok(mut l) => {
+                    live(true);
+                    // `Ok(None)`: the connection was lost; a fresh listener starts over.
+                    while let Ok(Some(_)) = l.try_recv().await {
+                        changed();
+                    }
+                    live(false);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for identity changes; not caching");
+                    live(false);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
     /// A trivial round trip, for health checks and the load baseline.
     pub async fn ping(&self) -> Result<i32> {
         Ok(sqlx::query_scalar("SELECT 1").fetch_one(&self.pool).await?)

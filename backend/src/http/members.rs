@@ -112,6 +112,8 @@ pub async fn create_team(
     e.target_name = Some(name.to_owned());
     e.after = Some(json!({"admin": id.user_name}));
     super::commit_with_event(tx, &e).await?;
+    // Other servers hear of it from Postgres; this one forgets at once.
+    state.auth.invalidate();
     Ok(HttpResponse::Created().json(NewTeamCreated {
         id: team_id,
         name: name.to_owned(),
@@ -196,6 +198,8 @@ pub async fn set_member_role(
     e.before = before.as_ref().map(|r| json!({ "role": r }));
     e.after = Some(json!({ "role": body.role }));
     super::commit_with_event(tx, &e).await?;
+    // Other servers hear of it from Postgres; this one forgets at once.
+    state.auth.invalidate();
     Ok(HttpResponse::Ok().json(RoleSet {
         team: m.team,
         user: target.name,
@@ -237,6 +241,8 @@ pub async fn remove_member(
     e.target_name = Some(target.name.clone());
     e.before = Some(json!({ "role": before }));
     super::commit_with_event(tx, &e).await?;
+    // Other servers hear of it from Postgres; this one forgets at once.
+    state.auth.invalidate();
     Ok(HttpResponse::Ok().json(MemberRemoved {
         team: m.team,
         user: target.name,

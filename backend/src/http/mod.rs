@@ -35,6 +35,8 @@ pub const MAX_BODY: usize = 4 << 20;
 
 pub struct AppState {
     pub db: Db,
+    /// Identities of live sessions (see `auth::cache`).
+    pub auth: std::sync::Arc<crate::auth::cache::AuthCache>,
     /// Mark cookies `Secure` (behind HTTPS).
     pub secure_cookies: bool,
 }

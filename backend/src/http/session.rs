@@ -115,6 +115,8 @@ pub async fn logout(
 ) -> Result<HttpResponse, AppError> {
     id.require_session("log out (it has no session; revoke the token instead)")?;
     state.db.delete_session(&id.session_hash).await?;
+    // Other servers hear of it from Postgres; this one forgets at once.
+    state.auth.invalidate();
     let tx = state.db.begin().await?;
     let e = event(
         &ctx,

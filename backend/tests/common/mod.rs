@@ -166,6 +166,21 @@ impl Server {
         }
     }
 
+    /// Another server on the same database (as when several instances share one Postgres).
+    pub fn another(&self) -> Server {
+        let st = TempDir::new("static");
+        std::fs::write(st.path().join("index.html"), "<!doctype html>").expect("index");
+        let (child, addr) = spawn_server(&self.url, &self.static_dir);
+        Server {
+            child,
+            addr,
+            db: self.db.clone(),
+            url: self.url.clone(),
+            static_dir: self.static_dir.clone(),
+            _static: st,
+        }
+    }
+
     /// Stops the server and starts a new one on the same database (at a new address).
     pub fn restart(&mut self) {
         let _ = self.child.kill();
