@@ -55,26 +55,13 @@ fn api_tokens_act_in_one_team_and_can_be_revoked() {
 
     let bearer = |path: &str, method: &str, body: Option<serde_json::Value>| {
         let mut c = Client::new(&s.addr);
-        c.send_csrf = false;
-        let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n");
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        if !body.is_empty() {
-            raw.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
+        c.bearer = Some(token.clone());
+        match body {
+            Some(b) => c.send(method, path, &b),
+            None => c.raw(method, path, None, b""),
         }
-        raw.push_str("\r\n");
-        raw.push_str(&body);
-        use std::io::{Read, Write};
-        let mut st = std::net::TcpStream::connect(&c.addr).expect("connect");
-        st.write_all(raw.as_bytes()).expect("write");
-        let mut out = String::new();
-        st.read_to_string(&mut out).expect("read");
-        out.split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse::<u16>().ok())
-            .unwrap_or(0)
+        .expect("request")
+        .status
     };
     // No CSRF header needed with a token; the token only sees its own team.
     assert_eq!(
@@ -95,6 +82,10 @@ fn api_tokens_act_in_one_team_and_can_be_revoked() {
         ),
         403
     );
+
+    // Using it is recorded (at most once a minute).
+    let listed = alice.get("/api/v1/tokens").expect("list").json();
+    assert!(listed["tokens"][0]["last_used_at"].is_string(), "{listed}");
 
     assert_eq!(
         alice

@@ -74,8 +74,8 @@ impl AuthCache {
     /// The listener subscribed (`true`) or lost its connection (`false`); either way,
     /// everything cached so far is forgotten.
     pub fn set_live(&self, live: bool) {
-        self.invalidate();
         self.live.store(live, Ordering::Release);
+        // After the flag: loads begun before it cannot store, and nothing older is served.
         self.invalidate();
     }
 }

@@ -96,10 +96,7 @@ pub struct Identity {
 impl Identity {
     /// The caller's role in a team, if a member.
     pub fn role_in(&self, team_id: i64) -> Option<Role> {
-        self.memberships
-            .iter()
-            .find(|m| m.team_id == team_id)
-            .and_then(|m| Role::parse(&m.role))
+        self.membership(team_id).and_then(|m| Role::parse(&m.role))
     }
 
     /// The team by name, if the caller is a member; otherwise "not found" (no other team's
@@ -123,13 +120,29 @@ impl Identity {
 
     /// Fails with 403 unless the caller has at least `role` in the team.
     pub fn require(&self, team_id: i64, role: Role) -> Result<(), AppError> {
+        self.require_in(team_id, role, || "team".to_owned())
+    }
+
+    /// For an object of team `team_id` (`what` names it): "not found" when the caller is not
+    /// in that team (its existence does not leak), 403 when the caller's role is below `role`.
+    pub fn require_in(
+        &self,
+        team_id: i64,
+        role: Role,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), AppError> {
         match self.role_in(team_id) {
             Some(r) if r >= role => Ok(()),
             Some(r) => Err(AppError::Forbidden(format!(
                 "this needs the {role:?} role; you are {r:?} in this team"
             ))),
-            None => Err(AppError::NotFound("team".into())),
+            None => Err(AppError::NotFound(what())),
         }
+    }
+
+    /// The caller's membership of a team.
+    pub fn membership(&self, team_id: i64) -> Option<&Membership> {
+        self.memberships.iter().find(|m| m.team_id == team_id)
     }
 }
 
@@ -152,17 +165,10 @@ async fn identify(req: HttpRequest) -> Result<Identity, AppError> {
         let Some(owner) = state.db.token_owner(&sha256(&token)).await? else {
             return Err(AppError::Unauthorized);
         };
-        let memberships = state
-            .db
-            .memberships(owner.user_id)
-            .await?
-            .into_iter()
-            .filter(|m| m.team_id == owner.team_id)
-            .collect();
         let id = Identity {
             user_id: owner.user_id,
             user_name: owner.user_name,
-            memberships,
+            memberships: owner.membership.into_iter().collect(),
             csrf_token: String::new(),
             session_hash: Vec::new(),
             token_id: Some(owner.token_id),

@@ -133,11 +133,12 @@ impl Db {
         }))
     }
 
-    /// Ends a session (and any expired ones), telling every server (`AUTH_CHANNEL`).
+    /// Ends a session, telling every server (`AUTH_CHANNEL`). Expired sessions are removed by
+    /// [`Db::prune`].
     pub async fn delete_session(&self, id_hash: &[u8]) -> Result<()> {
         sqlx::query(
-            "WITH gone AS (DELETE FROM sessions WHERE id_hash = $1 OR expires_at < now() \
-             RETURNING 1) SELECT pg_notify($2, 'session') WHERE EXISTS (SELECT 1 FROM gone)",
+            "WITH gone AS (DELETE FROM sessions WHERE id_hash = $1 RETURNING 1) \
+             SELECT pg_notify($2, 'session') WHERE EXISTS (SELECT 1 FROM gone)",
         )
         .bind(id_hash)
         .bind(AUTH_CHANNEL)
@@ -227,7 +228,8 @@ pub struct TokenOwner {
     pub token_id: i64,
     pub user_id: i64,
     pub user_name: String,
-    pub team_id: i64,
+    /// The owner's membership of the token's team.
+    pub membership: Option<Membership>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -241,24 +243,43 @@ pub struct TokenRow {
 }
 
 impl Db {
-    /// The owner of a live token, marking it used.
+    /// The owner of a live token and the owner's membership of the token's team (none when
+    /// they left it), in one round trip. `last_used_at` is brought up to date at most once a
+    /// minute, so automation does not write a row on every request.
     pub async fn token_owner(&self, token_hash: &[u8]) -> Result<Option<TokenOwner>> {
-        let row: Option<(i64, i64, String, i64)> = sqlx::query_as(
-            "UPDATE api_tokens t SET last_used_at = now() FROM users u \
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.id = t.user_id \
-             RETURNING t.id, u.id, u.name, t.team_id",
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            token_id: i64,
+            user_id: i64,
+            user_name: String,
+            team_id: i64,
+            team: Option<String>,
+            role: Option<String>,
+        }
+        let row: Option<Row> = sqlx::query_as(
+            "WITH t AS (SELECT id, user_id, team_id, last_used_at FROM api_tokens \
+                 WHERE token_hash = $1 AND revoked_at IS NULL), \
+             used AS (UPDATE api_tokens SET last_used_at = now() \
+                 WHERE id IN (SELECT id FROM t WHERE last_used_at IS NULL \
+                 OR last_used_at < now() - interval '1 minute')) \
+             SELECT t.id AS token_id, u.id AS user_id, u.name AS user_name, t.team_id, \
+             tm.name AS team, m.role FROM t JOIN users u ON u.id = t.user_id \
+             LEFT JOIN memberships m ON m.team_id = t.team_id AND m.user_id = t.user_id \
+             LEFT JOIN teams tm ON tm.id = m.team_id",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(
-            row.map(|(token_id, user_id, user_name, team_id)| TokenOwner {
-                token_id,
-                user_id,
-                user_name,
-                team_id,
+        Ok(row.map(|r| TokenOwner {
+            token_id: r.token_id,
+            user_id: r.user_id,
+            user_name: r.user_name,
+            membership: r.team.zip(r.role).map(|(team, role)| Membership {
+                team_id: r.team_id,
+                team,
+                role,
             }),
-        )
+        }))
     }
 
     pub async fn tokens(&self, user_id: i64) -> Result<Vec<TokenRow>> {

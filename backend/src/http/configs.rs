@@ -233,19 +233,19 @@ pub async fn refresh_claims(db: &crate::db::Db) -> anyhow::Result<usize> {
 }
 
 /// The configuration if the caller's team owns it and the caller has `role` there.
-async fn owned(
+pub(super) async fn owned(
     state: &AppState,
     id: &Identity,
     cid: i64,
     role: Role,
 ) -> Result<ConfigRow, AppError> {
+    let what = || format!("configuration {cid}");
     let c = state
         .db
         .configuration(cid)
         .await?
-        .filter(|c| id.role_in(c.team_id).is_some())
-        .ok_or_else(|| AppError::NotFound(format!("configuration {cid}")))?;
-    id.require(c.team_id, role)?;
+        .ok_or_else(|| AppError::NotFound(what()))?;
+    id.require_in(c.team_id, role, what)?;
     Ok(c)
 }
 
@@ -365,13 +365,13 @@ pub async fn get_configuration(
     id: Identity,
     cid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
+    let what = || format!("configuration {cid}");
     let (c, v) = state
         .db
         .configuration_with_current(*cid)
         .await?
-        .filter(|(c, _)| id.role_in(c.team_id).is_some())
-        .ok_or_else(|| AppError::NotFound(format!("configuration {cid}")))?;
-    id.require(c.team_id, Role::Viewer)?;
+        .ok_or_else(|| AppError::NotFound(what()))?;
+    id.require_in(c.team_id, Role::Viewer, what)?;
     Ok(HttpResponse::Ok().json(ConfigWithCurrent {
         configuration: c,
         current: v,

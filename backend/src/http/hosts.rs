@@ -94,13 +94,13 @@ impl HostBody {
 }
 
 async fn owned(state: &AppState, id: &Identity, hid: i64, role: Role) -> Result<HostRow, AppError> {
+    let what = || format!("host {hid}");
     let h = state
         .db
         .host(hid)
         .await?
-        .filter(|h| id.role_in(h.team_id).is_some())
-        .ok_or_else(|| AppError::NotFound(format!("host {hid}")))?;
-    id.require(h.team_id, role)?;
+        .ok_or_else(|| AppError::NotFound(what()))?;
+    id.require_in(h.team_id, role, what)?;
     Ok(h)
 }
 

@@ -227,20 +227,19 @@ async fn visible(
     tid: i64,
     change: Option<Role>,
 ) -> Result<TemplateRow, AppError> {
+    let what = || format!("template {tid}");
     let t = state
         .db
         .template(tid)
         .await?
-        .filter(|t| t.team_id.is_none_or(|team| id.role_in(team).is_some()))
-        .ok_or_else(|| AppError::NotFound(format!("template {tid}")))?;
-    if let Some(role) = change {
-        match t.team_id {
-            None => {
-                return Err(AppError::Forbidden(format!(
-                    "template {tid} is built in and cannot be changed; save a copy in your team"
-                )))
-            }
-            Some(team) => id.require(team, role)?,
+        .ok_or_else(|| AppError::NotFound(what()))?;
+    match (t.team_id, change) {
+        (Some(team), role) => id.require_in(team, role.unwrap_or(Role::Viewer), what)?,
+        (None, None) => {}
+        (None, Some(_)) => {
+            return Err(AppError::Forbidden(format!(
+                "template {tid} is built in and cannot be changed; save a copy in your team"
+            )))
         }
     }
     Ok(t)
@@ -548,19 +547,11 @@ pub async fn template_from_configuration(
     cid: web::Path<i64>,
     body: web::Json<FromConfiguration>,
 ) -> Result<HttpResponse, AppError> {
-    let cfg = state
-        .db
-        .configuration(*cid)
-        .await?
-        .filter(|c| id.role_in(c.team_id).is_some())
-        .ok_or_else(|| AppError::NotFound(format!("configuration {cid}")))?;
+    let cfg = super::configs::owned(&state, &id, *cid, Role::Editor).await?;
     let m = id
-        .memberships
-        .iter()
-        .find(|m| m.team_id == cfg.team_id)
+        .membership(cfg.team_id)
         .cloned()
         .ok_or_else(|| AppError::NotFound(format!("configuration {cid}")))?;
-    id.require(cfg.team_id, Role::Editor)?;
     let version = body.version.unwrap_or(cfg.current_version);
     let v =
         state.db.version(cfg.id, version).await?.ok_or_else(|| {
