@@ -76,7 +76,7 @@ pub fn init_logging() {
 
 async fn run_async(a: ServeArgs) -> Result<()> {
     let (db, pg) = open_database(&a.db).await?;
-    let refreshed = http::configs::refresh_claims(&db)
+    let refreshed = refresh_claims(&db)
         .await
         .context("store the claims of existing configurations")?;
     if refreshed > 0 {
@@ -109,6 +109,25 @@ async fn run_async(a: ServeArgs) -> Result<()> {
     let r = http::serve(&a.bind, a.static_dir.clone(), state).await;
     drop(pg);
     r.with_context(|| format!("serve on {}", a.bind))
+}
+
+/// Stores the host claims of active configurations saved before claims existed (or by an
+/// older server); once at start, before serving.
+async fn refresh_claims(db: &Db) -> Result<usize> {
+    use lockstep_shared::validate::cross;
+    let mut n = 0;
+    for (cid, version, v) in db.configurations_needing_claims().await? {
+        // A document the current model cannot read claims nothing (it cannot be deployed).
+        let claims = serde_json::from_value::<lockstep_shared::Document>(v)
+            .map(|d| cross::claims(&d))
+            .unwrap_or_default();
+        let mut tx = db.begin().await?;
+        if crate::db::configs::refresh_claims(&mut tx, cid, version, &claims).await? {
+            n += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(n)
 }
 
 /// How often expired sessions and old failed logins are deleted (also once at start).

@@ -1,6 +1,6 @@
 //! Configurations and their immutable versions.
 
-use super::{Db, Tx};
+use super::{Db, Saved, Tx};
 use crate::audit::NewEvent;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -81,7 +81,7 @@ pub struct NewVersion<'a> {
 }
 
 /// The digest stored with a configuration's claims, to tell whether they changed.
-pub fn claims_digest(claims: &[Claim]) -> Vec<u8> {
+fn claims_digest(claims: &[Claim]) -> Vec<u8> {
     Sha256::digest(serde_json::to_vec(claims).unwrap_or_default()).to_vec()
 }
 
@@ -145,14 +145,6 @@ pub async fn refresh_claims(
     Ok(true)
 }
 
-/// The outcome of saving on top of a base version.
-pub enum Saved {
-    Version(i32),
-    /// Someone saved first; this is the current version.
-    Conflict(i32),
-    Archived,
-}
-
 async fn insert_version(tx: &mut Tx<'_>, id: i64, version: i32, v: &NewVersion<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO configuration_versions (configuration_id, version, document, findings, \
@@ -211,17 +203,19 @@ pub async fn create(
 /// Saves version `base + 1` and appends its audit event `e` in one statement: one
 /// transaction and one round trip (the hot path of the API). Nothing is written unless `base`
 /// is the current version of an active configuration; then this reads which it was.
-/// `claims`: the version's claims when they differ from the stored ones.
+/// The version's claims are rewritten only when they differ from those stored (digest
+/// `stored_claims`): most saves change no port, file or name.
 pub async fn save_with_event(
     db: &Db,
     id: i64,
     base: i32,
     v: &NewVersion<'_>,
-    claims: Option<&[Claim]>,
+    stored_claims: Option<&[u8]>,
     e: &NewEvent,
 ) -> Result<Saved> {
-    let changed = claims.is_some();
-    let claims = claims.unwrap_or_default();
+    let claims = v.claims;
+    let digest = claims_digest(claims);
+    let changed = stored_claims != Some(&digest[..]);
     let col = |f: fn(&Claim) -> &String| claims.iter().map(f).cloned().collect::<Vec<String>>();
     let sql = format!(
         "WITH cfg AS ( \
@@ -258,7 +252,7 @@ pub async fn save_with_event(
         .bind(v.message)
         .bind(v.at)
         .bind(changed)
-        .bind(claims_digest(claims))
+        .bind(&digest)
         .bind(col(|c| &c.kind))
         .bind(col(|c| &c.value))
         .bind(col(|c| &c.host_name))

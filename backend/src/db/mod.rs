@@ -19,6 +19,14 @@ const IDLE_PING_AFTER: Duration = Duration::from_millis(500);
 
 pub type Tx<'a> = Transaction<'a, Postgres>;
 
+/// The outcome of saving a configuration or template on top of a base version.
+pub enum Saved {
+    Version(i32),
+    /// Someone saved first; this is the current version.
+    Conflict(i32),
+    Archived,
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 #[derive(Clone)]

@@ -1,6 +1,6 @@
 //! Templates and their immutable versions. `team_id` NULL is a built-in template.
 
-use super::{Db, Tx};
+use super::{Db, Saved, Tx};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -113,14 +113,14 @@ pub async fn create(
     Ok(Some(id))
 }
 
-/// Saves a new version on top of `base`: `Ok(Err(current))` when `base` is not current,
-/// `Ok(Ok(None))` when the template is archived.
+/// Saves a new version on top of `base`, refused when `base` is not current or the template
+/// is archived.
 pub async fn save(
     tx: &mut Tx<'_>,
     id: i64,
     base: i32,
     v: &NewTemplateVersion<'_>,
-) -> Result<std::result::Result<Option<i32>, i32>> {
+) -> Result<Saved> {
     let row: Option<(i32, Option<DateTime<Utc>>)> = sqlx::query_as(
         "SELECT current_version, archived_at FROM templates WHERE id = $1 FOR UPDATE",
     )
@@ -131,10 +131,10 @@ pub async fn save(
         anyhow::bail!("template {id} disappeared");
     };
     if archived.is_some() {
-        return Ok(Ok(None));
+        return Ok(Saved::Archived);
     }
     if current != base {
-        return Ok(Err(current));
+        return Ok(Saved::Conflict(current));
     }
     let next = current + 1;
     sqlx::query("UPDATE templates SET current_version = $2 WHERE id = $1")
@@ -143,7 +143,7 @@ pub async fn save(
         .execute(&mut **tx)
         .await?;
     insert_version(tx, id, next, v).await?;
-    Ok(Ok(Some(next)))
+    Ok(Saved::Version(next))
 }
 
 pub async fn archive(tx: &mut Tx<'_>, id: i64) -> Result<bool> {

@@ -5,12 +5,13 @@
 //! a version with errors is a draft (it saves, but can never be deployed). Each save is one
 //! transaction with its audit event.
 
-use super::docs::artifacts;
+use super::docs::{artifacts, parse};
 use super::errors::AppError;
 use super::openapi::{DiffJson, DocumentJson, FindingJson};
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
-use crate::db::configs::{self, ConfigRow, NewVersion, Saved};
+use crate::db::configs::{self, ConfigRow, NewVersion};
+use crate::db::Saved;
 use actix_web::{get, post, put, web, HttpResponse};
 use lockstep_shared::render::Validated;
 use lockstep_shared::validate::{cross, sort_findings, validate};
@@ -41,42 +42,6 @@ pub struct Save {
     document: Box<RawValue>,
     #[serde(default)]
     message: String,
-}
-
-/// A stored document (a version written by an older model may no longer parse).
-fn stored(raw: &RawValue) -> Result<Document, AppError> {
-    Document::from_json(raw.get()).map_err(|e| {
-        AppError::bad(
-            "bad_document",
-            format!(
-                "the stored document is not a valid configuration document: {}",
-                e.message
-            ),
-        )
-    })
-}
-
-/// A posted document, parsed straight from its JSON text (no intermediate value), with the
-/// line and column of a problem within the document.
-fn posted(raw: &RawValue) -> Result<Document, AppError> {
-    Document::from_json(raw.get()).map_err(|e| AppError::BadRequest {
-        code: "bad_document",
-        message: format!(
-            "the document is not a valid configuration document: {}",
-            e.message
-        ),
-        details: json!({"line": e.line, "column": e.column, "within": "document"}),
-    })
-}
-
-fn check_name(name: &str) -> Result<(), AppError> {
-    if name.trim().is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-        return Err(AppError::bad(
-            "bad_name",
-            format!("configuration name {name:?} must be 1 to 128 printable characters"),
-        ));
-    }
-    Ok(())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -214,24 +179,6 @@ async fn check(
     })
 }
 
-/// Stores the claims of active configurations saved before claims existed (or by an older
-/// server): called once at start, before serving.
-pub async fn refresh_claims(db: &crate::db::Db) -> anyhow::Result<usize> {
-    let mut n = 0;
-    for (cid, version, v) in db.configurations_needing_claims().await? {
-        // A document the current model cannot read claims nothing (it cannot be deployed).
-        let claims = Document::deserialize(&v)
-            .map(|d| cross::claims(&d))
-            .unwrap_or_default();
-        let mut tx = db.begin().await?;
-        if configs::refresh_claims(&mut tx, cid, version, &claims).await? {
-            n += 1;
-        }
-        tx.commit().await?;
-    }
-    Ok(n)
-}
-
 /// The configuration if the caller's team owns it and the caller has `role` there.
 pub(super) async fn owned(
     state: &AppState,
@@ -279,7 +226,7 @@ pub async fn create_configuration(
     let m = id.team(&team)?.clone();
     let new = NewConfiguration {
         name: &body.name,
-        document: posted(&body.document)?,
+        document: parse(body.document.get())?,
         message: &body.message,
         template: None,
     };
@@ -317,7 +264,7 @@ pub async fn create_in_team(
         template,
     } = new;
     id.require(m.team_id, Role::Editor)?;
-    check_name(name)?;
+    super::check_name("configuration", name)?;
     let c = check(state, m.team_id, None, document).await?;
     let nv = c.version(id, message);
     let mut tx = state.db.begin().await?;
@@ -389,7 +336,13 @@ pub async fn save_configuration(
     body: web::Json<Save>,
 ) -> Result<HttpResponse, AppError> {
     let cfg = owned(&state, &id, *cid, Role::Editor).await?;
-    let c = check(&state, cfg.team_id, Some(cfg.id), posted(&body.document)?).await?;
+    let c = check(
+        &state,
+        cfg.team_id,
+        Some(cfg.id),
+        parse(body.document.get())?,
+    )
+    .await?;
     let nv = c.version(&id, &body.message);
     let v = body.base_version + 1;
     let mut e = event(
@@ -404,26 +357,16 @@ pub async fn save_configuration(
     e.target_name = Some(cfg.name.clone());
     e.before = Some(json!({"version": body.base_version}));
     e.after = Some(c.recorded(v, &body.message));
-    // Most saves change no port, file or name: the claims are rewritten only when they differ.
-    let changed = (cfg.claims_digest.as_deref() != Some(&configs::claims_digest(&c.claims)[..]))
-        .then_some(&c.claims[..]);
-    match configs::save_with_event(&state.db, cfg.id, body.base_version, &nv, changed, &e).await? {
+    let stored_claims = cfg.claims_digest.as_deref();
+    match configs::save_with_event(&state.db, cfg.id, body.base_version, &nv, stored_claims, &e)
+        .await?
+    {
         Saved::Version(v) => Ok(HttpResponse::Ok().json(c.saved(cfg.id, v))),
         Saved::Conflict(current) => {
             let cur = state.db.version(cfg.id, current).await?;
-            Err(AppError::Conflict {
-                message: format!(
-                    "version {} is not the current version ({current}): someone saved first; \
-                     your document was not saved, merge it onto the current version",
-                    body.base_version
-                ),
-                details: json!({ "current_version": current, "current": cur }),
-            })
+            Err(AppError::stale("document", body.base_version, current, cur))
         }
-        Saved::Archived => Err(AppError::Conflict {
-            message: format!("configuration {} is archived", cfg.id),
-            details: Value::Null,
-        }),
+        Saved::Archived => Err(AppError::archived(format!("configuration {}", cfg.id))),
     }
 }
 
@@ -511,7 +454,7 @@ pub async fn render_configuration_version(
 ) -> Result<HttpResponse, AppError> {
     let (cid, v) = path.into_inner();
     let row = one_version(&state, &id, cid, v).await?;
-    let doc = stored(&row.document)?;
+    let doc = parse(row.document.get())?;
     let valid = Validated::new(doc).map_err(|f| AppError::Invalid(json!(f)))?;
     Ok(HttpResponse::Ok().json(artifacts(&valid)))
 }
@@ -535,7 +478,7 @@ pub async fn diff_configuration_versions(
 ) -> Result<HttpResponse, AppError> {
     let a = one_version(&state, &id, *cid, q.from).await?;
     let b = one_version(&state, &id, *cid, q.to).await?;
-    let d = lockstep_shared::diff::diff(&stored(&a.document)?, &stored(&b.document)?);
+    let d = lockstep_shared::diff::diff(&parse(a.document.get())?, &parse(b.document.get())?);
     Ok(HttpResponse::Ok().json(DiffBody {
         from: q.from,
         to: q.to,

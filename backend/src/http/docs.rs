@@ -8,6 +8,7 @@ use lockstep_shared::render::{render_all, Validated};
 use lockstep_shared::validate::validate;
 use lockstep_shared::Document;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
@@ -20,7 +21,7 @@ pub struct Artifacts {
     secondary_xml: String,
     /// The ordered QMP steps that start replication, and the failover/reprotect runbooks.
     #[schema(value_type = Object)]
-    plan: Value,
+    plan: Box<RawValue>,
     /// The equivalent QEMU command line of the primary.
     primary_cmdline: String,
     secondary_cmdline: String,
@@ -36,12 +37,13 @@ pub struct Validation {
     findings: Value,
 }
 
-/// Parses a posted document, naming the line and column of a parse error.
-pub fn parse(body: &str) -> Result<Document, AppError> {
-    Document::from_json(body).map_err(|e| AppError::BadRequest {
+/// Parses a document from its JSON text (a posted body, a document inside one, or a stored
+/// version), naming the line and column of a problem within the document.
+pub fn parse(text: &str) -> Result<Document, AppError> {
+    Document::from_json(text).map_err(|e| AppError::BadRequest {
         code: "bad_document",
         message: format!(
-            "the body is not a valid configuration document: {}",
+            "the document is not a valid configuration document: {}",
             e.message
         ),
         details: json!({"line": e.line, "column": e.column}),
@@ -54,7 +56,8 @@ pub fn artifacts(v: &Validated) -> Artifacts {
     Artifacts {
         primary_xml: a.primary_xml,
         secondary_xml: a.secondary_xml,
-        plan: serde_json::from_str::<Value>(&a.plan_json).unwrap_or_default(),
+        // Already JSON: copied into the answer as it is.
+        plan: RawValue::from_string(a.plan_json).unwrap_or_default(),
         primary_cmdline: a.primary_cmdline,
         secondary_cmdline: a.secondary_cmdline,
         warnings: json!(v.warnings()),

@@ -32,6 +32,31 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// 409 for an edit made on top of a version that is no longer the current one. The answer
+    /// carries the current version, so the edit can be merged and nothing is lost.
+    pub fn stale(
+        what: &str,
+        base: i32,
+        current: i32,
+        current_row: impl serde::Serialize,
+    ) -> AppError {
+        AppError::Conflict {
+            message: format!(
+                "version {base} is not the current version ({current}): someone saved first; \
+                 your {what} was not saved, merge it onto the current version"
+            ),
+            details: json!({ "current_version": current, "current": current_row }),
+        }
+    }
+
+    /// 409 for a change to an archived object (`what`, e.g. "configuration 7").
+    pub fn archived(what: String) -> AppError {
+        AppError::Conflict {
+            message: format!("{what} is archived"),
+            details: Value::Null,
+        }
+    }
+
     pub fn bad(code: &'static str, message: impl Into<String>) -> AppError {
         AppError::BadRequest {
             code,

@@ -46,10 +46,7 @@ impl HostBody {
     /// Every problem at once, as `details.fields`.
     fn check(&self) -> Result<(), AppError> {
         let mut problems = Vec::new();
-        if self.name.trim().is_empty()
-            || self.name.len() > 128
-            || self.name.chars().any(char::is_control)
-        {
+        if !super::is_valid_name(&self.name) {
             problems.push(json!({"field": "name", "message": format!("host name {:?} must be 1 to 128 printable characters", self.name)}));
         }
         let uri_ok = ["qemu:///system", "qemu:///session"].contains(&self.libvirt_uri.as_str())

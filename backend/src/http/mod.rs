@@ -41,6 +41,23 @@ pub struct AppState {
     pub secure_cookies: bool,
 }
 
+/// Names of configurations, templates and hosts: 1 to 128 characters, not all blank, no
+/// control characters.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.trim().is_empty() && name.len() <= 128 && !name.chars().any(char::is_control)
+}
+
+/// [`is_valid_name`] as a 400 naming the `kind` of object.
+pub fn check_name(kind: &str, name: &str) -> Result<(), AppError> {
+    if is_valid_name(name) {
+        return Ok(());
+    }
+    Err(AppError::bad(
+        "bad_name",
+        format!("{kind} name {name:?} must be 1 to 128 printable characters"),
+    ))
+}
+
 /// `?archived=true`: lists include archived objects too.
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

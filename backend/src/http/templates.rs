@@ -13,6 +13,7 @@ use super::{event, AppState, RequestCtx};
 use crate::auth::{random_hex, Identity, Role};
 use crate::db::templates::{self, NewTemplateVersion, TemplateRow, TemplateVersionRow};
 use crate::db::templates::{TemplateSummary, TemplateVersionMeta};
+use crate::db::Saved;
 use actix_web::{get, post, put, web, HttpResponse};
 use lockstep_shared::template::{self as tpl, Binding, ParamType, Parameter, Template};
 use lockstep_shared::validate::{validate, Finding};
@@ -121,16 +122,6 @@ pub struct Instantiate {
     values: Map<String, Value>,
     #[serde(default)]
     message: String,
-}
-
-fn check_name(name: &str) -> Result<(), AppError> {
-    if name.trim().is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-        return Err(AppError::bad(
-            "bad_name",
-            format!("template name {name:?} must be 1 to 128 printable characters"),
-        ));
-    }
-    Ok(())
 }
 
 fn check_description(d: &str) -> Result<(), AppError> {
@@ -300,7 +291,7 @@ async fn store_new(
         from,
     } = new;
     id.require(team.team_id, Role::Editor)?;
-    check_name(name)?;
+    super::check_name("template", name)?;
     check_description(description)?;
     let c = checked(t)?;
     let parameters = json!(t.parameters);
@@ -429,7 +420,7 @@ pub async fn save_template(
     };
     let mut tx = state.db.begin().await?;
     match templates::save(&mut tx, row.id, b.base_version, &nv).await? {
-        Ok(Some(v)) => {
+        Saved::Version(v) => {
             let mut e = event(
                 &ctx,
                 Some(id.user_id),
@@ -451,21 +442,11 @@ pub async fn save_template(
                 default_findings: c.default_findings,
             }))
         }
-        Ok(None) => Err(AppError::Conflict {
-            message: format!("template {} is archived", row.id),
-            details: Value::Null,
-        }),
-        Err(current) => {
+        Saved::Archived => Err(AppError::archived(format!("template {}", row.id))),
+        Saved::Conflict(current) => {
             drop(tx);
             let cur = state.db.template_version(row.id, current).await?;
-            Err(AppError::Conflict {
-                message: format!(
-                    "version {} is not the current version ({current}): someone saved first; \
-                     your template was not saved, merge it onto the current version",
-                    b.base_version
-                ),
-                details: json!({ "current_version": current, "current": cur }),
-            })
+            Err(AppError::stale("template", b.base_version, current, cur))
         }
     }
 }
@@ -590,10 +571,7 @@ pub async fn create_configuration_from_template(
         return Err(AppError::NotFound(format!("template {}", body.template_id)));
     }
     if t.archived_at.is_some() {
-        return Err(AppError::Conflict {
-            message: format!("template {} is archived", t.id),
-            details: Value::Null,
-        });
+        return Err(AppError::archived(format!("template {}", t.id)));
     }
     let version = body.template_version.unwrap_or(t.current_version);
     let row = state
