@@ -2,18 +2,11 @@
 //! test): sessions and CSRF, team isolation and roles, versioned saves with conflicts, bad
 //! input, rate limiting, and the audit log with its tamper check.
 
+#[macro_use]
 mod common;
 
-use common::{corpus, have_postgres, Server, PASSWORD};
+use common::{corpus, create_configuration, Server, PASSWORD};
 use serde_json::json;
-
-macro_rules! need_postgres {
-    ($name:expr) => {
-        if !have_postgres($name) {
-            return;
-        }
-    };
-}
 
 #[test]
 fn save_versions_and_conflicts_lose_nothing() {
@@ -124,13 +117,7 @@ fn drafts_with_errors_save_but_do_not_render() {
     s.create_user("ops", "editor", "alice");
     let mut c = s.as_user("alice");
     let bad = corpus("broken-secondary");
-    let r = c
-        .send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": "draft", "document": bad}),
-        )
-        .expect("create");
+    let r = create_configuration(&mut c, "ops", "draft", &bad);
     assert_eq!(r.status, 201, "{}", r.body);
     let b = r.json();
     assert_eq!(b["errors"], 7);
@@ -182,13 +169,7 @@ fn teams_are_isolated_and_roles_are_enforced() {
     let mut mallory = s.as_user("mallory");
     let mut anon = s.client();
     let doc = corpus("one-disk-raw");
-    let r = alice
-        .send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": "vm1", "document": doc}),
-        )
-        .expect("create");
+    let r = create_configuration(&mut alice, "ops", "vm1", &doc);
     let id = r.json()["id"].as_i64().expect("id");
     let c = format!("/api/v1/configurations/{id}");
 
@@ -271,13 +252,7 @@ fn sessions_need_csrf_for_changes_and_end_at_logout() {
         "{set_cookie}"
     );
     c.send_csrf = false;
-    let r = c
-        .send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": "vm1", "document": corpus("one-disk-raw")}),
-        )
-        .expect("create");
+    let r = create_configuration(&mut c, "ops", "vm1", &corpus("one-disk-raw"));
     assert_eq!(r.status, 403);
     assert!(r.json()["message"]
         .as_str()
@@ -401,13 +376,7 @@ fn audit_is_filtered_paginated_append_only_and_verifiable() {
     let mut c = s.as_user("alice");
     let doc = corpus("one-disk-raw");
     for i in 0..5 {
-        let r = c
-            .send(
-                "POST",
-                "/api/v1/teams/ops/configurations",
-                &json!({"name": format!("vm{i}"), "document": doc}),
-            )
-            .expect("create");
+        let r = create_configuration(&mut c, "ops", &format!("vm{i}"), &doc);
         assert_eq!(r.status, 201);
     }
     // Pages of 2 walk all five creations, newest first, without repeats.
@@ -501,13 +470,7 @@ fn a_save_and_its_audit_event_commit_together() {
          CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION fail_audit()",
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r = c
-        .send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": "vm1", "document": corpus("one-disk-raw")}),
-        )
-        .expect("create");
+    let r = create_configuration(&mut c, "ops", "vm1", &corpus("one-disk-raw"));
     assert_eq!(r.status, 500);
     assert_eq!(r.json()["code"], "internal");
     let count = s.sql("SELECT count(*) FROM configurations");
@@ -516,13 +479,7 @@ fn a_save_and_its_audit_event_commit_together() {
         .sql("DROP TRIGGER fail_audit ON audit_events")
         .status
         .success());
-    let r = c
-        .send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": "vm1", "document": corpus("one-disk-raw")}),
-        )
-        .expect("create");
+    let r = create_configuration(&mut c, "ops", "vm1", &corpus("one-disk-raw"));
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.json()["id"].as_i64().expect("id");
 
@@ -575,24 +532,12 @@ fn diffs_and_cross_configuration_findings() {
     s.create_user("other", "editor", "olga");
     let mut c = s.as_user("alice");
     let doc = corpus("one-disk-qcow2");
-    let r = c
-        .send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": "vm1", "document": doc}),
-        )
-        .expect("create");
+    let r = create_configuration(&mut c, "ops", "vm1", &doc);
     let id = r.json()["id"].as_i64().expect("id");
     assert_eq!(r.json()["errors"], 0);
 
     // A second configuration on the same hosts reusing vm1's ports, images and name.
-    let r = c
-        .send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": "vm1-copy", "document": doc}),
-        )
-        .expect("create");
+    let r = create_configuration(&mut c, "ops", "vm1-copy", &doc);
     let b = r.json();
     let codes: Vec<&str> = b["findings"]
         .as_array()
@@ -682,12 +627,7 @@ fn removing_the_newest_audit_events_is_found() {
     let s = Server::start();
     s.create_user("ops", "editor", "alice");
     let mut c = s.as_user("alice");
-    c.send(
-        "POST",
-        "/api/v1/teams/ops/configurations",
-        &json!({"name": "vm1", "document": corpus("one-disk-raw")}),
-    )
-    .expect("create");
+    create_configuration(&mut c, "ops", "vm1", &corpus("one-disk-raw"));
     assert!(s.lockstep(&["audit", "verify"], None).status.success());
     let o = s.sql(
         "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only; \
@@ -707,13 +647,7 @@ fn configuration_versions_are_pinned_by_their_audit_events() {
     s.create_user("ops", "editor", "alice");
     let mut c = s.as_user("alice");
     let doc = corpus("one-disk-raw");
-    let r = c
-        .send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": "vm1", "document": doc}),
-        )
-        .expect("create");
+    let r = create_configuration(&mut c, "ops", "vm1", &doc);
     let id = r.json()["id"].as_i64().expect("id");
     let r = c
         .send(
@@ -786,13 +720,7 @@ fn claims_saved_before_the_claims_table_are_filled_in_at_start() {
     s.create_user("ops", "editor", "alice");
     let doc = corpus("one-disk-qcow2");
     let mut c = s.as_user("alice");
-    let r = c
-        .send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": "vm1", "document": doc}),
-        )
-        .expect("create");
+    let r = create_configuration(&mut c, "ops", "vm1", &doc);
     assert_eq!(r.status, 201);
     // As an older server left it: no claims stored.
     let o =
@@ -802,13 +730,7 @@ fn claims_saved_before_the_claims_table_are_filled_in_at_start() {
     let count = s.sql("SELECT count(*) FROM configuration_claims");
     assert_ne!(String::from_utf8_lossy(&count.stdout).trim(), "0");
     let mut c = s.as_user("alice");
-    let r = c
-        .send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": "vm1-copy", "document": doc}),
-        )
-        .expect("create");
+    let r = create_configuration(&mut c, "ops", "vm1-copy", &doc);
     let codes = r.json()["findings"].to_string();
     for code in ["E070", "E071", "E072"] {
         assert!(codes.contains(code), "{code} missing: {codes}");
@@ -887,21 +809,9 @@ fn refused_changes_are_audited_with_their_result() {
     let mut a = s.as_user("alice");
     let mut v = s.as_user("vic");
     let doc = corpus("one-disk-raw");
-    let r = v
-        .send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": "vm1", "document": doc}),
-        )
-        .expect("create");
+    let r = create_configuration(&mut v, "ops", "vm1", &doc);
     assert_eq!(r.status, 403);
-    let r = a
-        .send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": "vm1", "document": doc}),
-        )
-        .expect("create");
+    let r = create_configuration(&mut a, "ops", "vm1", &doc);
     let id = r.json()["id"].as_i64().expect("id");
     let stale = json!({"base_version": 7, "document": doc});
     let r = a
@@ -982,13 +892,7 @@ fn every_server_sees_logouts_and_role_changes() {
     let mut n = 0;
     let mut create = |c: &mut lockstep_tests::http::Client| {
         n += 1;
-        c.send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": format!("vm{n}"), "document": doc}),
-        )
-        .expect("create")
-        .status
+        create_configuration(c, "ops", &format!("vm{n}"), &doc).status
     };
     assert_eq!(create(&mut eve_b), 201);
     assert_eq!(create(&mut eve_b), 201);

@@ -1,6 +1,7 @@
 //! The built page in headless Chromium, served by `lockstep serve`: the shared validator and
 //! renderers run as WebAssembly in a real browser.
 
+#[macro_use]
 mod common;
 
 use lockstep_tests::{have_program, skip, workspace_root, TempDir};
@@ -50,9 +51,7 @@ fn page_validates_and_renders_in_the_browser() {
         skip(test, "chromium", "chromium is not installed");
         return;
     };
-    if !common::have_postgres(test) {
-        return;
-    }
+    need_postgres!(test);
     let server = common::Server::start_serving(Some(&dist));
     let profile = TempDir::new("chromium");
     let dom = dump_dom(browser, &format!("http://{}/", server.addr), profile.path());

@@ -1,17 +1,16 @@
 //! API tokens (shown once, hashed, one team, revocable) and host records, through the real
 //! server on a fresh Postgres database.
 
+#[macro_use]
 mod common;
 
-use common::{corpus, have_postgres, Server};
+use common::{corpus, Server};
 use lockstep_tests::http::Client;
 use serde_json::json;
 
 #[test]
 fn api_tokens_act_in_one_team_and_can_be_revoked() {
-    if !have_postgres("hosts_tokens::api_tokens_act_in_one_team_and_can_be_revoked") {
-        return;
-    }
+    need_postgres!("hosts_tokens::api_tokens_act_in_one_team_and_can_be_revoked");
     let s = Server::start();
     s.create_user("ops", "editor", "alice");
     // alice is also a viewer in a second team.
@@ -121,9 +120,7 @@ fn api_tokens_act_in_one_team_and_can_be_revoked() {
 
 #[test]
 fn hosts_are_team_records_with_checked_fields() {
-    if !have_postgres("hosts_tokens::hosts_are_team_records_with_checked_fields") {
-        return;
-    }
+    need_postgres!("hosts_tokens::hosts_are_team_records_with_checked_fields");
     let s = Server::start();
     s.create_user("ops", "editor", "alice");
     s.create_user("ops", "admin", "root");

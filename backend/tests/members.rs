@@ -2,18 +2,11 @@
 //! and remove them; roles take effect on the next request (sessions and tokens alike); a team
 //! never loses its last admin; every change is audited.
 
+#[macro_use]
 mod common;
 
-use common::{have_postgres, Server};
+use common::{create_configuration, Server};
 use serde_json::json;
-
-macro_rules! need_postgres {
-    ($name:expr) => {
-        if !have_postgres($name) {
-            return;
-        }
-    };
-}
 
 #[test]
 fn admins_manage_members_and_roles_apply_at_once() {
@@ -50,13 +43,7 @@ fn admins_manage_members_and_roles_apply_at_once() {
     );
     let doc = common::corpus("one-disk-raw");
     let create = |c: &mut lockstep_tests::http::Client, name: &str| {
-        c.send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": name, "document": doc}),
-        )
-        .expect("create")
-        .status
+        create_configuration(c, "ops", name, &doc).status
     };
     assert_eq!(create(&mut b, "vm1"), 403);
     // A token Bob made for ops follows his role too.

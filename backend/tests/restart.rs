@@ -2,18 +2,17 @@
 //! every save it acknowledged is in the database. (Its own test binary: it restarts the
 //! cluster that the binary's tests share.)
 
+#[macro_use]
 mod common;
 
-use common::{corpus, have_postgres, restart_postgres, Server};
+use common::{corpus, create_configuration, restart_postgres, Server};
 use lockstep_tests::http::KeepAlive;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
 #[test]
 fn acknowledged_saves_survive_a_postgres_restart() {
-    if !have_postgres("restart::acknowledged_saves_survive_a_postgres_restart") {
-        return;
-    }
+    need_postgres!("restart::acknowledged_saves_survive_a_postgres_restart");
     let s = Server::start();
     s.create_user("ops", "editor", "alice");
     let mut c = s.as_user("alice");
@@ -21,13 +20,7 @@ fn acknowledged_saves_survive_a_postgres_restart() {
     for i in 0..4 {
         let mut doc = corpus("one-disk-raw");
         doc["guest"]["name"] = json!(format!("vm{i}"));
-        let r = c
-            .send(
-                "POST",
-                "/api/v1/teams/ops/configurations",
-                &json!({"name": format!("vm{i}"), "document": doc}),
-            )
-            .expect("create");
+        let r = create_configuration(&mut c, "ops", &format!("vm{i}"), &doc);
         ids.push((r.json()["id"].as_i64().expect("id"), doc));
     }
     let deadline = Instant::now() + Duration::from_secs(6);

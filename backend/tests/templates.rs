@@ -2,19 +2,12 @@
 //! migration, instantiation with parameter values, save-as-template, versions and conflicts,
 //! read-only built-ins, team isolation, and the audit trail.
 
+#[macro_use]
 mod common;
 
-use common::{have_postgres, Server};
+use common::{create_configuration, Server};
 use lockstep_shared::template;
 use serde_json::{json, Value};
-
-macro_rules! need_postgres {
-    ($name:expr) => {
-        if !have_postgres($name) {
-            return;
-        }
-    };
-}
 
 fn codes(v: &Value) -> Vec<String> {
     v.as_array()
@@ -154,13 +147,7 @@ fn a_configuration_saved_as_a_template_is_versioned_and_instantiated() {
     s.create_user("ops", "viewer", "victor");
     s.create_user("other", "admin", "olga");
     let mut c = s.as_user("alice");
-    let r = c
-        .send(
-            "POST",
-            "/api/v1/teams/ops/configurations",
-            &json!({"name": "db1", "document": common::corpus("one-disk-qcow2")}),
-        )
-        .expect("create");
+    let r = create_configuration(&mut c, "ops", "db1", &common::corpus("one-disk-qcow2"));
     let cid = r.json()["id"].as_i64().expect("id");
 
     // Save as a template with two values as parameters.

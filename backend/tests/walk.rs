@@ -9,9 +9,10 @@
 //! fails the walk; every JSON body sent empty gets a 400 naming a field the description
 //! lists as required; every 2xx answer has the fields its described schema requires.
 
+#[macro_use]
 mod common;
 
-use common::{corpus, have_postgres, Server, PASSWORD};
+use common::{corpus, Server, PASSWORD};
 use lockstep_tests::http::{Client, Response};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -322,9 +323,7 @@ fn expected(access: Access, who: Who) -> Result<(), u16> {
 
 #[test]
 fn every_endpoint_as_every_role_and_as_another_team() {
-    if !have_postgres("walk::every_endpoint_as_every_role_and_as_another_team") {
-        return;
-    }
+    need_postgres!("walk::every_endpoint_as_every_role_and_as_another_team");
     let s = Server::start();
     for (team, role, user) in [
         ("ops", "admin", "ada"),

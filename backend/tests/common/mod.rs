@@ -229,6 +229,31 @@ impl Server {
     }
 }
 
+/// Returns from the test (a counted skip, see [`have_postgres`]) when there is no Postgres.
+#[allow(unused_macros)]
+macro_rules! need_postgres {
+    ($name:expr) => {
+        if !crate::common::have_postgres($name) {
+            return;
+        }
+    };
+}
+
+/// `POST /api/v1/teams/{team}/configurations` with a name and a document.
+pub fn create_configuration(
+    c: &mut lockstep_tests::http::Client,
+    team: &str,
+    name: &str,
+    document: &serde_json::Value,
+) -> lockstep_tests::http::Response {
+    c.send(
+        "POST",
+        &format!("/api/v1/teams/{team}/configurations"),
+        &serde_json::json!({"name": name, "document": document}),
+    )
+    .expect("create a configuration")
+}
+
 /// A valid document from the golden corpus.
 pub fn corpus(case: &str) -> serde_json::Value {
     let p = lockstep_tests::workspace_root()
