@@ -104,23 +104,47 @@ pub async fn replace_claims(tx: &mut Tx<'_>, id: i64, claims: &[Claim]) -> Resul
         .bind(id)
         .execute(&mut **tx)
         .await?;
-    let col = |f: fn(&Claim) -> &String| claims.iter().map(f).cloned().collect::<Vec<String>>();
-    sqlx::query(
+    let mut q = sqlx::query(
         "INSERT INTO configuration_claims \
          (configuration_id, team_id, kind, value, host_name, host_address, field) \
          SELECT $1, $2, k.* FROM \
          unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS k",
     )
     .bind(id)
-    .bind(team_id)
-    .bind(col(|c| &c.kind))
-    .bind(col(|c| &c.value))
-    .bind(col(|c| &c.host_name))
-    .bind(col(|c| &c.host_address))
-    .bind(col(|c| &c.field))
-    .execute(&mut **tx)
-    .await?;
+    .bind(team_id);
+    for column in claim_columns(claims) {
+        q = q.bind(column);
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
+}
+
+/// The claims as five parallel arrays (kind, value, host name, host address, field), to bind
+/// for `unnest`.
+fn claim_columns(claims: &[Claim]) -> [Vec<&str>; 5] {
+    let col = |f: fn(&Claim) -> &str| claims.iter().map(f).collect();
+    [
+        col(|c| &c.kind),
+        col(|c| &c.value),
+        col(|c| &c.host_name),
+        col(|c| &c.host_address),
+        col(|c| &c.field),
+    ]
+}
+
+type Scalar<'q, O> = sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
+
+/// Binds a version's eight fields after its configuration id and version number, in the
+/// column order of `configuration_versions`.
+fn bind_version<'q, O>(q: Scalar<'q, O>, v: &'q NewVersion<'q>) -> Scalar<'q, O> {
+    q.bind(v.document)
+        .bind(v.findings)
+        .bind(v.errors)
+        .bind(v.warnings)
+        .bind(v.author_id)
+        .bind(v.author_name)
+        .bind(v.message)
+        .bind(v.at)
 }
 
 /// Stores the claims of `version` if it is still the current version of an active
@@ -146,23 +170,14 @@ pub async fn refresh_claims(
 }
 
 async fn insert_version(tx: &mut Tx<'_>, id: i64, version: i32, v: &NewVersion<'_>) -> Result<()> {
-    sqlx::query(
+    let q = sqlx::query_scalar::<_, i32>(
         "INSERT INTO configuration_versions (configuration_id, version, document, findings, \
          errors, warnings, author_id, author_name, message, created_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING version",
     )
     .bind(id)
-    .bind(version)
-    .bind(v.document)
-    .bind(v.findings)
-    .bind(v.errors)
-    .bind(v.warnings)
-    .bind(v.author_id)
-    .bind(v.author_name)
-    .bind(v.message)
-    .bind(v.at)
-    .execute(&mut **tx)
-    .await?;
+    .bind(version);
+    bind_version(q, v).fetch_one(&mut **tx).await?;
     Ok(())
 }
 
@@ -216,7 +231,6 @@ pub async fn save_with_event(
     let claims = v.claims;
     let digest = claims_digest(claims);
     let changed = stored_claims != Some(&digest[..]);
-    let col = |f: fn(&Claim) -> &String| claims.iter().map(f).cloned().collect::<Vec<String>>();
     let sql = format!(
         "WITH cfg AS ( \
              UPDATE configurations SET current_version = $2 + 1, \
@@ -240,24 +254,11 @@ pub async fn save_with_event(
         super::audit::append_sql(18, "EXISTS (SELECT 1 FROM ver)")
     );
     let b = super::audit::Bindable::new(e)?;
-    let q = sqlx::query_scalar::<_, i64>(&sql)
-        .bind(id)
-        .bind(base)
-        .bind(v.document)
-        .bind(v.findings)
-        .bind(v.errors)
-        .bind(v.warnings)
-        .bind(v.author_id)
-        .bind(v.author_name)
-        .bind(v.message)
-        .bind(v.at)
-        .bind(changed)
-        .bind(&digest)
-        .bind(col(|c| &c.kind))
-        .bind(col(|c| &c.value))
-        .bind(col(|c| &c.host_name))
-        .bind(col(|c| &c.host_address))
-        .bind(col(|c| &c.field));
+    let q = sqlx::query_scalar::<_, i64>(&sql).bind(id).bind(base);
+    let mut q = bind_version(q, v).bind(changed).bind(&digest);
+    for column in claim_columns(claims) {
+        q = q.bind(column);
+    }
     if super::audit::bind_event(q, &b)
         .fetch_optional(&db.pool)
         .await?
