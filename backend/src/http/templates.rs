@@ -236,11 +236,16 @@ async fn visible(
     Ok(t)
 }
 
+/// A stored template version as a template.
+fn stored(v: &TemplateVersionRow) -> Result<Template, serde_json::Error> {
+    Ok(Template {
+        parameters: Vec::<Parameter>::deserialize(&v.parameters)?,
+        body: v.body.clone(),
+    })
+}
+
 fn view(t: TemplateRow, v: TemplateVersionRow) -> TemplateView {
-    let parsed: Option<Template> = serde_json::from_value(json!({
-        "parameters": v.parameters, "body": v.body
-    }))
-    .ok();
+    let parsed = stored(&v).ok();
     TemplateView {
         builtin: t.builtin(),
         template: t,
@@ -341,9 +346,7 @@ fn recorded(version: i32, t: &Template, message: &str) -> Value {
     json!({
         "version": version,
         "parameters": names,
-        "template_sha256": crate::audit::document_digest(&json!({
-            "parameters": t.parameters, "body": t.body
-        })),
+        "template_sha256": crate::audit::document_digest(&json!(t)),
         "message": message,
     })
 }
@@ -579,10 +582,8 @@ pub async fn create_configuration_from_template(
         .template_version(t.id, version)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("version {version} of template {}", t.id)))?;
-    let template: Template = serde_json::from_value(json!({
-        "parameters": row.parameters, "body": row.body
-    }))
-    .map_err(|e| AppError::Internal(anyhow::anyhow!("stored template {}: {e}", t.id)))?;
+    let template = stored(&row)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored template {}: {e}", t.id)))?;
     let mut values = body.values.clone();
     for p in tpl::to_generate(&template, &values) {
         values.insert(p.name.clone(), generate(p.kind));
