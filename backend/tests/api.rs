@@ -406,12 +406,7 @@ fn audit_is_filtered_paginated_append_only_and_verifiable() {
     assert_eq!(c.get("/api/v1/audit?limit=0").expect("audit").status, 400);
     assert_eq!(c.get("/api/v1/audit?bogus=1").expect("audit").status, 400);
 
-    let ok = s.lockstep(&["audit", "verify"], None);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    let ok = s.assert_audit_intact();
     assert!(String::from_utf8_lossy(&ok.stdout).contains("events verified"));
 
     // The table refuses changes...
@@ -628,7 +623,7 @@ fn removing_the_newest_audit_events_is_found() {
     s.create_user("ops", "editor", "alice");
     let mut c = s.as_user("alice");
     create_configuration(&mut c, "ops", "vm1", &corpus("one-disk-raw"));
-    assert!(s.lockstep(&["audit", "verify"], None).status.success());
+    s.assert_audit_intact();
     let o = s.sql(
         "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only; \
          DELETE FROM audit_events WHERE id = (SELECT max(id) FROM audit_events); \
@@ -667,12 +662,7 @@ fn configuration_versions_are_pinned_by_their_audit_events() {
     assert_eq!(after["message"], "again");
     assert_eq!(after["document_sha256"].as_str().map(str::len), Some(64));
     assert!(after.get("document").is_none(), "{after}");
-    let ok = s.lockstep(&["audit", "verify"], None);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    let ok = s.assert_audit_intact();
     assert!(
         String::from_utf8_lossy(&ok.stdout).contains("2 configuration versions match"),
         "{}",
@@ -856,12 +846,7 @@ fn refused_changes_are_audited_with_their_result() {
         .json();
     assert_eq!(denied["events"].as_array().map(Vec::len), Some(1));
     assert_eq!(denied["events"][0]["actor_name"], "vic");
-    let ok = s.lockstep(&["audit", "verify"], None);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    s.assert_audit_intact();
 }
 
 /// Polls `f` every 50 ms for up to 5 s until it returns true.

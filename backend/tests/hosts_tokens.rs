@@ -4,7 +4,7 @@
 #[macro_use]
 mod common;
 
-use common::{corpus, Server};
+use common::{actions, corpus, Server};
 use lockstep_tests::http::Client;
 use serde_json::json;
 
@@ -105,12 +105,7 @@ fn api_tokens_act_in_one_team_and_can_be_revoked() {
         .get("/api/v1/audit?target_type=token")
         .expect("audit")
         .json();
-    let actions: Vec<&str> = ev["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
+    let actions = actions(&ev);
     // The second revoke was refused (404), and is audited as such.
     assert_eq!(
         actions,
@@ -194,7 +189,7 @@ fn hosts_are_team_records_with_checked_fields() {
         .expect("audit")
         .json();
     let events = ev["events"].as_array().expect("events");
-    let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
+    let actions = actions(&ev);
     // The editor's refused delete (403) is in between.
     assert_eq!(
         actions,

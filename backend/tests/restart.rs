@@ -84,10 +84,5 @@ fn acknowledged_saves_survive_a_postgres_restart() {
             .status,
         200
     );
-    let ok = s.lockstep(&["audit", "verify"], None);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    s.assert_audit_intact();
 }

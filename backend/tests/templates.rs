@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::{create_configuration, Server};
+use common::{actions, create_configuration, Server};
 use lockstep_shared::template;
 use serde_json::{json, Value};
 
@@ -324,21 +324,11 @@ fn a_configuration_saved_as_a_template_is_versioned_and_instantiated() {
         .get("/api/v1/audit?target_type=template&result=ok")
         .expect("audit")
         .json();
-    let actions: Vec<&str> = e["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
+    let actions = actions(&e);
     assert_eq!(
         actions,
         vec!["template.archive", "template.update", "template.create"]
     );
     assert_eq!(e["events"][2]["after"]["from"]["configuration"], cid);
-    let ok = s.lockstep(&["audit", "verify"], None);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    s.assert_audit_intact();
 }

@@ -200,6 +200,17 @@ impl Server {
         c.output().expect("run lockstep")
     }
 
+    /// `lockstep audit verify` on this server's database, which must pass; its output.
+    pub fn assert_audit_intact(&self) -> std::process::Output {
+        let o = self.lockstep(&["audit", "verify"], None);
+        assert!(
+            o.status.success(),
+            "audit verify failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    }
+
     pub fn create_user(&self, team: &str, role: &str, user: &str) {
         let o = self.lockstep(
             &["admin", "create-user", "--team", team, "--role", role, user],
@@ -252,6 +263,16 @@ pub fn create_configuration(
         &serde_json::json!({"name": name, "document": document}),
     )
     .expect("create a configuration")
+}
+
+/// The `action` of each event of an audit page, newest first.
+pub fn actions(page: &serde_json::Value) -> Vec<&str> {
+    page["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect()
 }
 
 /// A valid document from the golden corpus.
