@@ -8,12 +8,6 @@ use super::{Finding, Report};
 use crate::model::{Document, HostRef, Node, Side};
 use serde::{Deserialize, Serialize};
 
-/// Another configuration of the same team, by name.
-pub struct Other<'a> {
-    pub name: &'a str,
-    pub doc: &'a Document,
-}
-
 /// What a configuration occupies on one host: a listening port, an image file or a libvirt
 /// domain name. The server stores the claims of every active configuration (indexed by kind
 /// and value), so a save looks up only the claims that can collide with its own.
@@ -149,24 +143,30 @@ pub fn findings(mine: &[Claim], theirs: &[OtherClaim]) -> Vec<Finding> {
     f
 }
 
-/// Findings for `doc` against the other configurations of its team.
-pub fn check_against(doc: &Document, others: &[Other]) -> Vec<Finding> {
-    let theirs: Vec<(&str, Vec<Claim>)> = others.iter().map(|o| (o.name, claims(o.doc))).collect();
-    let refs: Vec<OtherClaim> = theirs
-        .iter()
-        .flat_map(|(name, cs)| {
-            cs.iter().map(move |claim| OtherClaim {
-                configuration: name,
-                claim,
-            })
-        })
-        .collect();
-    findings(&claims(doc), &refs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Other<'a> {
+        name: &'a str,
+        doc: &'a Document,
+    }
+
+    /// Findings for `doc` against other configurations, as the server computes them.
+    fn check_against(doc: &Document, others: &[Other]) -> Vec<Finding> {
+        let theirs: Vec<(&str, Vec<Claim>)> =
+            others.iter().map(|o| (o.name, claims(o.doc))).collect();
+        let refs: Vec<OtherClaim> = theirs
+            .iter()
+            .flat_map(|(name, cs)| {
+                cs.iter().map(move |claim| OtherClaim {
+                    configuration: name,
+                    claim,
+                })
+            })
+            .collect();
+        findings(&claims(doc), &refs)
+    }
 
     fn doc(case: &str) -> Document {
         let p = format!(
