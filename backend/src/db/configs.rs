@@ -228,9 +228,10 @@ pub async fn save_with_event(
     stored_claims: Option<&[u8]>,
     e: &NewEvent,
 ) -> Result<Saved> {
-    let claims = v.claims;
-    let digest = claims_digest(claims);
+    let digest = claims_digest(v.claims);
     let changed = stored_claims != Some(&digest[..]);
+    // Unchanged claims are not sent at all.
+    let claims = if changed { v.claims } else { &[] };
     let sql = format!(
         "WITH cfg AS ( \
              UPDATE configurations SET current_version = $2 + 1, \
