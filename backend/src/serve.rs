@@ -102,6 +102,7 @@ async fn run_async(a: ServeArgs) -> Result<()> {
         });
     }
     let state = AppState {
+        saves: crate::db::batch::SaveWriter::spawn(db.clone()),
         db,
         auth,
         secure_cookies: a.secure_cookies,

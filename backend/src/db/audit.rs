@@ -56,9 +56,14 @@ impl<'a> Bindable<'a> {
         Ok(Bindable {
             e,
             canonical: canonical_json(&serde_json::to_value(e)?),
-            at: DateTime::parse_from_rfc3339(&e.at)?.with_timezone(&Utc),
+            at: event_time(e)?,
         })
     }
+}
+
+/// The event's time (RFC 3339 text in the event) as a timestamp to store.
+pub(super) fn event_time(e: &NewEvent) -> Result<DateTime<Utc>> {
+    Ok(DateTime::parse_from_rfc3339(&e.at)?.with_timezone(&Utc))
 }
 
 /// Binds the 15 parameters of [`append_sql`], in its order.

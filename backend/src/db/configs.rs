@@ -81,7 +81,7 @@ pub struct NewVersion<'a> {
 }
 
 /// The digest stored with a configuration's claims, to tell whether they changed.
-fn claims_digest(claims: &[Claim]) -> Vec<u8> {
+pub(super) fn claims_digest(claims: &[Claim]) -> Vec<u8> {
     Sha256::digest(serde_json::to_vec(claims).unwrap_or_default()).to_vec()
 }
 
@@ -121,7 +121,7 @@ pub async fn replace_claims(tx: &mut Tx<'_>, id: i64, claims: &[Claim]) -> Resul
 
 /// The claims as five parallel arrays (kind, value, host name, host address, field), to bind
 /// for `unnest`.
-fn claim_columns(claims: &[Claim]) -> [Vec<&str>; 5] {
+pub(super) fn claim_columns(claims: &[Claim]) -> [Vec<&str>; 5] {
     let col = |f: fn(&Claim) -> &str| claims.iter().map(f).collect();
     [
         col(|c| &c.kind),

@@ -10,6 +10,7 @@ use super::errors::AppError;
 use super::openapi::{DiffJson, DocumentJson, FindingJson};
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
+use crate::db::batch::PendingSave;
 use crate::db::configs::{self, ConfigRow, NewVersion};
 use crate::db::Saved;
 use actix_web::{get, post, put, web, HttpResponse};
@@ -343,7 +344,6 @@ pub async fn save_configuration(
         parse(body.document.get())?,
     )
     .await?;
-    let nv = c.version(&id, &body.message);
     let v = body.base_version + 1;
     let mut e = event(
         &ctx,
@@ -357,11 +357,24 @@ pub async fn save_configuration(
     e.target_name = Some(cfg.name.clone());
     e.before = Some(json!({"version": body.base_version}));
     e.after = Some(c.recorded(v, &body.message));
-    let stored_claims = cfg.claims_digest.as_deref();
-    match configs::save_with_event(&state.db, cfg.id, body.base_version, &nv, stored_claims, &e)
-        .await?
-    {
-        Saved::Version(v) => Ok(HttpResponse::Ok().json(c.saved(cfg.id, v))),
+    let answer = c.saved(cfg.id, v);
+    let save = PendingSave {
+        id: cfg.id,
+        base: body.base_version,
+        document: c.document,
+        findings: c.findings,
+        errors: c.errors,
+        warnings: c.warnings,
+        claims: c.claims,
+        stored_claims: cfg.claims_digest,
+        author_id: id.user_id,
+        author_name: id.user_name.clone(),
+        message: body.message.clone(),
+        at: chrono::Utc::now(),
+        event: e,
+    };
+    match state.saves.save(save).await? {
+        Saved::Version(_) => Ok(HttpResponse::Ok().json(answer)),
         Saved::Conflict(current) => {
             let cur = state.db.version(cfg.id, current).await?;
             Err(AppError::stale("document", body.base_version, current, cur))

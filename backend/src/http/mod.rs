@@ -35,6 +35,8 @@ pub const MAX_BODY: usize = 4 << 20;
 
 pub struct AppState {
     pub db: Db,
+    /// Writes configuration saves in batches (see `db::batch`).
+    pub saves: crate::db::batch::SaveWriter,
     /// Identities of live sessions (see `auth::cache`).
     pub auth: std::sync::Arc<crate::auth::cache::AuthCache>,
     /// Mark cookies `Secure` (behind HTTPS).
