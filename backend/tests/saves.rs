@@ -1,0 +1,187 @@
+//! Group commit of saves (`db::batch`), through the real server on a fresh Postgres database:
+//! saves that arrive together are written in one transaction, each keeps its own outcome, and
+//! a save the database refuses does not take the others of its batch down with it.
+
+#[macro_use]
+mod common;
+
+use common::{corpus, create_configuration, Server};
+use lockstep_tests::http::{Client, Response};
+use serde_json::{json, Value};
+use std::sync::{Arc, Barrier};
+
+/// Holds the audit chain's head locked for `secs` from a psql session, so the server's writer
+/// waits and every save sent meanwhile queues for the same batch. Returns once it is locked.
+fn hold_chain_head(s: &Server, secs: f64) -> std::thread::JoinHandle<()> {
+    let db = s.db.clone();
+    let sql =
+        format!("BEGIN; SELECT 1 FROM audit_head FOR UPDATE; SELECT pg_sleep({secs}); COMMIT;");
+    let t = std::thread::spawn(move || {
+        let o = common::psql(&db, &sql);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    });
+    // psql has taken the lock once a lock on audit_head shows as granted.
+    for _ in 0..100 {
+        let o = s.sql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+             WHERE c.relname = 'audit_head' AND l.mode = 'RowShareLock' AND l.granted",
+        );
+        if String::from_utf8_lossy(&o.stdout).trim() != "0" {
+            return t;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("psql did not lock the audit head");
+}
+
+/// Sends every save at once (one thread each); the answers, in order.
+fn save_together(c: &Client, saves: Vec<(i64, i32, &str)>) -> Vec<Response> {
+    let start = Arc::new(Barrier::new(saves.len()));
+    let threads: Vec<_> = saves
+        .into_iter()
+        .map(|(id, base, message)| {
+            let (mut c, start, message) = (c.clone(), start.clone(), message.to_owned());
+            std::thread::spawn(move || {
+                // Each save moves its configuration's migration port: its claims change.
+                let mut doc = corpus("one-disk-raw");
+                doc["colo"]["migration_port"] = json!(port(id, base));
+                start.wait();
+                c.send(
+                    "PUT",
+                    &format!("/api/v1/configurations/{id}"),
+                    &json!({"base_version": base, "document": doc, "message": message}),
+                )
+                .expect("save")
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect()
+}
+
+/// The migration port the save of `base + 1` of configuration `id` sets.
+fn port(id: i64, base: i32) -> i64 {
+    20000 + 10 * id + i64::from(base)
+}
+
+fn scalar(s: &Server, sql: &str) -> String {
+    let o = s.sql(sql);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+}
+
+#[test]
+fn saves_sent_together_are_written_together_and_keep_their_own_outcome() {
+    need_postgres!("saves::saves_sent_together_are_written_together_and_keep_their_own_outcome");
+    let s = Server::start();
+    s.create_user("ops", "editor", "alice");
+    let c = s.as_user("alice");
+    let ids: Vec<i64> = (0..9)
+        .map(|i| {
+            let r = create_configuration(
+                &mut c.clone(),
+                "ops",
+                &format!("vm{i}"),
+                &corpus("one-disk-raw"),
+            );
+            assert_eq!(r.status, 201, "{}", r.body);
+            r.json()["id"].as_i64().expect("id")
+        })
+        .collect();
+
+    // Two saves on the same base of each of eight configurations, all in one queue.
+    let held = hold_chain_head(&s, 1.0);
+    let mut saves = Vec::new();
+    for &id in &ids[..8] {
+        saves.push((id, 1, "first"));
+        saves.push((id, 1, "second"));
+    }
+    let answers = save_together(&c, saves);
+    held.join().expect("psql");
+    for (pair, &id) in answers.chunks(2).zip(&ids[..8]) {
+        let mut statuses: Vec<u16> = pair.iter().map(|r| r.status).collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "configuration {id}");
+        for r in pair {
+            let v: Value = r.json();
+            match r.status {
+                200 => assert_eq!(v["version"], 2),
+                _ => assert_eq!(v["details"]["current_version"], 2, "{}", v["message"]),
+            }
+        }
+    }
+    // The winners went into the database together: the first save to reach the writer waits
+    // alone on the held head, and all the others queue meanwhile and share the next
+    // transaction (one by one, it would be eight).
+    let transactions = scalar(
+        &s,
+        "SELECT count(DISTINCT xmin::text) FROM configuration_versions WHERE version = 2",
+    );
+    assert!(
+        transactions == "1" || transactions == "2",
+        "the eight saves took {transactions} transactions"
+    );
+    assert_eq!(
+        scalar(
+            &s,
+            "SELECT count(*) FROM audit_events WHERE action = 'configuration.update' \
+             AND result = 'ok'"
+        ),
+        "8"
+    );
+    // Their claims were rewritten with them.
+    for &id in &ids[..8] {
+        assert_eq!(
+            scalar(
+                &s,
+                &format!(
+                    "SELECT value FROM configuration_claims WHERE configuration_id = {id} \
+                     AND field = 'colo.migration_port'"
+                )
+            ),
+            port(id, 1).to_string()
+        );
+    }
+    s.assert_audit_intact();
+
+    // A save the database refuses: the batch is rolled back and its saves are written one by
+    // one, so only the refused save fails.
+    let o = s.sql(
+        "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN IF NEW.message = 'boom' THEN RAISE EXCEPTION 'boom refused'; END IF; \
+         RETURN NEW; END; $$; \
+         CREATE TRIGGER refuse_boom BEFORE INSERT ON configuration_versions \
+         FOR EACH ROW EXECUTE FUNCTION refuse_boom()",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let held = hold_chain_head(&s, 0.5);
+    let mut saves: Vec<(i64, i32, &str)> = ids[..4].iter().map(|&id| (id, 2, "third")).collect();
+    saves.push((ids[8], 1, "boom"));
+    let answers = save_together(&c, saves);
+    held.join().expect("psql");
+    for r in &answers[..4] {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["version"], 3);
+    }
+    assert_eq!(answers[4].status, 500, "{}", answers[4].body);
+    assert_eq!(
+        scalar(
+            &s,
+            &format!(
+                "SELECT count(*) FROM configuration_versions WHERE configuration_id = {}",
+                ids[8]
+            )
+        ),
+        "1"
+    );
+    assert_eq!(
+        scalar(
+            &s,
+            "SELECT count(*) FROM configuration_versions WHERE version = 3"
+        ),
+        "4"
+    );
+    s.assert_audit_intact();
+}
