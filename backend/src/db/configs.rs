@@ -403,6 +403,59 @@ impl Db {
     }
 }
 
+/// The claims of other configurations that collide with a save: same team (`team`), same kind
+/// and value as one of the pairs in the arrays `kinds`/`values`, another configuration than
+/// `except` (SQL expressions). Only active configurations have claims (archiving deletes
+/// them). One index lookup per pair: the fence (`OFFSET 0`) keeps the planner from scanning
+/// the whole team instead, as it does when its statistics say the table is small.
+fn collisions_sql(team: &str, except: &str, kinds: &str, values: &str) -> String {
+    format!(
+        "SELECT (SELECT name FROM configurations o WHERE o.id = k.configuration_id) \
+         AS configuration, k.kind, k.value, k.host_name, k.host_address, k.field \
+         FROM unnest({kinds}::text[], {values}::text[]) AS q(kind, value) \
+         CROSS JOIN LATERAL (SELECT * FROM configuration_claims k WHERE k.team_id = {team} \
+         AND k.kind = q.kind AND k.value = q.value AND {except} OFFSET 0) k"
+    )
+}
+
+/// The distinct (kind, value) pairs of `claims`, as two arrays to bind.
+fn claim_keys(claims: &[Claim]) -> (Vec<&str>, Vec<&str>) {
+    let mut keys: Vec<(&str, &str)> = claims
+        .iter()
+        .map(|c| (c.kind.as_str(), c.value.as_str()))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter().unzip()
+}
+
+/// A colliding claim as a row, and as what `validate::cross` takes.
+#[derive(sqlx::FromRow)]
+struct CollisionRow {
+    configuration: Option<String>,
+    kind: Option<String>,
+    value: Option<String>,
+    host_name: Option<String>,
+    host_address: Option<String>,
+    field: Option<String>,
+}
+
+impl CollisionRow {
+    /// `None` for the empty side of an outer join.
+    fn into_claim(self) -> Option<(String, Claim)> {
+        Some((
+            self.configuration?,
+            Claim {
+                kind: self.kind?,
+                value: self.value?,
+                host_name: self.host_name?,
+                host_address: self.host_address?,
+                field: self.field?,
+            },
+        ))
+    }
+}
+
 impl Db {
     /// Claims of the team's other active configurations with the same kind and value as one
     /// of `claims` (whether the host is the same is for `validate::cross` to decide).
@@ -412,43 +465,63 @@ impl Db {
         except: Option<i64>,
         claims: &[Claim],
     ) -> Result<Vec<(String, Claim)>> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            configuration: String,
-            kind: String,
-            value: String,
-            host_name: String,
-            host_address: String,
-            field: String,
-        }
-        let kinds: Vec<&str> = claims.iter().map(|c| c.kind.as_str()).collect();
-        let values: Vec<&str> = claims.iter().map(|c| c.value.as_str()).collect();
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT c.name AS configuration, k.kind, k.value, k.host_name, k.host_address, k.field \
-             FROM configuration_claims k JOIN configurations c ON c.id = k.configuration_id \
-             WHERE k.team_id = $1 AND ($2::bigint IS NULL OR k.configuration_id <> $2) \
-             AND c.archived_at IS NULL \
-             AND (k.kind, k.value) IN (SELECT * FROM unnest($3::text[], $4::text[]))",
-        )
-        .bind(team_id)
-        .bind(except)
-        .bind(&kinds)
-        .bind(&values)
-        .fetch_all(&self.pool)
-        .await?;
+        let (kinds, values) = claim_keys(claims);
+        let sql = collisions_sql(
+            "$1",
+            "($2::bigint IS NULL OR k.configuration_id <> $2)",
+            "$3",
+            "$4",
+        );
+        let rows: Vec<CollisionRow> = sqlx::query_as(&sql)
+            .bind(team_id)
+            .bind(except)
+            .bind(&kinds)
+            .bind(&values)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .into_iter()
-            .map(|r| {
-                let claim = Claim {
-                    host_name: r.host_name,
-                    host_address: r.host_address,
-                    kind: r.kind,
-                    value: r.value,
-                    field: r.field,
-                };
-                (r.configuration, claim)
-            })
+            .filter_map(CollisionRow::into_claim)
             .collect())
+    }
+
+    /// A configuration and the claims of its team's other configurations that collide with
+    /// `claims`, in one round trip (a save needs both).
+    pub async fn configuration_with_collisions(
+        &self,
+        id: i64,
+        claims: &[Claim],
+    ) -> Result<Option<(ConfigRow, Vec<(String, Claim)>)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            config: ConfigRow,
+            #[sqlx(flatten)]
+            other: CollisionRow,
+        }
+        let (kinds, values) = claim_keys(claims);
+        let sql = format!(
+            "SELECT c.id, c.team_id, c.name, c.current_version, c.created_at, c.archived_at, \
+             c.template_id, c.template_version, c.claims_digest, x.* FROM configurations c \
+             LEFT JOIN LATERAL ({}) x ON true WHERE c.id = $1",
+            collisions_sql("c.team_id", "k.configuration_id <> c.id", "$2", "$3")
+        );
+        let rows: Vec<Row> = sqlx::query_as(&sql)
+            .bind(id)
+            .bind(&kinds)
+            .bind(&values)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
+            return Ok(None);
+        };
+        let config = first.config;
+        let others = std::iter::once(first.other)
+            .chain(rows.map(|r| r.other))
+            .filter_map(CollisionRow::into_claim)
+            .collect();
+        Ok(Some((config, others)))
     }
 
     /// Active configurations whose claims were never stored, with their current version's

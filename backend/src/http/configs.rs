@@ -158,26 +158,34 @@ async fn check(
     except: Option<i64>,
     doc: Document,
 ) -> Result<Checked, AppError> {
-    let mut findings = validate(&doc);
     let claims = cross::claims(&doc);
     let found = state.db.colliding_claims(team_id, except, &claims).await?;
-    let refs: Vec<cross::OtherClaim> = found
-        .iter()
-        .map(|(configuration, claim)| cross::OtherClaim {
-            configuration,
-            claim,
-        })
-        .collect();
-    findings.extend(cross::findings(&claims, &refs));
-    sort_findings(&mut findings);
-    let errors = findings.iter().filter(|f| f.is_error()).count() as i32;
-    Ok(Checked {
-        document: serde_json::to_value(&doc).unwrap_or_default(),
-        findings: json!(findings),
-        errors,
-        warnings: findings.len() as i32 - errors,
-        claims,
-    })
+    Ok(Checked::new(doc, claims, &found))
+}
+
+impl Checked {
+    /// The findings of `doc` alone and against `found`, the colliding claims of other
+    /// configurations.
+    fn new(doc: Document, claims: Vec<cross::Claim>, found: &[(String, cross::Claim)]) -> Checked {
+        let mut findings = validate(&doc);
+        let refs: Vec<cross::OtherClaim> = found
+            .iter()
+            .map(|(configuration, claim)| cross::OtherClaim {
+                configuration,
+                claim,
+            })
+            .collect();
+        findings.extend(cross::findings(&claims, &refs));
+        sort_findings(&mut findings);
+        let errors = findings.iter().filter(|f| f.is_error()).count() as i32;
+        Checked {
+            document: serde_json::to_value(&doc).unwrap_or_default(),
+            findings: json!(findings),
+            errors,
+            warnings: findings.len() as i32 - errors,
+            claims,
+        }
+    }
 }
 
 /// The configuration if the caller's team owns it and the caller has `role` there.
@@ -336,14 +344,17 @@ pub async fn save_configuration(
     cid: web::Path<i64>,
     body: web::Json<Save>,
 ) -> Result<HttpResponse, AppError> {
-    let cfg = owned(&state, &id, *cid, Role::Editor).await?;
-    let c = check(
-        &state,
-        cfg.team_id,
-        Some(cfg.id),
-        parse(body.document.get())?,
-    )
-    .await?;
+    // The configuration and the claims that collide with the document's, in one query.
+    let doc = parse(body.document.get())?;
+    let claims = cross::claims(&doc);
+    let what = || format!("configuration {cid}");
+    let (cfg, found) = state
+        .db
+        .configuration_with_collisions(*cid, &claims)
+        .await?
+        .ok_or_else(|| AppError::NotFound(what()))?;
+    id.require_in(cfg.team_id, Role::Editor, what)?;
+    let c = Checked::new(doc, claims, &found);
     let v = body.base_version + 1;
     let mut e = event(
         &ctx,
