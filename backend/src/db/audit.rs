@@ -181,7 +181,9 @@ impl Db {
              AND ($11::text IS NULL OR result = $11) \
              ORDER BY id DESC LIMIT $9"
         );
+        // Not prepared: planned for the filters given (`plan_cache_mode`, see `Db::connect`).
         let rows: Vec<Row> = sqlx::query_as(&q)
+            .persistent(false)
             .bind(&f.team_ids)
             .bind(&f.actor)
             .bind(&f.action)
