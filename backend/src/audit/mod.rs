@@ -75,11 +75,15 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
 
 /// The hash of `event` chained after `prev`.
 pub fn event_hash(prev: &[u8], event: &NewEvent) -> Vec<u8> {
-    let v = serde_json::to_value(event).unwrap_or(Value::Null);
     let mut h = Sha256::new();
     h.update(prev);
-    h.update(canonical_json(&v).as_bytes());
+    h.update(event_text(event).as_bytes());
     h.finalize().to_vec()
+}
+
+/// The canonical JSON text of an event: what its hash covers after the previous hash.
+pub fn event_text(event: &NewEvent) -> String {
+    canonical_json(&serde_json::to_value(event).unwrap_or(Value::Null))
 }
 
 /// A stored event as the verifier sees it.
@@ -142,7 +146,12 @@ pub fn verify<'a, I: IntoIterator<Item = &'a StoredEvent>>(events: I) -> Result<
 /// The SHA-256 (hex) of a document's canonical JSON. Configuration events record it instead of
 /// the document: the immutable version row holds the document, the chained event pins it.
 pub fn document_digest(document: &Value) -> String {
-    hex(&Sha256::digest(canonical_json(document).as_bytes()))
+    text_digest(&canonical_json(document))
+}
+
+/// The SHA-256 (hex) of a document's canonical JSON text.
+pub fn text_digest(canonical: &str) -> String {
+    hex(&Sha256::digest(canonical.as_bytes()))
 }
 
 fn hex(b: &[u8]) -> String {

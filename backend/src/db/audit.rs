@@ -1,7 +1,7 @@
 //! Appending to and reading the hash-chained audit log.
 
 use super::{Db, Tx};
-use crate::audit::{canonical_json, NewEvent, StoredEvent};
+use crate::audit::{event_text, NewEvent, StoredEvent};
 use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -55,7 +55,7 @@ impl<'a> Bindable<'a> {
     pub(super) fn new(e: &'a NewEvent) -> Result<Bindable<'a>> {
         Ok(Bindable {
             e,
-            canonical: canonical_json(&serde_json::to_value(e)?),
+            canonical: event_text(e),
             at: event_time(e)?,
         })
     }

@@ -1,26 +1,26 @@
 //! Group commit of configuration saves.
 //!
 //! Each server runs one writer task. Saves queue for it; it takes every save waiting (at most
-//! [`MAX_BATCH`], one per configuration) and writes them in one transaction: the versions, the
-//! claims that changed, and their audit events chained in queue order. A batch costs four
-//! round trips and one commit however many saves it holds, and the chain head is locked once
-//! per batch instead of once per save, so saves under load no longer queue on that lock one
-//! commit at a time.
+//! [`MAX_BATCH`], one per configuration) and writes them with one call of the `save_batch`
+//! function (migration 0008): one statement, one round trip and one commit however many saves
+//! it holds. The chain head is locked once per batch instead of once per save, so saves under
+//! load no longer queue on that lock one commit at a time.
 //!
 //! Every save keeps its own outcome: a base that is not current (or an archived
-//! configuration) fails that save alone. When a statement of the batch fails with a database
-//! error (a deadlock with another server, say), the batch is rolled back and each save is
-//! written alone, so one bad save cannot fail the others. When the connection fails, or the
-//! commit does, every save of the batch gets the error: whether it was stored is unknown, as
-//! it was for any single write.
+//! configuration) fails that save alone. When the batch fails with a database error (a
+//! deadlock with another server, say), nothing of it was written, and each save is written
+//! alone, so one bad save cannot fail the others. When the connection fails, every save of the
+//! batch gets the error: whether it was stored is unknown, as it is for any single write.
 
 use super::configs::{claim_columns, claims_digest, save_with_event, NewVersion};
 use super::{audit::event_time, Db, Saved};
-use crate::audit::{event_hash, NewEvent};
+use crate::audit::NewEvent;
 use anyhow::{anyhow, Result};
 use chrono::{DateTime, Utc};
 use lockstep_shared::validate::cross::Claim;
+use serde_json::value::RawValue;
 use serde_json::Value;
+use sqlx::types::Json;
 use std::collections::{HashMap, HashSet, VecDeque};
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,7 +34,8 @@ const QUEUE: usize = 1024;
 pub struct PendingSave {
     pub id: i64,
     pub base: i32,
-    pub document: Value,
+    /// The document's canonical JSON text.
+    pub document: Box<RawValue>,
     pub findings: Value,
     pub errors: i32,
     pub warnings: i32,
@@ -47,6 +48,8 @@ pub struct PendingSave {
     pub message: String,
     pub at: DateTime<Utc>,
     pub event: NewEvent,
+    /// The event's canonical text ([`crate::audit::event_text`]), computed by the caller.
+    pub event_text: String,
 }
 
 impl PendingSave {
@@ -130,28 +133,17 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Job>) {
 
 /// Why a batch was not written.
 enum BatchError {
-    /// A statement failed with a database error: nothing was written; write each save alone.
-    Statement(anyhow::Error),
-    /// The connection or the commit failed: the outcome is unknown.
+    /// The database refused it: nothing was written; write each save alone.
+    Refused(anyhow::Error),
+    /// The connection failed: the outcome is unknown.
     Unknown(anyhow::Error),
-}
-
-fn statement(e: sqlx::Error) -> BatchError {
-    match e {
-        sqlx::Error::Database(_) => BatchError::Statement(e.into()),
-        e => BatchError::Unknown(e.into()),
-    }
-}
-
-fn unknown(e: impl Into<anyhow::Error>) -> BatchError {
-    BatchError::Unknown(e.into())
 }
 
 async fn write(db: &Db, batch: Vec<Job>) {
     let saves: Vec<&PendingSave> = batch.iter().map(|j| &j.save).collect();
     let outcomes = match write_batch(db, &saves).await {
         Ok(outcomes) => outcomes,
-        Err(BatchError::Statement(e)) => {
+        Err(BatchError::Refused(e)) => {
             tracing::warn!(
                 error = format!("{e:#}"),
                 saves = saves.len(),
@@ -179,197 +171,89 @@ async fn write_one(db: &Db, s: &PendingSave) -> Result<Saved> {
     save_with_event(db, s.id, s.base, &v, s.stored_claims.as_deref(), &s.event).await
 }
 
-/// Advances every configuration whose base is current and locks them, then locks the chain
-/// head (in that order, as every other write does). Returns the ids saved and the head's hash.
-const ADVANCE: &str = "\
-    WITH s AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::bool[], $4::bytea[]) \
-        AS s(id, base, changed, digest)), \
-    cfg AS (UPDATE configurations c SET current_version = s.base + 1, \
-        claims_digest = CASE WHEN s.changed THEN s.digest ELSE c.claims_digest END \
-        FROM s WHERE c.id = s.id AND c.current_version = s.base AND c.archived_at IS NULL \
-        RETURNING c.id), \
-    head AS (SELECT last_hash FROM audit_head WHERE id = 1 \
-        AND (SELECT count(*) FROM cfg) > 0 FOR UPDATE) \
-    SELECT ARRAY(SELECT id FROM cfg), (SELECT last_hash FROM head)";
-
-/// Inserts the versions, the changed claims and the chained events, and moves the head.
-/// Event ids are taken in chain order (volatile functions run after the sort).
-const INSERT: &str = "\
-    WITH ver AS (INSERT INTO configuration_versions (configuration_id, version, document, \
-        findings, errors, warnings, author_id, author_name, message, created_at) \
-        SELECT * FROM unnest($1::bigint[], $2::int[], $3::jsonb[], $4::jsonb[], $5::int[], \
-        $6::int[], $7::bigint[], $8::text[], $9::text[], $10::timestamptz[])), \
-    gone AS (DELETE FROM configuration_claims WHERE configuration_id = ANY($11::bigint[])), \
-    claimed AS (INSERT INTO configuration_claims \
-        (configuration_id, team_id, kind, value, host_name, host_address, field) \
-        SELECT k.cid, c.team_id, k.kind, k.value, k.host_name, k.host_address, k.field \
-        FROM unnest($12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], \
-        $17::text[]) AS k(cid, kind, value, host_name, host_address, field) \
-        JOIN configurations c ON c.id = k.cid), \
-    ev AS (INSERT INTO audit_events (id, at, actor_id, actor_name, team_id, action, \
-        target_type, target_id, target_name, before, after, request_id, source, user_agent, \
-        result, prev_hash, hash) \
-        SELECT nextval('audit_events_id_seq'), e.at, e.actor_id, e.actor_name, e.team_id, \
-        e.action, e.target_type, e.target_id, e.target_name, e.before, e.after, e.request_id, \
-        e.source, e.user_agent, e.result, e.prev_hash, e.hash \
-        FROM unnest($18::timestamptz[], $19::bigint[], $20::text[], $21::bigint[], $22::text[], \
-        $23::text[], $24::text[], $25::text[], $26::jsonb[], $27::jsonb[], $28::text[], \
-        $29::text[], $30::text[], $31::text[], $32::bytea[], $33::bytea[]) WITH ORDINALITY \
-        AS e(at, actor_id, actor_name, team_id, action, target_type, target_id, target_name, \
-        before, after, request_id, source, user_agent, result, prev_hash, hash, n) \
-        ORDER BY e.n RETURNING id) \
-    UPDATE audit_head SET prev = $34, last_hash = $35, last_id = (SELECT max(id) FROM ev) \
-    WHERE id = 1";
-
-/// The events of the saved configurations, as parallel columns, chained after `head`.
-#[derive(Default)]
-struct Events<'a> {
-    at: Vec<DateTime<Utc>>,
-    actor_id: Vec<Option<i64>>,
-    actor_name: Vec<&'a str>,
-    team_id: Vec<Option<i64>>,
-    action: Vec<&'a str>,
-    target_type: Vec<&'a str>,
-    target_id: Vec<Option<&'a str>>,
-    target_name: Vec<Option<&'a str>>,
-    before: Vec<Option<&'a Value>>,
-    after: Vec<Option<&'a Value>>,
-    request_id: Vec<Option<&'a str>>,
-    source: Vec<Option<&'a str>>,
-    user_agent: Vec<Option<&'a str>>,
-    result: Vec<&'a str>,
-    prev_hash: Vec<Vec<u8>>,
-    hash: Vec<Vec<u8>>,
-}
-
-impl<'a> Events<'a> {
-    fn push(&mut self, e: &'a NewEvent, prev: Vec<u8>) -> Result<Vec<u8>> {
-        let hash = event_hash(&prev, e);
-        self.at.push(event_time(e)?);
-        self.actor_id.push(e.actor_id);
-        self.actor_name.push(&e.actor_name);
-        self.team_id.push(e.team_id);
-        self.action.push(&e.action);
-        self.target_type.push(&e.target_type);
-        self.target_id.push(e.target_id.as_deref());
-        self.target_name.push(e.target_name.as_deref());
-        self.before.push(e.before.as_ref());
-        self.after.push(e.after.as_ref());
-        self.request_id.push(e.request_id.as_deref());
-        self.source.push(e.source.as_deref());
-        self.user_agent.push(e.user_agent.as_deref());
-        self.result.push(&e.result);
-        self.prev_hash.push(prev);
-        self.hash.push(hash.clone());
-        Ok(hash)
-    }
-}
+const SAVE_BATCH: &str = "SELECT save_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+     $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, \
+     $31, $32)";
 
 async fn write_batch(db: &Db, saves: &[&PendingSave]) -> Result<Vec<Result<Saved>>, BatchError> {
-    let digests: Vec<Vec<u8>> = saves.iter().map(|s| claims_digest(&s.claims)).collect();
-    let changed: Vec<bool> = saves
+    // The digest of each save's claims where they changed (NULL: unchanged, not rewritten).
+    let digests: Vec<Option<Vec<u8>>> = saves
+        .iter()
+        .map(|s| {
+            let d = claims_digest(&s.claims);
+            (s.stored_claims.as_deref() != Some(&d[..])).then_some(d)
+        })
+        .collect();
+    let reclaimed: Vec<(i64, &[Claim])> = saves
         .iter()
         .zip(&digests)
-        .map(|(s, d)| s.stored_claims.as_deref() != Some(&d[..]))
+        .filter(|(_, d)| d.is_some())
+        .map(|(s, _)| (s.id, &s.claims[..]))
         .collect();
-    let ids: Vec<i64> = saves.iter().map(|s| s.id).collect();
-    let bases: Vec<i32> = saves.iter().map(|s| s.base).collect();
-
-    let mut tx = db.pool.begin().await.map_err(unknown)?;
-    let (advanced, head): (Vec<i64>, Option<Vec<u8>>) = sqlx::query_as(ADVANCE)
-        .bind(&ids)
-        .bind(&bases)
-        .bind(&changed)
-        .bind(&digests)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(statement)?;
-    let advanced: HashSet<i64> = advanced.into_iter().collect();
-    if !advanced.is_empty() {
-        let head = head.ok_or_else(|| unknown(anyhow!("the audit chain has no head row")))?;
-        let saved: Vec<(usize, &PendingSave)> = saves
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| advanced.contains(&s.id))
-            .map(|(i, s)| (i, *s))
-            .collect();
-        let mut events = Events::default();
-        let mut prev = head;
-        for (_, s) in &saved {
-            prev = events.push(&s.event, prev).map_err(unknown)?;
-        }
-        let last_prev = events.prev_hash.last().cloned().unwrap_or_default();
-        let col = |f: fn(&PendingSave) -> i64| saved.iter().map(|(_, s)| f(s)).collect::<Vec<_>>();
-        let reclaimed: Vec<(i64, &[Claim])> = saved
-            .iter()
-            .filter(|(i, _)| changed[*i])
-            .map(|(_, s)| (s.id, &s.claims[..]))
-            .collect();
-        let claim_owner: Vec<i64> = reclaimed
-            .iter()
-            .flat_map(|(id, c)| std::iter::repeat_n(*id, c.len()))
-            .collect();
-        let all_claims: Vec<Claim> = reclaimed
-            .iter()
-            .flat_map(|(_, c)| c.iter().cloned())
-            .collect();
-        let mut q = sqlx::query(INSERT)
-            .bind(col(|s| s.id))
-            .bind(saved.iter().map(|(_, s)| s.base + 1).collect::<Vec<i32>>())
-            .bind(saved.iter().map(|(_, s)| &s.document).collect::<Vec<_>>())
-            .bind(saved.iter().map(|(_, s)| &s.findings).collect::<Vec<_>>())
-            .bind(saved.iter().map(|(_, s)| s.errors).collect::<Vec<i32>>())
-            .bind(saved.iter().map(|(_, s)| s.warnings).collect::<Vec<i32>>())
-            .bind(col(|s| s.author_id))
-            .bind(
-                saved
-                    .iter()
-                    .map(|(_, s)| s.author_name.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                saved
-                    .iter()
-                    .map(|(_, s)| s.message.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(saved.iter().map(|(_, s)| s.at).collect::<Vec<_>>())
-            .bind(reclaimed.iter().map(|(id, _)| *id).collect::<Vec<i64>>())
-            .bind(&claim_owner);
-        for column in claim_columns(&all_claims) {
-            q = q.bind(column);
-        }
-        q.bind(&events.at)
-            .bind(&events.actor_id)
-            .bind(&events.actor_name)
-            .bind(&events.team_id)
-            .bind(&events.action)
-            .bind(&events.target_type)
-            .bind(&events.target_id)
-            .bind(&events.target_name)
-            .bind(&events.before)
-            .bind(&events.after)
-            .bind(&events.request_id)
-            .bind(&events.source)
-            .bind(&events.user_agent)
-            .bind(&events.result)
-            .bind(&events.prev_hash)
-            .bind(&events.hash)
-            .bind(&last_prev)
-            .bind(&prev)
-            .execute(&mut *tx)
-            .await
-            .map_err(statement)?;
-        tx.commit().await.map_err(unknown)?;
-    } else {
-        tx.rollback().await.map_err(unknown)?;
+    let claim_owner: Vec<i64> = reclaimed
+        .iter()
+        .flat_map(|(id, c)| std::iter::repeat_n(*id, c.len()))
+        .collect();
+    let claims: Vec<Claim> = reclaimed
+        .iter()
+        .flat_map(|(_, c)| c.iter().cloned())
+        .collect();
+    let mut at = Vec::with_capacity(saves.len());
+    for s in saves {
+        at.push(event_time(&s.event).map_err(BatchError::Refused)?);
     }
+    let ids: Vec<i64> = saves.iter().map(|s| s.id).collect();
+    let str_col = |f: fn(&PendingSave) -> &str| saves.iter().map(|s| f(s)).collect::<Vec<_>>();
+    let opt_col =
+        |f: fn(&PendingSave) -> Option<&str>| saves.iter().map(|s| f(s)).collect::<Vec<_>>();
+    let json_col = |f: fn(&PendingSave) -> Option<&Value>| {
+        saves.iter().map(|s| f(s).map(Json)).collect::<Vec<_>>()
+    };
+    let mut q = sqlx::query_scalar::<_, Vec<i64>>(SAVE_BATCH)
+        .bind(&ids)
+        .bind(saves.iter().map(|s| s.base).collect::<Vec<i32>>())
+        .bind(&digests)
+        .bind(saves.iter().map(|s| Json(&*s.document)).collect::<Vec<_>>())
+        .bind(saves.iter().map(|s| Json(&s.findings)).collect::<Vec<_>>())
+        .bind(saves.iter().map(|s| s.errors).collect::<Vec<i32>>())
+        .bind(saves.iter().map(|s| s.warnings).collect::<Vec<i32>>())
+        .bind(saves.iter().map(|s| s.author_id).collect::<Vec<i64>>())
+        .bind(str_col(|s| &s.author_name))
+        .bind(str_col(|s| &s.message))
+        .bind(saves.iter().map(|s| s.at).collect::<Vec<_>>())
+        .bind(&claim_owner);
+    for column in claim_columns(&claims) {
+        q = q.bind(column);
+    }
+    let saved = q
+        .bind(&at)
+        .bind(saves.iter().map(|s| s.event.actor_id).collect::<Vec<_>>())
+        .bind(str_col(|s| &s.event.actor_name))
+        .bind(saves.iter().map(|s| s.event.team_id).collect::<Vec<_>>())
+        .bind(str_col(|s| &s.event.action))
+        .bind(str_col(|s| &s.event.target_type))
+        .bind(opt_col(|s| s.event.target_id.as_deref()))
+        .bind(opt_col(|s| s.event.target_name.as_deref()))
+        .bind(json_col(|s| s.event.before.as_ref()))
+        .bind(json_col(|s| s.event.after.as_ref()))
+        .bind(opt_col(|s| s.event.request_id.as_deref()))
+        .bind(opt_col(|s| s.event.source.as_deref()))
+        .bind(opt_col(|s| s.event.user_agent.as_deref()))
+        .bind(str_col(|s| &s.event.result))
+        .bind(str_col(|s| &s.event_text))
+        .fetch_one(&db.pool)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(_) => BatchError::Refused(e.into()),
+            e => BatchError::Unknown(e.into()),
+        })?;
+    let saved: HashSet<i64> = saved.into_iter().collect();
 
     // Why the others were not saved.
     let refused: Vec<i64> = ids
         .iter()
         .copied()
-        .filter(|id| !advanced.contains(id))
+        .filter(|id| !saved.contains(id))
         .collect();
     let states: Result<HashMap<i64, (i32, bool)>> = if refused.is_empty() {
         Ok(HashMap::new())
@@ -379,7 +263,7 @@ async fn write_batch(db: &Db, saves: &[&PendingSave]) -> Result<Vec<Result<Saved
     Ok(saves
         .iter()
         .map(|s| {
-            if advanced.contains(&s.id) {
+            if saved.contains(&s.id) {
                 return Ok(Saved::Version(s.base + 1));
             }
             match states.as_ref() {

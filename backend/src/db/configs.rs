@@ -68,7 +68,8 @@ pub struct VersionMeta {
 
 /// What a save writes.
 pub struct NewVersion<'a> {
-    pub document: &'a Value,
+    /// The document's JSON text (canonical, as its digest is computed).
+    pub document: &'a RawValue,
     pub findings: &'a Value,
     pub errors: i32,
     pub warnings: i32,
@@ -137,7 +138,7 @@ type Scalar<'q, O> = sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postg
 /// Binds a version's eight fields after its configuration id and version number, in the
 /// column order of `configuration_versions`.
 fn bind_version<'q, O>(q: Scalar<'q, O>, v: &'q NewVersion<'q>) -> Scalar<'q, O> {
-    q.bind(v.document)
+    q.bind(Json(v.document))
         .bind(v.findings)
         .bind(v.errors)
         .bind(v.warnings)

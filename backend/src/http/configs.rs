@@ -103,7 +103,8 @@ pub struct DiffBody {
 
 /// Validates and prepares what a save stores.
 struct Checked {
-    document: Value,
+    /// The document as canonical JSON text: stored as is, and what its digest covers.
+    document: Box<RawValue>,
     findings: Value,
     errors: i32,
     warnings: i32,
@@ -118,7 +119,7 @@ impl Checked {
     fn recorded(&self, version: i32, message: &str) -> Value {
         json!({
             "version": version,
-            "document_sha256": crate::audit::document_digest(&self.document),
+            "document_sha256": crate::audit::text_digest(self.document.get()),
             "errors": self.errors,
             "warnings": self.warnings,
             "message": message,
@@ -152,6 +153,10 @@ impl Checked {
     }
 }
 
+fn json_null() -> Box<RawValue> {
+    RawValue::from_string("null".into()).unwrap_or_default()
+}
+
 async fn check(
     state: &AppState,
     team_id: i64,
@@ -178,8 +183,11 @@ impl Checked {
         findings.extend(cross::findings(&claims, &refs));
         sort_findings(&mut findings);
         let errors = findings.iter().filter(|f| f.is_error()).count() as i32;
+        let value = serde_json::to_value(&doc).unwrap_or_default();
+        let text = crate::audit::canonical_json(&value);
         Checked {
-            document: serde_json::to_value(&doc).unwrap_or_default(),
+            // Canonical JSON is JSON.
+            document: RawValue::from_string(text).unwrap_or_else(|_| json_null()),
             findings: json!(findings),
             errors,
             warnings: findings.len() as i32 - errors,
@@ -382,6 +390,7 @@ pub async fn save_configuration(
         author_name: id.user_name.clone(),
         message: body.message.clone(),
         at: chrono::Utc::now(),
+        event_text: crate::audit::event_text(&e),
         event: e,
     };
     match state.saves.save(save).await? {

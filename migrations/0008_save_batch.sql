@@ -1,0 +1,79 @@
+-- Writes a batch of configuration saves in one statement (the server's writer task calls it;
+-- see backend/src/db/batch.rs). Element i of every save_* array describes save i, in queue
+-- order; claim_* arrays hold the new claims of the saves whose claims changed (save_digest not
+-- NULL), each row naming its configuration.
+--
+-- A save is written only when its base is the current version of an active configuration.
+-- Configuration rows are locked first, then the chain head, as every other write does. Each
+-- written save gets its version, its claims when they changed, and its audit event, chained in
+-- queue order exactly as single appends are: hash = SHA-256(prev_hash || canonical text), the
+-- canonical text computed by the server. Returns the ids of the configurations saved.
+
+CREATE FUNCTION save_batch(
+    save_id bigint[], save_base int[], save_digest bytea[],
+    save_document jsonb[], save_findings jsonb[], save_errors int[], save_warnings int[],
+    save_author_id bigint[], save_author_name text[], save_message text[],
+    save_created_at timestamptz[],
+    claim_owner bigint[], claim_kind text[], claim_value text[], claim_host_name text[],
+    claim_host_address text[], claim_field text[],
+    ev_at timestamptz[], ev_actor_id bigint[], ev_actor_name text[], ev_team_id bigint[],
+    ev_action text[], ev_target_type text[], ev_target_id text[], ev_target_name text[],
+    ev_before jsonb[], ev_after jsonb[], ev_request_id text[], ev_source text[],
+    ev_user_agent text[], ev_result text[], ev_canonical text[]
+) RETURNS bigint[] LANGUAGE plpgsql AS $$
+DECLARE
+    saved bigint[];
+    prev_hash_v bytea;
+    hash_v bytea;
+    event_id bigint;
+BEGIN
+    WITH s AS (SELECT * FROM unnest(save_id, save_base, save_digest) AS s(id, base, digest)),
+    advanced AS (
+        UPDATE configurations c SET current_version = s.base + 1,
+            claims_digest = coalesce(s.digest, c.claims_digest)
+        FROM s WHERE c.id = s.id AND c.current_version = s.base AND c.archived_at IS NULL
+        RETURNING c.id)
+    SELECT coalesce(array_agg(id), '{}') INTO saved FROM advanced;
+    IF cardinality(saved) = 0 THEN
+        RETURN saved;
+    END IF;
+
+    INSERT INTO configuration_versions (configuration_id, version, document, findings, errors,
+        warnings, author_id, author_name, message, created_at)
+    SELECT v.id, v.base + 1, v.document, v.findings, v.errors, v.warnings, v.author_id,
+        v.author_name, v.message, v.created_at
+    FROM unnest(save_id, save_base, save_document, save_findings, save_errors, save_warnings,
+        save_author_id, save_author_name, save_message, save_created_at)
+        AS v(id, base, document, findings, errors, warnings, author_id, author_name, message,
+        created_at)
+    WHERE v.id = ANY(saved);
+
+    DELETE FROM configuration_claims WHERE configuration_id IN (
+        SELECT s.id FROM unnest(save_id, save_digest) AS s(id, digest)
+        WHERE s.digest IS NOT NULL AND s.id = ANY(saved));
+    INSERT INTO configuration_claims (configuration_id, team_id, kind, value, host_name,
+        host_address, field)
+    SELECT k.owner, c.team_id, k.kind, k.value, k.host_name, k.host_address, k.field
+    FROM unnest(claim_owner, claim_kind, claim_value, claim_host_name, claim_host_address,
+        claim_field) AS k(owner, kind, value, host_name, host_address, field)
+    JOIN configurations c ON c.id = k.owner
+    WHERE k.owner = ANY(saved);
+
+    SELECT last_hash INTO hash_v FROM audit_head WHERE id = 1 FOR UPDATE;
+    FOR i IN 1 .. cardinality(save_id) LOOP
+        CONTINUE WHEN NOT save_id[i] = ANY(saved);
+        prev_hash_v := hash_v;
+        hash_v := sha256(prev_hash_v || convert_to(ev_canonical[i], 'UTF8'));
+        event_id := nextval('audit_events_id_seq');
+        INSERT INTO audit_events (id, at, actor_id, actor_name, team_id, action, target_type,
+            target_id, target_name, before, after, request_id, source, user_agent, result,
+            prev_hash, hash)
+        VALUES (event_id, ev_at[i], ev_actor_id[i], ev_actor_name[i], ev_team_id[i],
+            ev_action[i], ev_target_type[i], ev_target_id[i], ev_target_name[i], ev_before[i],
+            ev_after[i], ev_request_id[i], ev_source[i], ev_user_agent[i], ev_result[i],
+            prev_hash_v, hash_v);
+    END LOOP;
+    UPDATE audit_head SET prev = prev_hash_v, last_hash = hash_v, last_id = event_id WHERE id = 1;
+    RETURN saved;
+END;
+$$;
