@@ -103,6 +103,7 @@ async fn run_async(a: ServeArgs) -> Result<()> {
     }
     let state = AppState {
         saves: crate::db::batch::SaveWriter::spawn(db.clone()),
+        versions: Default::default(),
         db,
         auth,
         secure_cookies: a.secure_cookies,

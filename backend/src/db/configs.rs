@@ -321,67 +321,6 @@ impl Db {
         .await?)
     }
 
-    /// A configuration and its current version, in one round trip.
-    pub async fn configuration_with_current(
-        &self,
-        id: i64,
-    ) -> Result<Option<(ConfigRow, VersionRow)>> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            id: i64,
-            team_id: i64,
-            name: String,
-            current_version: i32,
-            created_at: DateTime<Utc>,
-            archived_at: Option<DateTime<Utc>>,
-            template_id: Option<i64>,
-            template_version: Option<i32>,
-            claims_digest: Option<Vec<u8>>,
-            document: Json<Box<RawValue>>,
-            findings: Json<Box<RawValue>>,
-            errors: i32,
-            warnings: i32,
-            author_name: String,
-            message: String,
-            version_created_at: DateTime<Utc>,
-        }
-        let r: Option<Row> = sqlx::query_as(
-            "SELECT c.id, c.team_id, c.name, c.current_version, c.created_at, c.archived_at, \
-             c.template_id, c.template_version, c.claims_digest, v.document, v.findings, v.errors, v.warnings, v.author_name, v.message, \
-             v.created_at AS version_created_at FROM configurations c \
-             JOIN configuration_versions v ON v.configuration_id = c.id \
-             AND v.version = c.current_version WHERE c.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(r.map(|r| {
-            (
-                ConfigRow {
-                    id: r.id,
-                    team_id: r.team_id,
-                    name: r.name,
-                    current_version: r.current_version,
-                    created_at: r.created_at,
-                    archived_at: r.archived_at,
-                    template_id: r.template_id,
-                    template_version: r.template_version,
-                    claims_digest: r.claims_digest,
-                },
-                VersionRow {
-                    version: r.current_version,
-                    document: r.document,
-                    findings: r.findings,
-                    errors: r.errors,
-                    warnings: r.warnings,
-                    author_name: r.author_name,
-                    message: r.message,
-                    created_at: r.version_created_at,
-                },
-            )
-        }))
-    }
-
     pub async fn version(&self, id: i64, version: i32) -> Result<Option<VersionRow>> {
         Ok(sqlx::query_as(
             "SELECT version, document, findings, errors, warnings, author_name, message, created_at \

@@ -79,7 +79,9 @@ pub struct CreatedConfiguration {
 #[derive(Serialize, ToSchema)]
 pub struct ConfigWithCurrent {
     configuration: ConfigRow,
-    current: configs::VersionRow,
+    /// The current version (a serialized `VersionRow`, often from `versions::VersionCache`).
+    #[schema(value_type = configs::VersionRow)]
+    current: Box<RawValue>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -329,16 +331,23 @@ pub async fn get_configuration(
     id: Identity,
     cid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let what = || format!("configuration {cid}");
-    let (c, v) = state
-        .db
-        .configuration_with_current(*cid)
-        .await?
-        .ok_or_else(|| AppError::NotFound(what()))?;
-    id.require_in(c.team_id, Role::Viewer, what)?;
+    let c = owned(&state, &id, *cid, Role::Viewer).await?;
+    let current = match state.versions.get(c.id, c.current_version) {
+        Some(v) => v,
+        None => {
+            let v = state
+                .db
+                .version(c.id, c.current_version)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("configuration {} has no current version", c.id))?;
+            let text = serde_json::to_string(&v).map_err(anyhow::Error::from)?;
+            state.versions.put(c.id, c.current_version, &text);
+            RawValue::from_string(text).map_err(anyhow::Error::from)?
+        }
+    };
     Ok(HttpResponse::Ok().json(ConfigWithCurrent {
         configuration: c,
-        current: v,
+        current,
     }))
 }
 

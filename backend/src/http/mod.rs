@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod session;
 pub mod templates;
 pub mod tokens;
+pub mod versions;
 
 use crate::audit::NewEvent;
 use crate::db::Db;
@@ -35,6 +36,8 @@ pub const MAX_BODY: usize = 4 << 20;
 
 pub struct AppState {
     pub db: Db,
+    /// Configuration versions as answers (see `versions`).
+    pub versions: std::sync::Arc<versions::VersionCache>,
     /// Writes configuration saves in batches (see `db::batch`).
     pub saves: crate::db::batch::SaveWriter,
     /// Identities of live sessions (see `auth::cache`).
