@@ -185,3 +185,44 @@ fn saves_sent_together_are_written_together_and_keep_their_own_outcome() {
     );
     s.assert_audit_intact();
 }
+
+#[test]
+fn a_read_shows_what_another_server_saved_and_archived() {
+    need_postgres!("saves::a_read_shows_what_another_server_saved_and_archived");
+    let a = Server::start();
+    let b = a.another();
+    a.create_user("ops", "editor", "alice");
+    let mut on_a = a.as_user("alice");
+    let mut on_b = b.as_user("alice");
+    let r = create_configuration(&mut on_a, "ops", "vm1", &corpus("one-disk-raw"));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_i64().expect("id");
+    let path = format!("/api/v1/configurations/{id}");
+    // Read twice on A: the second answer may come from A's cache of version 1.
+    for _ in 0..2 {
+        let r = on_a.get(&path).expect("read");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["current"]["version"], 1);
+    }
+    let mut moved = corpus("one-disk-raw");
+    moved["colo"]["migration_port"] = json!(9700);
+    let r = on_b
+        .send(
+            "PUT",
+            &path,
+            &json!({"base_version": 1, "document": moved, "message": "on b"}),
+        )
+        .expect("save");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: Value = on_a.get(&path).expect("read").json();
+    assert_eq!(v["configuration"]["current_version"], 2);
+    assert_eq!(v["current"]["version"], 2);
+    assert_eq!(v["current"]["message"], "on b");
+    assert_eq!(v["current"]["document"]["colo"]["migration_port"], 9700);
+    let r = on_b
+        .send("POST", &format!("{path}/archive"), &json!({}))
+        .expect("archive");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: Value = on_a.get(&path).expect("read").json();
+    assert!(v["configuration"]["archived_at"].is_string(), "{v}");
+}
