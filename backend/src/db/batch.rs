@@ -16,9 +16,7 @@ use super::configs::{claim_columns, claims_digest, save_with_event, NewVersion};
 use super::{audit::event_time, Db, Saved};
 use crate::audit::NewEvent;
 use anyhow::{anyhow, Result};
-use chrono::{DateTime, Utc};
 use lockstep_shared::validate::cross::Claim;
-use serde_json::value::RawValue;
 use serde_json::Value;
 use sqlx::types::Json;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -34,38 +32,12 @@ const QUEUE: usize = 1024;
 pub struct PendingSave {
     pub id: i64,
     pub base: i32,
-    /// The document's canonical JSON text.
-    pub document: Box<RawValue>,
-    pub findings: Value,
-    pub errors: i32,
-    pub warnings: i32,
-    /// What the document occupies on its hosts (`validate::cross::claims`).
-    pub claims: Vec<Claim>,
+    pub version: NewVersion,
     /// The claims digest stored with the configuration when it was read.
     pub stored_claims: Option<Vec<u8>>,
-    pub author_id: i64,
-    pub author_name: String,
-    pub message: String,
-    pub at: DateTime<Utc>,
     pub event: NewEvent,
     /// The event's canonical text ([`crate::audit::event_text`]), computed by the caller.
     pub event_text: String,
-}
-
-impl PendingSave {
-    fn version(&self) -> NewVersion<'_> {
-        NewVersion {
-            document: &self.document,
-            findings: &self.findings,
-            errors: self.errors,
-            warnings: self.warnings,
-            claims: &self.claims,
-            author_id: self.author_id,
-            author_name: &self.author_name,
-            message: &self.message,
-            at: self.at,
-        }
-    }
 }
 
 struct Job {
@@ -167,8 +139,15 @@ async fn write(db: &Db, batch: Vec<Job>) {
 }
 
 async fn write_one(db: &Db, s: &PendingSave) -> Result<Saved> {
-    let v = s.version();
-    save_with_event(db, s.id, s.base, &v, s.stored_claims.as_deref(), &s.event).await
+    save_with_event(
+        db,
+        s.id,
+        s.base,
+        &s.version,
+        s.stored_claims.as_deref(),
+        &s.event,
+    )
+    .await
 }
 
 const SAVE_BATCH: &str = "SELECT save_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
@@ -180,7 +159,7 @@ async fn write_batch(db: &Db, saves: &[&PendingSave]) -> Result<Vec<Result<Saved
     let digests: Vec<Option<Vec<u8>>> = saves
         .iter()
         .map(|s| {
-            let d = claims_digest(&s.claims);
+            let d = claims_digest(&s.version.claims);
             (s.stored_claims.as_deref() != Some(&d[..])).then_some(d)
         })
         .collect();
@@ -188,7 +167,7 @@ async fn write_batch(db: &Db, saves: &[&PendingSave]) -> Result<Vec<Result<Saved
         .iter()
         .zip(&digests)
         .filter(|(_, d)| d.is_some())
-        .map(|(s, _)| (s.id, &s.claims[..]))
+        .map(|(s, _)| (s.id, &s.version.claims[..]))
         .collect();
     let claim_owner: Vec<i64> = reclaimed
         .iter()
@@ -213,14 +192,34 @@ async fn write_batch(db: &Db, saves: &[&PendingSave]) -> Result<Vec<Result<Saved
         .bind(&ids)
         .bind(saves.iter().map(|s| s.base).collect::<Vec<i32>>())
         .bind(&digests)
-        .bind(saves.iter().map(|s| Json(&*s.document)).collect::<Vec<_>>())
-        .bind(saves.iter().map(|s| Json(&s.findings)).collect::<Vec<_>>())
-        .bind(saves.iter().map(|s| s.errors).collect::<Vec<i32>>())
-        .bind(saves.iter().map(|s| s.warnings).collect::<Vec<i32>>())
-        .bind(saves.iter().map(|s| s.author_id).collect::<Vec<i64>>())
-        .bind(str_col(|s| &s.author_name))
-        .bind(str_col(|s| &s.message))
-        .bind(saves.iter().map(|s| s.at).collect::<Vec<_>>())
+        .bind(
+            saves
+                .iter()
+                .map(|s| Json(&*s.version.document))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            saves
+                .iter()
+                .map(|s| Json(&s.version.findings))
+                .collect::<Vec<_>>(),
+        )
+        .bind(saves.iter().map(|s| s.version.errors).collect::<Vec<i32>>())
+        .bind(
+            saves
+                .iter()
+                .map(|s| s.version.warnings)
+                .collect::<Vec<i32>>(),
+        )
+        .bind(
+            saves
+                .iter()
+                .map(|s| s.version.author_id)
+                .collect::<Vec<i64>>(),
+        )
+        .bind(str_col(|s| &s.version.author_name))
+        .bind(str_col(|s| &s.version.message))
+        .bind(saves.iter().map(|s| s.version.at).collect::<Vec<_>>())
         .bind(&claim_owner);
     for column in claim_columns(&claims) {
         q = q.bind(column);

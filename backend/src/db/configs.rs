@@ -67,17 +67,17 @@ pub struct VersionMeta {
 }
 
 /// What a save writes.
-pub struct NewVersion<'a> {
+pub struct NewVersion {
     /// The document's JSON text (canonical, as its digest is computed).
-    pub document: &'a RawValue,
-    pub findings: &'a Value,
+    pub document: Box<RawValue>,
+    pub findings: Value,
     pub errors: i32,
     pub warnings: i32,
     /// What the document occupies on its hosts (`validate::cross::claims`).
-    pub claims: &'a [Claim],
+    pub claims: Vec<Claim>,
     pub author_id: i64,
-    pub author_name: &'a str,
-    pub message: &'a str,
+    pub author_name: String,
+    pub message: String,
     pub at: DateTime<Utc>,
 }
 
@@ -137,14 +137,14 @@ type Scalar<'q, O> = sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postg
 
 /// Binds a version's eight fields after its configuration id and version number, in the
 /// column order of `configuration_versions`.
-fn bind_version<'q, O>(q: Scalar<'q, O>, v: &'q NewVersion<'q>) -> Scalar<'q, O> {
-    q.bind(Json(v.document))
-        .bind(v.findings)
+fn bind_version<'q, O>(q: Scalar<'q, O>, v: &'q NewVersion) -> Scalar<'q, O> {
+    q.bind(Json(&*v.document))
+        .bind(&v.findings)
         .bind(v.errors)
         .bind(v.warnings)
         .bind(v.author_id)
-        .bind(v.author_name)
-        .bind(v.message)
+        .bind(&v.author_name)
+        .bind(&v.message)
         .bind(v.at)
 }
 
@@ -170,7 +170,7 @@ pub async fn refresh_claims(
     Ok(true)
 }
 
-async fn insert_version(tx: &mut Tx<'_>, id: i64, version: i32, v: &NewVersion<'_>) -> Result<()> {
+async fn insert_version(tx: &mut Tx<'_>, id: i64, version: i32, v: &NewVersion) -> Result<()> {
     let q = sqlx::query_scalar::<_, i32>(
         "INSERT INTO configuration_versions (configuration_id, version, document, findings, \
          errors, warnings, author_id, author_name, message, created_at) \
@@ -197,7 +197,7 @@ pub async fn create(
     team_id: i64,
     name: &str,
     template: Option<(i64, i32)>,
-    v: &NewVersion<'_>,
+    v: &NewVersion,
 ) -> Result<Option<i64>> {
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO configurations (team_id, name, current_version, template_id, \
@@ -212,7 +212,7 @@ pub async fn create(
     .await?;
     let Some(id) = id else { return Ok(None) };
     insert_version(tx, id, 1, v).await?;
-    replace_claims(tx, id, v.claims).await?;
+    replace_claims(tx, id, &v.claims).await?;
     Ok(Some(id))
 }
 
@@ -225,14 +225,14 @@ pub async fn save_with_event(
     db: &Db,
     id: i64,
     base: i32,
-    v: &NewVersion<'_>,
+    v: &NewVersion,
     stored_claims: Option<&[u8]>,
     e: &NewEvent,
 ) -> Result<Saved> {
-    let digest = claims_digest(v.claims);
+    let digest = claims_digest(&v.claims);
     let changed = stored_claims != Some(&digest[..]);
     // Unchanged claims are not sent at all.
-    let claims = if changed { v.claims } else { &[] };
+    let claims = if changed { &v.claims[..] } else { &[] };
     let sql = format!(
         "WITH cfg AS ( \
              UPDATE configurations SET current_version = $2 + 1, \
@@ -397,24 +397,18 @@ impl CollisionRow {
 }
 
 impl Db {
-    /// Claims of the team's other active configurations with the same kind and value as one
-    /// of `claims` (whether the host is the same is for `validate::cross` to decide).
+    /// Claims of the team's active configurations with the same kind and value as one of
+    /// `claims`, for a new configuration (whether the host is the same is for
+    /// `validate::cross` to decide).
     pub async fn colliding_claims(
         &self,
         team_id: i64,
-        except: Option<i64>,
         claims: &[Claim],
     ) -> Result<Vec<(String, Claim)>> {
         let (kinds, values) = claim_keys(claims);
-        let sql = collisions_sql(
-            "$1",
-            "($2::bigint IS NULL OR k.configuration_id <> $2)",
-            "$3",
-            "$4",
-        );
+        let sql = collisions_sql("$1", "TRUE", "$2", "$3");
         let rows: Vec<CollisionRow> = sqlx::query_as(&sql)
             .bind(team_id)
-            .bind(except)
             .bind(&kinds)
             .bind(&values)
             .fetch_all(&self.pool)

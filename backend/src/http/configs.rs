@@ -103,28 +103,20 @@ pub struct DiffBody {
     diff: lockstep_shared::diff::Diff,
 }
 
-/// Validates and prepares what a save stores.
-struct Checked {
-    /// The document as canonical JSON text: stored as is, and what its digest covers.
-    document: Box<RawValue>,
-    findings: Value,
-    errors: i32,
-    warnings: i32,
-    claims: Vec<cross::Claim>,
-}
+/// A validated document: the version a save stores.
+struct Checked(NewVersion);
 
-/// Validates the document alone and against the team's other active configurations
-/// (`validate::cross`: ports, image files and domain names on shared hosts).
 impl Checked {
-    /// What the audit event records of the version: the document's digest, not the document
-    /// (the immutable version row holds it; `lockstep audit verify` compares the two).
-    fn recorded(&self, version: i32, message: &str) -> Value {
+    /// What the audit event records of version `version`: the document's digest, not the
+    /// document (the immutable version row holds it; `lockstep audit verify` compares the two).
+    fn recorded(&self, version: i32) -> Value {
+        let v = &self.0;
         json!({
             "version": version,
-            "document_sha256": crate::audit::text_digest(self.document.get()),
-            "errors": self.errors,
-            "warnings": self.warnings,
-            "message": message,
+            "document_sha256": crate::audit::text_digest(v.document.get()),
+            "errors": v.errors,
+            "warnings": v.warnings,
+            "message": v.message,
         })
     }
 
@@ -133,24 +125,9 @@ impl Checked {
         SavedVersion {
             id,
             version,
-            errors: self.errors,
-            warnings: self.warnings,
-            findings: self.findings.clone(),
-        }
-    }
-
-    /// The version row this check becomes, authored by the caller now.
-    fn version<'a>(&'a self, id: &'a Identity, message: &'a str) -> NewVersion<'a> {
-        NewVersion {
-            document: &self.document,
-            findings: &self.findings,
-            errors: self.errors,
-            warnings: self.warnings,
-            claims: &self.claims,
-            author_id: id.user_id,
-            author_name: &id.user_name,
-            message,
-            at: chrono::Utc::now(),
+            errors: self.0.errors,
+            warnings: self.0.warnings,
+            findings: self.0.findings.clone(),
         }
     }
 }
@@ -159,21 +136,30 @@ fn json_null() -> Box<RawValue> {
     RawValue::from_string("null".into()).unwrap_or_default()
 }
 
+/// Validates `doc` alone and against the claims of the team's other active configurations
+/// (`validate::cross`: ports, image files and domain names on shared hosts).
 async fn check(
     state: &AppState,
     team_id: i64,
-    except: Option<i64>,
     doc: Document,
+    author: &Identity,
+    message: &str,
 ) -> Result<Checked, AppError> {
     let claims = cross::claims(&doc);
-    let found = state.db.colliding_claims(team_id, except, &claims).await?;
-    Ok(Checked::new(doc, claims, &found))
+    let found = state.db.colliding_claims(team_id, &claims).await?;
+    Ok(Checked::new(doc, claims, &found, author, message))
 }
 
 impl Checked {
-    /// The findings of `doc` alone and against `found`, the colliding claims of other
-    /// configurations.
-    fn new(doc: Document, claims: Vec<cross::Claim>, found: &[(String, cross::Claim)]) -> Checked {
+    /// The version `author` saves: `doc` with its findings alone and against `found`, the
+    /// colliding claims of other configurations.
+    fn new(
+        doc: Document,
+        claims: Vec<cross::Claim>,
+        found: &[(String, cross::Claim)],
+        author: &Identity,
+        message: &str,
+    ) -> Checked {
         let mut findings = validate(&doc);
         let refs: Vec<cross::OtherClaim> = found
             .iter()
@@ -187,14 +173,18 @@ impl Checked {
         let errors = findings.iter().filter(|f| f.is_error()).count() as i32;
         let value = serde_json::to_value(&doc).unwrap_or_default();
         let text = crate::audit::canonical_json(&value);
-        Checked {
+        Checked(NewVersion {
             // Canonical JSON is JSON.
             document: RawValue::from_string(text).unwrap_or_else(|_| json_null()),
             findings: json!(findings),
             errors,
             warnings: findings.len() as i32 - errors,
             claims,
-        }
+            author_id: author.user_id,
+            author_name: author.user_name.clone(),
+            message: message.to_owned(),
+            at: chrono::Utc::now(),
+        })
     }
 }
 
@@ -284,11 +274,10 @@ pub async fn create_in_team(
     } = new;
     id.require(m.team_id, Role::Editor)?;
     super::check_name("configuration", name)?;
-    let c = check(state, m.team_id, None, document).await?;
-    let nv = c.version(id, message);
+    let c = check(state, m.team_id, document, id, message).await?;
     let mut tx = state.db.begin().await?;
     let source = template.as_ref().map(|t| (t.id, t.version));
-    let Some(cid) = configs::create(&mut tx, m.team_id, name, source, &nv).await? else {
+    let Some(cid) = configs::create(&mut tx, m.team_id, name, source, &c.0).await? else {
         return Err(AppError::Conflict {
             message: format!(
                 "team '{}' already has a configuration named {name:?}",
@@ -307,7 +296,7 @@ pub async fn create_in_team(
         Some(cid.to_string()),
     );
     e.target_name = Some(name.to_owned());
-    let mut after = c.recorded(1, message);
+    let mut after = c.recorded(1);
     if let Some(t) = &template {
         after["template"] = json!({"id": t.id, "version": t.version, "values": t.values});
     }
@@ -371,7 +360,7 @@ pub async fn save_configuration(
         .await?
         .ok_or_else(|| AppError::NotFound(what()))?;
     id.require_in(cfg.team_id, Role::Editor, what)?;
-    let c = Checked::new(doc, claims, &found);
+    let c = Checked::new(doc, claims, &found, &id, &body.message);
     let v = body.base_version + 1;
     let mut e = event(
         &ctx,
@@ -384,21 +373,13 @@ pub async fn save_configuration(
     );
     e.target_name = Some(cfg.name.clone());
     e.before = Some(json!({"version": body.base_version}));
-    e.after = Some(c.recorded(v, &body.message));
+    e.after = Some(c.recorded(v));
     let answer = c.saved(cfg.id, v);
     let save = PendingSave {
         id: cfg.id,
         base: body.base_version,
-        document: c.document,
-        findings: c.findings,
-        errors: c.errors,
-        warnings: c.warnings,
-        claims: c.claims,
+        version: c.0,
         stored_claims: cfg.claims_digest,
-        author_id: id.user_id,
-        author_name: id.user_name.clone(),
-        message: body.message.clone(),
-        at: chrono::Utc::now(),
         event_text: crate::audit::event_text(&e),
         event: e,
     };
