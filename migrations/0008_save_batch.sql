@@ -11,7 +11,7 @@
 
 CREATE FUNCTION save_batch(
     save_id bigint[], save_base int[], save_digest bytea[],
-    save_document jsonb[], save_findings jsonb[], save_errors int[], save_warnings int[],
+    save_document json[], save_findings jsonb[], save_errors int[], save_warnings int[],
     save_author_id bigint[], save_author_name text[], save_message text[],
     save_created_at timestamptz[],
     claim_owner bigint[], claim_kind text[], claim_value text[], claim_host_name text[],
@@ -26,6 +26,9 @@ DECLARE
     prev_hash_v bytea;
     hash_v bytea;
     event_id bigint;
+    chained int[] := '{}';
+    prev_hashes bytea[] := '{}';
+    hashes bytea[] := '{}';
 BEGIN
     WITH s AS (SELECT * FROM unnest(save_id, save_base, save_digest) AS s(id, base, digest)),
     advanced AS (
@@ -59,20 +62,30 @@ BEGIN
     JOIN configurations c ON c.id = k.owner
     WHERE k.owner = ANY(saved);
 
+    -- The events, chained in queue order after the head; their ids are taken in that order
+    -- too (volatile functions run after the sort).
     SELECT last_hash INTO hash_v FROM audit_head WHERE id = 1 FOR UPDATE;
     FOR i IN 1 .. cardinality(save_id) LOOP
         CONTINUE WHEN NOT save_id[i] = ANY(saved);
         prev_hash_v := hash_v;
         hash_v := sha256(prev_hash_v || convert_to(ev_canonical[i], 'UTF8'));
-        event_id := nextval('audit_events_id_seq');
+        chained := chained || i;
+        prev_hashes := prev_hashes || prev_hash_v;
+        hashes := hashes || hash_v;
+    END LOOP;
+    WITH ev AS (
         INSERT INTO audit_events (id, at, actor_id, actor_name, team_id, action, target_type,
             target_id, target_name, before, after, request_id, source, user_agent, result,
             prev_hash, hash)
-        VALUES (event_id, ev_at[i], ev_actor_id[i], ev_actor_name[i], ev_team_id[i],
-            ev_action[i], ev_target_type[i], ev_target_id[i], ev_target_name[i], ev_before[i],
-            ev_after[i], ev_request_id[i], ev_source[i], ev_user_agent[i], ev_result[i],
-            prev_hash_v, hash_v);
-    END LOOP;
+        SELECT nextval('audit_events_id_seq'), ev_at[c.i], ev_actor_id[c.i],
+            ev_actor_name[c.i], ev_team_id[c.i], ev_action[c.i], ev_target_type[c.i],
+            ev_target_id[c.i], ev_target_name[c.i], ev_before[c.i], ev_after[c.i],
+            ev_request_id[c.i], ev_source[c.i], ev_user_agent[c.i], ev_result[c.i], c.prev,
+            c.hash
+        FROM unnest(chained, prev_hashes, hashes) WITH ORDINALITY AS c(i, prev, hash, n)
+        ORDER BY c.n
+        RETURNING id)
+    SELECT max(id) INTO event_id FROM ev;
     UPDATE audit_head SET prev = prev_hash_v, last_hash = hash_v, last_id = event_id WHERE id = 1;
     RETURN saved;
 END;

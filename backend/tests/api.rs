@@ -672,7 +672,8 @@ fn configuration_versions_are_pinned_by_their_audit_events() {
     // A version changed behind the server's back no longer matches its event.
     let o = s.sql(&format!(
         "ALTER TABLE configuration_versions DISABLE TRIGGER configuration_versions_immutable; \
-         UPDATE configuration_versions SET document = jsonb_set(document, '{{guest,memory_mib}}', '8192') \
+         UPDATE configuration_versions \
+         SET document = jsonb_set(document::jsonb, '{{guest,memory_mib}}', '8192')::json \
          WHERE configuration_id = {id} AND version = 2; \
          ALTER TABLE configuration_versions ENABLE TRIGGER configuration_versions_immutable"
     ));

@@ -150,7 +150,9 @@ async fn write_one(db: &Db, s: &PendingSave) -> Result<Saved> {
     .await
 }
 
-const SAVE_BATCH: &str = "SELECT save_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+/// Documents go as text and become json (kept as is, see migration 0007) without a parse.
+const SAVE_BATCH: &str =
+    "SELECT save_batch($1, $2, $3, $4::json[], $5, $6, $7, $8, $9, $10, $11, $12, \
      $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, \
      $31, $32)";
 
@@ -192,12 +194,7 @@ async fn write_batch(db: &Db, saves: &[&PendingSave]) -> Result<Vec<Result<Saved
         .bind(&ids)
         .bind(saves.iter().map(|s| s.base).collect::<Vec<i32>>())
         .bind(&digests)
-        .bind(
-            saves
-                .iter()
-                .map(|s| Json(&*s.version.document))
-                .collect::<Vec<_>>(),
-        )
+        .bind(str_col(|s| s.version.document.get()))
         .bind(
             saves
                 .iter()

@@ -138,7 +138,8 @@ type Scalar<'q, O> = sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postg
 /// Binds a version's eight fields after its configuration id and version number, in the
 /// column order of `configuration_versions`.
 fn bind_version<'q, O>(q: Scalar<'q, O>, v: &'q NewVersion) -> Scalar<'q, O> {
-    q.bind(Json(&*v.document))
+    // Text, stored as is in the json column (see migration 0007).
+    q.bind(v.document.get())
         .bind(&v.findings)
         .bind(v.errors)
         .bind(v.warnings)
@@ -174,7 +175,7 @@ async fn insert_version(tx: &mut Tx<'_>, id: i64, version: i32, v: &NewVersion) 
     let q = sqlx::query_scalar::<_, i32>(
         "INSERT INTO configuration_versions (configuration_id, version, document, findings, \
          errors, warnings, author_id, author_name, message, created_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING version",
+         VALUES ($1,$2,$3::json,$4,$5,$6,$7,$8,$9,$10) RETURNING version",
     )
     .bind(id)
     .bind(version);
@@ -242,7 +243,7 @@ pub async fn save_with_event(
          ver AS ( \
              INSERT INTO configuration_versions (configuration_id, version, document, findings, \
              errors, warnings, author_id, author_name, message, created_at) \
-             SELECT cfg.id, $2 + 1, $3, $4, $5, $6, $7, $8, $9, $10 FROM cfg RETURNING version), \
+             SELECT cfg.id, $2 + 1, $3::json, $4, $5, $6, $7, $8, $9, $10 FROM cfg RETURNING version), \
          gone AS ( \
              DELETE FROM configuration_claims \
              WHERE $11 AND configuration_id IN (SELECT id FROM cfg)), \
