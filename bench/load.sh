@@ -69,9 +69,10 @@ RESTARTER=$!
 run --scenario save --seconds $((SECS > 8 ? SECS : 8)) --record "$WORK/acked.txt"
 wait "$RESTARTER"
 total="$(wc -l < "$WORK/acked.txt")"
-values="$(awk '{ printf "%s(%s,%s)", (NR > 1 ? "," : ""), $1, $2 }' "$WORK/acked.txt")"
-found="$(psql -h "$WORK/data/postgres/socket" -U lockstep -d lockstep -qAt -c \
-    "SELECT count(*) FROM configuration_versions WHERE (configuration_id, version) IN (VALUES $values)")"
+found="$( { echo "CREATE TEMP TABLE acked (configuration_id bigint, version int);"
+    echo "COPY acked FROM STDIN;"; tr ' ' '\t' < "$WORK/acked.txt"; echo '\.'
+    echo "SELECT count(*) FROM acked a JOIN configuration_versions v USING (configuration_id, version);"
+  } | psql -h "$WORK/data/postgres/socket" -U lockstep -d lockstep -qAt -v ON_ERROR_STOP=1)"
 missing=$((total - found))
 echo "{\"restart\": true, \"acknowledged_saves\": $total, \"missing_after_restart\": $missing}"
 run --scenario read --seconds 3

@@ -23,6 +23,7 @@ fn acknowledged_saves_survive_a_postgres_restart() {
         let r = create_configuration(&mut c, "ops", &format!("vm{i}"), &doc);
         ids.push((r.json()["id"].as_i64().expect("id"), doc));
     }
+    let first = ids[0].0;
     let deadline = Instant::now() + Duration::from_secs(6);
     let workers: Vec<_> = ids
         .into_iter()
@@ -78,6 +79,10 @@ fn acknowledged_saves_survive_a_postgres_restart() {
     );
     // Recovered by itself: new requests succeed without restarting the server.
     assert_eq!(c.get("/healthz").expect("health").status, 200);
+    let r = c
+        .get(&format!("/api/v1/configurations/{first}"))
+        .expect("read");
+    assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         c.get("/api/v1/teams/ops/configurations")
             .expect("list")

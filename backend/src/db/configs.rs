@@ -313,13 +313,16 @@ impl Db {
     }
 
     pub async fn configuration(&self, id: i64) -> Result<Option<ConfigRow>> {
-        Ok(sqlx::query_as(
+        let mut c = self.lean.acquire().await?;
+        let row = sqlx::query_as(
             "SELECT id, team_id, name, current_version, created_at, archived_at, template_id, \
              template_version, claims_digest FROM configurations WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(c.conn())
+        .await?;
+        c.finished();
+        Ok(row)
     }
 
     pub async fn version(&self, id: i64, version: i32) -> Result<Option<VersionRow>> {
@@ -441,12 +444,14 @@ impl Db {
              LEFT JOIN LATERAL ({}) x ON true WHERE c.id = $1",
             collisions_sql("c.team_id", "k.configuration_id <> c.id", "$2", "$3")
         );
+        let mut c = self.lean.acquire().await?;
         let rows: Vec<Row> = sqlx::query_as(&sql)
             .bind(id)
             .bind(&kinds)
             .bind(&values)
-            .fetch_all(&self.pool)
+            .fetch_all(c.conn())
             .await?;
+        c.finished();
         let mut rows = rows.into_iter();
         let Some(first) = rows.next() else {
             return Ok(None);

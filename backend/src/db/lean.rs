@@ -1,0 +1,89 @@
+//! Connections for the hottest one-statement queries (a configuration row, a save's lookup, the
+//! health check), handed back without a round trip.
+//!
+//! sqlx's pool pings every connection it takes back, one more round trip for every query: that
+//! is how it notices a connection left in the middle of a statement by a dropped future. Here a
+//! connection goes back only when its statement finished ([`Leased::finished`]); a lease dropped
+//! before that (a client went away mid-query, or the statement failed) closes its connection
+//! instead. A connection idle for [`IDLE_PING_AFTER`] is pinged before use and replaced when
+//! that fails (Postgres restarted), as the pool's are.
+
+use super::IDLE_PING_AFTER;
+use anyhow::{Context, Result};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::Connection;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// How long a caller waits for a free connection before its request fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Lean {
+    options: PgConnectOptions,
+    /// Connections not in use, with the time each was last used.
+    idle: Mutex<Vec<(PgConnection, Instant)>>,
+    /// One per connection that may exist.
+    permits: Semaphore,
+}
+
+/// A connection in use; see the module documentation.
+pub struct Leased<'a> {
+    lean: &'a Lean,
+    conn: Option<PgConnection>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Lean {
+    /// At most `size` connections, opened when first needed.
+    pub fn new(options: PgConnectOptions, size: usize) -> Lean {
+        Lean {
+            options,
+            idle: Mutex::new(Vec::with_capacity(size)),
+            permits: Semaphore::new(size),
+        }
+    }
+
+    pub async fn acquire(&self) -> Result<Leased<'_>> {
+        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.acquire())
+            .await
+            .context("no database connection became free")?
+            .context("the connection set is closed")?;
+        loop {
+            let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+            let Some((mut conn, since)) = idle else {
+                let conn = PgConnection::connect_with(&self.options)
+                    .await
+                    .context("connect to Postgres")?;
+                return Ok(self.lease(conn, permit));
+            };
+            if since.elapsed() < IDLE_PING_AFTER || conn.ping().await.is_ok() {
+                return Ok(self.lease(conn, permit));
+            }
+            // Dead (Postgres restarted, say): dropped; try the next one.
+        }
+    }
+
+    fn lease<'a>(&'a self, conn: PgConnection, permit: SemaphorePermit<'a>) -> Leased<'a> {
+        Leased {
+            lean: self,
+            conn: Some(conn),
+            _permit: permit,
+        }
+    }
+}
+
+impl Leased<'_> {
+    pub fn conn(&mut self) -> &mut PgConnection {
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until it is finished or dropped")
+    }
+
+    /// The statement finished: the connection may serve the next one.
+    pub fn finished(mut self) {
+        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.lean.idle.lock()) {
+            idle.push((conn, Instant::now()));
+        }
+    }
+}
