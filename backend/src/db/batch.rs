@@ -194,7 +194,7 @@ async fn write_batch(db: &Db, saves: &[&PendingSave]) -> Result<Vec<Result<Saved
         .bind(&ids)
         .bind(saves.iter().map(|s| s.base).collect::<Vec<i32>>())
         .bind(&digests)
-        .bind(str_col(|s| s.version.document.get()))
+        .bind(str_col(|s| &s.version.document))
         .bind(
             saves
                 .iter()

@@ -69,7 +69,7 @@ pub struct VersionMeta {
 /// What a save writes.
 pub struct NewVersion {
     /// The document's JSON text (canonical, as its digest is computed).
-    pub document: Box<RawValue>,
+    pub document: String,
     pub findings: Value,
     pub errors: i32,
     pub warnings: i32,
@@ -139,7 +139,7 @@ type Scalar<'q, O> = sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postg
 /// column order of `configuration_versions`.
 fn bind_version<'q, O>(q: Scalar<'q, O>, v: &'q NewVersion) -> Scalar<'q, O> {
     // Text, stored as is in the json column (see migration 0007).
-    q.bind(v.document.get())
+    q.bind(&v.document)
         .bind(&v.findings)
         .bind(v.errors)
         .bind(v.warnings)

@@ -113,7 +113,7 @@ impl Checked {
         let v = &self.0;
         json!({
             "version": version,
-            "document_sha256": crate::audit::text_digest(v.document.get()),
+            "document_sha256": crate::audit::text_digest(&v.document),
             "errors": v.errors,
             "warnings": v.warnings,
             "message": v.message,
@@ -130,10 +130,6 @@ impl Checked {
             findings: self.0.findings.clone(),
         }
     }
-}
-
-fn json_null() -> Box<RawValue> {
-    RawValue::from_string("null".into()).unwrap_or_default()
 }
 
 /// Validates `doc` alone and against the claims of the team's other active configurations
@@ -172,10 +168,8 @@ impl Checked {
         sort_findings(&mut findings);
         let errors = findings.iter().filter(|f| f.is_error()).count() as i32;
         let value = serde_json::to_value(&doc).unwrap_or_default();
-        let text = crate::audit::canonical_json(&value);
         Checked(NewVersion {
-            // Canonical JSON is JSON.
-            document: RawValue::from_string(text).unwrap_or_else(|_| json_null()),
+            document: crate::audit::canonical_json(&value),
             findings: json!(findings),
             errors,
             warnings: findings.len() as i32 - errors,
