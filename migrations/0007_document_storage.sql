@@ -1,11 +1,11 @@
 -- How configuration documents are stored.
 --
--- As type json, not jsonb: the server stores the canonical JSON text it computed (the text the
--- audit event's document_sha256 covers), and json keeps that text as is, while jsonb parsed it
+-- As type json, not jsonb: the server stores the JSON text it wrote (the text the audit event's
+-- document_sha256 covers), and json keeps that text as is, while jsonb parsed it
 -- into its binary form on every save and printed it again on every read (jsonb parsing was the
 -- largest single cost of a save inside Postgres, in a profile of bench/load.sh). Lockstep never
--- queries inside documents. Rows stored before keep their content (in jsonb's text form;
--- `audit verify` compares documents by their canonical form either way).
+-- queries inside documents. Rows stored before keep their content in jsonb's text form; their
+-- events hold the digest of the canonical form, which `audit verify` accepts for them.
 --
 -- Compressed with lz4 instead of the default pglz where this Postgres was built with lz4
 -- (Debian's is): pglz_compress came next in that profile. Without lz4 nothing changes.

@@ -149,9 +149,9 @@ pub fn document_digest(document: &Value) -> String {
     text_digest(&canonical_json(document))
 }
 
-/// The SHA-256 (hex) of a document's canonical JSON text.
-pub fn text_digest(canonical: &str) -> String {
-    hex(&Sha256::digest(canonical.as_bytes()))
+/// The SHA-256 (hex) of a document's JSON text as stored: what configuration events record.
+pub fn text_digest(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
 }
 
 fn hex(b: &[u8]) -> String {
@@ -197,7 +197,7 @@ impl std::fmt::Display for VersionError {
 
 /// Checks every stored configuration version against the digest its (already verified) audit
 /// event recorded; returns how many were checked.
-pub fn verify_versions<I: IntoIterator<Item = (i64, i32, Value)>>(
+pub fn verify_versions<I: IntoIterator<Item = (i64, i32, String)>>(
     events: &[StoredEvent],
     versions: I,
 ) -> Result<u64, VersionError> {
@@ -237,7 +237,14 @@ pub fn verify_versions<I: IntoIterator<Item = (i64, i32, Value)>>(
                 version,
             });
         };
-        if document_digest(&document) != *digest {
+        // The digest covers the stored text. Versions stored as jsonb (before migration 0007)
+        // had it computed over their canonical form, which their text no longer has.
+        let canonical = || {
+            serde_json::from_str::<Value>(&document)
+                .map(|v| document_digest(&v))
+                .unwrap_or_default()
+        };
+        if text_digest(&document) != *digest && canonical() != *digest {
             return Err(VersionError::Altered {
                 configuration,
                 version,
@@ -333,33 +340,45 @@ mod tests {
     fn versions_are_checked_against_digests_and_legacy_documents() {
         let doc = serde_json::json!({"guest": {"name": "vm1"}, "nodes": [1, 2]});
         let other = serde_json::json!({"guest": {"name": "vm2"}, "nodes": [1, 2]});
-        let mut events = chain(&["configuration.create", "configuration.update"]);
+        // The text as the server stores it: not canonical (keys in the model's order).
+        let text = r#"{"nodes":[1,2],"guest":{"name":"vm1"}}"#.to_owned();
+        let other_text = other.to_string();
+        let mut events = chain(&[
+            "configuration.create",
+            "configuration.update",
+            "configuration.update",
+        ]);
         events[0].event.after = Some(serde_json::json!({"version": 1, "document": doc}));
         events[1].event.after =
             Some(serde_json::json!({"version": 2, "document_sha256": document_digest(&doc)}));
-        let ok = verify_versions(&events, vec![(7, 1, doc.clone()), (7, 2, doc.clone())]);
-        assert_eq!(ok, Ok(2));
-        assert_eq!(
-            verify_versions(&events, vec![(7, 1, other.clone())]),
-            Err(VersionError::Altered {
-                configuration: 7,
-                version: 1,
-                event: 1
-            })
+        events[2].event.after =
+            Some(serde_json::json!({"version": 3, "document_sha256": text_digest(&text)}));
+        // Legacy events (whole document, or a digest of the canonical form) accept any text of
+        // the same document; newer ones the stored text itself.
+        let ok = verify_versions(
+            &events,
+            vec![
+                (7, 1, text.clone()),
+                (7, 2, text.clone()),
+                (7, 3, text.clone()),
+            ],
         );
+        assert_eq!(ok, Ok(3));
+        for (version, event) in [(1, 1), (2, 2), (3, 3)] {
+            assert_eq!(
+                verify_versions(&events, vec![(7, version, other_text.clone())]),
+                Err(VersionError::Altered {
+                    configuration: 7,
+                    version,
+                    event
+                })
+            );
+        }
         assert_eq!(
-            verify_versions(&events, vec![(7, 2, other)]),
-            Err(VersionError::Altered {
-                configuration: 7,
-                version: 2,
-                event: 2
-            })
-        );
-        assert_eq!(
-            verify_versions(&events, vec![(7, 3, doc)]),
+            verify_versions(&events, vec![(7, 4, text)]),
             Err(VersionError::Unrecorded {
                 configuration: 7,
-                version: 3
+                version: 4
             })
         );
     }

@@ -68,7 +68,7 @@ pub struct VersionMeta {
 
 /// What a save writes.
 pub struct NewVersion {
-    /// The document's JSON text (canonical, as its digest is computed).
+    /// The document's JSON text, stored as is: its event's digest covers this text.
     pub document: String,
     pub findings: Value,
     pub errors: i32,
@@ -477,10 +477,11 @@ impl Db {
         .await?)
     }
 
-    /// Every stored configuration version's document, for `lockstep audit verify`.
-    pub async fn all_version_documents(&self) -> Result<Vec<(i64, i32, Value)>> {
+    /// Every stored configuration version's document text (as stored), for
+    /// `lockstep audit verify`.
+    pub async fn all_version_documents(&self) -> Result<Vec<(i64, i32, String)>> {
         Ok(sqlx::query_as(
-            "SELECT configuration_id, version, document FROM configuration_versions \
+            "SELECT configuration_id, version, document::text FROM configuration_versions \
              ORDER BY configuration_id, version",
         )
         .fetch_all(&self.pool)

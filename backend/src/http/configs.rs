@@ -167,9 +167,9 @@ impl Checked {
         findings.extend(cross::findings(&claims, &refs));
         sort_findings(&mut findings);
         let errors = findings.iter().filter(|f| f.is_error()).count() as i32;
-        let value = serde_json::to_value(&doc).unwrap_or_default();
         Checked(NewVersion {
-            document: crate::audit::canonical_json(&value),
+            // The digest its event records covers this exact text (stored as is).
+            document: serde_json::to_string(&doc).unwrap_or_default(),
             findings: json!(findings),
             errors,
             warnings: findings.len() as i32 - errors,
