@@ -51,16 +51,19 @@ BEGIN
         created_at)
     WHERE v.id = ANY(saved);
 
-    DELETE FROM configuration_claims WHERE configuration_id IN (
-        SELECT s.id FROM unnest(save_id, save_digest) AS s(id, digest)
-        WHERE s.digest IS NOT NULL AND s.id = ANY(saved));
-    INSERT INTO configuration_claims (configuration_id, team_id, kind, value, host_name,
-        host_address, field)
-    SELECT k.owner, c.team_id, k.kind, k.value, k.host_name, k.host_address, k.field
-    FROM unnest(claim_owner, claim_kind, claim_value, claim_host_name, claim_host_address,
-        claim_field) AS k(owner, kind, value, host_name, host_address, field)
-    JOIN configurations c ON c.id = k.owner
-    WHERE k.owner = ANY(saved);
+    -- Claims only where they changed (most saves change no port, file or name).
+    IF EXISTS (SELECT 1 FROM unnest(save_digest) AS d WHERE d IS NOT NULL) THEN
+        DELETE FROM configuration_claims WHERE configuration_id IN (
+            SELECT s.id FROM unnest(save_id, save_digest) AS s(id, digest)
+            WHERE s.digest IS NOT NULL AND s.id = ANY(saved));
+        INSERT INTO configuration_claims (configuration_id, team_id, kind, value, host_name,
+            host_address, field)
+        SELECT k.owner, c.team_id, k.kind, k.value, k.host_name, k.host_address, k.field
+        FROM unnest(claim_owner, claim_kind, claim_value, claim_host_name, claim_host_address,
+            claim_field) AS k(owner, kind, value, host_name, host_address, field)
+        JOIN configurations c ON c.id = k.owner
+        WHERE k.owner = ANY(saved);
+    END IF;
 
     -- The events, chained in queue order after the head; their ids are taken in that order
     -- too (volatile functions run after the sort).
