@@ -19,18 +19,27 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 /// How long a caller waits for a free connection before its request fails.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Connections are closed after this long (as the pool's are), so none lives forever.
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
 pub struct Lean {
     options: PgConnectOptions,
-    /// Connections not in use, with the time each was last used.
-    idle: Mutex<Vec<(PgConnection, Instant)>>,
+    /// Connections not in use.
+    idle: Mutex<Vec<Idle>>,
     /// One per connection that may exist.
     permits: Semaphore,
+}
+
+struct Idle {
+    conn: PgConnection,
+    opened: Instant,
+    last_used: Instant,
 }
 
 /// A connection in use; see the module documentation.
 pub struct Leased<'a> {
     lean: &'a Lean,
-    conn: Option<PgConnection>,
+    conn: Option<(PgConnection, Instant)>,
     _permit: SemaphorePermit<'a>,
 }
 
@@ -51,23 +60,31 @@ impl Lean {
             .context("the connection set is closed")?;
         loop {
             let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
-            let Some((mut conn, since)) = idle else {
+            let Some(mut i) = idle else {
                 let conn = PgConnection::connect_with(&self.options)
                     .await
                     .context("connect to Postgres")?;
-                return Ok(self.lease(conn, permit));
+                return Ok(self.lease(conn, Instant::now(), permit));
             };
-            if since.elapsed() < IDLE_PING_AFTER || conn.ping().await.is_ok() {
-                return Ok(self.lease(conn, permit));
+            if i.opened.elapsed() >= MAX_LIFETIME {
+                continue;
+            }
+            if i.last_used.elapsed() < IDLE_PING_AFTER || i.conn.ping().await.is_ok() {
+                return Ok(self.lease(i.conn, i.opened, permit));
             }
             // Dead (Postgres restarted, say): dropped; try the next one.
         }
     }
 
-    fn lease<'a>(&'a self, conn: PgConnection, permit: SemaphorePermit<'a>) -> Leased<'a> {
+    fn lease<'a>(
+        &'a self,
+        conn: PgConnection,
+        opened: Instant,
+        permit: SemaphorePermit<'a>,
+    ) -> Leased<'a> {
         Leased {
             lean: self,
-            conn: Some(conn),
+            conn: Some((conn, opened)),
             _permit: permit,
         }
     }
@@ -75,15 +92,21 @@ impl Lean {
 
 impl Leased<'_> {
     pub fn conn(&mut self) -> &mut PgConnection {
-        self.conn
+        &mut self
+            .conn
             .as_mut()
             .expect("a lease holds its connection until it is finished or dropped")
+            .0
     }
 
     /// The statement finished: the connection may serve the next one.
     pub fn finished(mut self) {
-        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.lean.idle.lock()) {
-            idle.push((conn, Instant::now()));
+        if let (Some((conn, opened)), Ok(mut idle)) = (self.conn.take(), self.lean.idle.lock()) {
+            idle.push(Idle {
+                conn,
+                opened,
+                last_used: Instant::now(),
+            });
         }
     }
 }
