@@ -6,73 +6,31 @@ use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
-/// The tail of a statement that appends one event: a `head` CTE and the INSERT, with the
-/// event's parameters numbered from `$first` (bind them with [`bind_event`]). The event is
-/// appended only when `guard` (SQL over the statement's earlier CTEs) holds.
-///
-/// It updates the chain head (whose row lock orders appenders until commit) and inserts the
-/// event with `hash = SHA-256(prev_hash || canonical JSON)`, computed by Postgres from the
-/// canonical text computed here, exactly as `audit::event_hash` does.
-pub(super) fn append_sql(first: usize, guard: &str) -> String {
-    let p = |i: usize| format!("${}", first + i);
-    format!(
-        "head AS ( \
-             UPDATE audit_head SET prev = last_hash, \
-                 last_hash = sha256(last_hash || convert_to({canonical}, 'UTF8')), \
-                 last_id = nextval('audit_events_id_seq') \
-             WHERE id = 1 AND ({guard}) RETURNING prev, last_hash, last_id) \
-         INSERT INTO audit_events (id, at, actor_id, actor_name, team_id, action, target_type, \
-         target_id, target_name, before, after, request_id, source, user_agent, result, \
-         prev_hash, hash) \
-         SELECT head.last_id, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, head.prev, \
-         head.last_hash FROM head RETURNING id",
-        p(0),
-        p(1),
-        p(2),
-        p(3),
-        p(4),
-        p(5),
-        p(6),
-        p(7),
-        p(8),
-        p(9),
-        p(10),
-        p(11),
-        p(12),
-        p(13),
-        canonical = p(14),
-    )
-}
-
-/// An event ready to bind: its fields plus its canonical text and time.
-pub(super) struct Bindable<'a> {
-    e: &'a NewEvent,
-    canonical: String,
-    at: DateTime<Utc>,
-}
-
-impl<'a> Bindable<'a> {
-    pub(super) fn new(e: &'a NewEvent) -> Result<Bindable<'a>> {
-        Ok(Bindable {
-            e,
-            canonical: event_text(e),
-            at: event_time(e)?,
-        })
-    }
-}
+/// Appends one event: updates the chain head (whose row lock orders appenders until commit)
+/// and inserts the event with `hash = SHA-256(prev_hash || canonical JSON)`, computed by
+/// Postgres from the canonical text computed here, exactly as `audit::event_hash` does.
+/// (Configuration saves append theirs in batches: migration 0008 `save_batch`.)
+const APPEND: &str = "\
+    WITH head AS ( \
+        UPDATE audit_head SET prev = last_hash, \
+            last_hash = sha256(last_hash || convert_to($15, 'UTF8')), \
+            last_id = nextval('audit_events_id_seq') \
+        WHERE id = 1 RETURNING prev, last_hash, last_id) \
+    INSERT INTO audit_events (id, at, actor_id, actor_name, team_id, action, target_type, \
+    target_id, target_name, before, after, request_id, source, user_agent, result, prev_hash, \
+    hash) \
+    SELECT head.last_id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, head.prev, \
+    head.last_hash FROM head RETURNING id";
 
 /// The event's time (RFC 3339 text in the event) as a timestamp to store.
 pub(super) fn event_time(e: &NewEvent) -> Result<DateTime<Utc>> {
     Ok(DateTime::parse_from_rfc3339(&e.at)?.with_timezone(&Utc))
 }
 
-/// Binds the 15 parameters of [`append_sql`], in its order.
-pub(super) fn bind_event<'q, O>(
-    q: sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    b: &'q Bindable<'q>,
-) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-    let e = b.e;
-    q.bind(b.at)
+/// Appends one event inside `tx`; the event and the change it records commit together.
+pub async fn append(tx: &mut Tx<'_>, e: &NewEvent) -> Result<i64> {
+    Ok(sqlx::query_scalar(APPEND)
+        .bind(event_time(e)?)
         .bind(e.actor_id)
         .bind(&e.actor_name)
         .bind(e.team_id)
@@ -86,14 +44,7 @@ pub(super) fn bind_event<'q, O>(
         .bind(&e.source)
         .bind(&e.user_agent)
         .bind(&e.result)
-        .bind(&b.canonical)
-}
-
-/// Appends one event inside `tx`; the event and the change it records commit together.
-pub async fn append(tx: &mut Tx<'_>, e: &NewEvent) -> Result<i64> {
-    let b = Bindable::new(e)?;
-    let sql = format!("WITH {}", append_sql(1, "TRUE"));
-    Ok(bind_event(sqlx::query_scalar(&sql), &b)
+        .bind(event_text(e))
         .fetch_one(&mut **tx)
         .await?)
 }

@@ -9,10 +9,11 @@
 //! Every save keeps its own outcome: a base that is not current (or an archived
 //! configuration) fails that save alone. When the batch fails with a database error (a
 //! deadlock with another server, say), nothing of it was written, and each save is written
-//! alone, so one bad save cannot fail the others. When the connection fails, every save of the
-//! batch gets the error: whether it was stored is unknown, as it is for any single write.
+//! alone (a batch of one), so one bad save cannot fail the others. When the connection fails,
+//! every save of the batch gets the error: whether it was stored is unknown, as it is for any
+//! single write.
 
-use super::configs::{claim_columns, claims_digest, save_with_event, NewVersion};
+use super::configs::{claim_columns, claims_digest, NewVersion};
 use super::{audit::event_time, Db, Saved};
 use crate::audit::NewEvent;
 use anyhow::{anyhow, Result};
@@ -123,7 +124,10 @@ async fn write(db: &Db, batch: Vec<Job>) {
             );
             let mut outcomes = Vec::with_capacity(saves.len());
             for s in &saves {
-                outcomes.push(write_one(db, s).await);
+                outcomes.push(match write_batch(db, &[s]).await {
+                    Ok(mut one) => one.pop().unwrap_or_else(|| Err(anyhow!("no outcome"))),
+                    Err(BatchError::Refused(e) | BatchError::Unknown(e)) => Err(e),
+                });
             }
             outcomes
         }
@@ -136,18 +140,6 @@ async fn write(db: &Db, batch: Vec<Job>) {
         // The caller may have gone (its client disconnected); the save stands.
         let _ = job.reply.send(outcome);
     }
-}
-
-async fn write_one(db: &Db, s: &PendingSave) -> Result<Saved> {
-    save_with_event(
-        db,
-        s.id,
-        s.base,
-        &s.version,
-        s.stored_claims.as_deref(),
-        &s.event,
-    )
-    .await
 }
 
 /// Documents go as text and become json (kept as is, see migration 0007) without a parse.

@@ -1,7 +1,6 @@
 //! Configurations and their immutable versions.
 
-use super::{Db, Saved, Tx};
-use crate::audit::NewEvent;
+use super::{Db, Tx};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use lockstep_shared::validate::cross::Claim;
@@ -215,70 +214,6 @@ pub async fn create(
     insert_version(tx, id, 1, v).await?;
     replace_claims(tx, id, &v.claims).await?;
     Ok(Some(id))
-}
-
-/// Saves version `base + 1` and appends its audit event `e` in one statement: one
-/// transaction and one round trip (the hot path of the API). Nothing is written unless `base`
-/// is the current version of an active configuration; then this reads which it was.
-/// The version's claims are rewritten only when they differ from those stored (digest
-/// `stored_claims`): most saves change no port, file or name.
-pub async fn save_with_event(
-    db: &Db,
-    id: i64,
-    base: i32,
-    v: &NewVersion,
-    stored_claims: Option<&[u8]>,
-    e: &NewEvent,
-) -> Result<Saved> {
-    let digest = claims_digest(&v.claims);
-    let changed = stored_claims != Some(&digest[..]);
-    // Unchanged claims are not sent at all.
-    let claims = if changed { &v.claims[..] } else { &[] };
-    let sql = format!(
-        "WITH cfg AS ( \
-             UPDATE configurations SET current_version = $2 + 1, \
-                 claims_digest = CASE WHEN $11 THEN $12 ELSE claims_digest END \
-             WHERE id = $1 AND current_version = $2 AND archived_at IS NULL \
-             RETURNING id, team_id), \
-         ver AS ( \
-             INSERT INTO configuration_versions (configuration_id, version, document, findings, \
-             errors, warnings, author_id, author_name, message, created_at) \
-             SELECT cfg.id, $2 + 1, $3::json, $4, $5, $6, $7, $8, $9, $10 FROM cfg RETURNING version), \
-         gone AS ( \
-             DELETE FROM configuration_claims \
-             WHERE $11 AND configuration_id IN (SELECT id FROM cfg)), \
-         claimed AS ( \
-             INSERT INTO configuration_claims \
-             (configuration_id, team_id, kind, value, host_name, host_address, field) \
-             SELECT cfg.id, cfg.team_id, k.* FROM cfg, \
-             unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::text[]) AS k \
-             WHERE $11), \
-         {}",
-        super::audit::append_sql(18, "EXISTS (SELECT 1 FROM ver)")
-    );
-    let b = super::audit::Bindable::new(e)?;
-    let q = sqlx::query_scalar::<_, i64>(&sql).bind(id).bind(base);
-    let mut q = bind_version(q, v).bind(changed).bind(&digest);
-    for column in claim_columns(claims) {
-        q = q.bind(column);
-    }
-    if super::audit::bind_event(q, &b)
-        .fetch_optional(&db.pool)
-        .await?
-        .is_some()
-    {
-        return Ok(Saved::Version(base + 1));
-    }
-    let row: Option<(i32, Option<DateTime<Utc>>)> =
-        sqlx::query_as("SELECT current_version, archived_at FROM configurations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&db.pool)
-            .await?;
-    match row {
-        None => anyhow::bail!("configuration {id} disappeared"),
-        Some((_, Some(_))) => Ok(Saved::Archived),
-        Some((current, None)) => Ok(Saved::Conflict(current)),
-    }
 }
 
 /// Archives a configuration; its claims go (an archived configuration occupies nothing).
