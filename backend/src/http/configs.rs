@@ -323,9 +323,9 @@ pub async fn get_configuration(
                 .version(c.id, c.current_version)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("configuration {} has no current version", c.id))?;
-            let text = serde_json::to_string(&v).map_err(anyhow::Error::from)?;
-            state.versions.put(c.id, c.current_version, &text);
-            RawValue::from_string(text).map_err(anyhow::Error::from)?
+            let json = serde_json::value::to_raw_value(&v).map_err(anyhow::Error::from)?;
+            state.versions.put(c.id, c.current_version, json.clone());
+            json
         }
     };
     Ok(HttpResponse::Ok().json(ConfigWithCurrent {

@@ -10,7 +10,7 @@
 
 use serde_json::value::RawValue;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// Bytes of JSON kept at most.
 pub const BUDGET: usize = 64 << 20;
@@ -22,28 +22,28 @@ pub struct VersionCache {
 
 #[derive(Default)]
 struct Entries {
-    map: HashMap<(i64, i32), Arc<str>>,
+    map: HashMap<(i64, i32), Box<RawValue>>,
     bytes: usize,
 }
 
 impl VersionCache {
-    /// The answer for version `version` of configuration `id`, if kept.
+    /// The answer for version `version` of configuration `id`, if kept (a copy of its text).
     pub fn get(&self, id: i64, version: i32) -> Option<Box<RawValue>> {
-        let text = self.entries.lock().ok()?.map.get(&(id, version))?.clone();
-        RawValue::from_string(text.to_string()).ok()
+        self.entries.lock().ok()?.map.get(&(id, version)).cloned()
     }
 
     /// Keeps the answer for a version (`json`: its serialized `VersionRow`).
-    pub fn put(&self, id: i64, version: i32, json: &str) {
+    pub fn put(&self, id: i64, version: i32, json: Box<RawValue>) {
         let Ok(mut e) = self.entries.lock() else {
             return;
         };
-        if e.bytes + json.len() > BUDGET {
+        let len = json.get().len();
+        if e.bytes + len > BUDGET {
             e.map.clear();
             e.bytes = 0;
         }
-        if e.map.insert((id, version), json.into()).is_none() {
-            e.bytes += json.len();
+        if e.map.insert((id, version), json).is_none() {
+            e.bytes += len;
         }
     }
 }
@@ -55,8 +55,9 @@ mod tests {
     #[test]
     fn keeps_versions_apart_and_stays_within_its_budget() {
         let c = VersionCache::default();
-        c.put(1, 1, r#"{"version":1}"#);
-        c.put(1, 2, r#"{"version":2}"#);
+        let raw = |s: &str| RawValue::from_string(s.to_owned()).expect("json");
+        c.put(1, 1, raw(r#"{"version":1}"#));
+        c.put(1, 2, raw(r#"{"version":2}"#));
         assert_eq!(
             c.get(1, 1).map(|v| v.get().to_owned()).as_deref(),
             Some(r#"{"version":1}"#)
@@ -67,10 +68,13 @@ mod tests {
         );
         assert!(c.get(2, 1).is_none());
         let big = format!("\"{}\"", "x".repeat(BUDGET / 2));
-        c.put(2, 1, &big);
-        c.put(3, 1, &big);
+        c.put(2, 1, raw(&big));
+        c.put(3, 1, raw(&big));
         let e = c.entries.lock().expect("lock");
         assert!(e.bytes <= BUDGET, "{} bytes kept", e.bytes);
-        assert_eq!(e.bytes, e.map.values().map(|v| v.len()).sum::<usize>());
+        assert_eq!(
+            e.bytes,
+            e.map.values().map(|v| v.get().len()).sum::<usize>()
+        );
     }
 }
