@@ -31,14 +31,35 @@ const QUEUE: usize = 1024;
 
 /// A save of version `base + 1` of configuration `id`, with its audit event.
 pub struct PendingSave {
-    pub id: i64,
-    pub base: i32,
-    pub version: NewVersion,
+    id: i64,
+    base: i32,
+    version: NewVersion,
     /// The claims digest stored with the configuration when it was read.
-    pub stored_claims: Option<Vec<u8>>,
-    pub event: NewEvent,
-    /// The event's canonical text ([`crate::audit::event_text`]), computed by the caller.
-    pub event_text: String,
+    stored_claims: Option<Vec<u8>>,
+    event: NewEvent,
+    /// The event's canonical text, which its hash covers.
+    event_text: String,
+}
+
+impl PendingSave {
+    /// Computes the event's canonical text here, in the request, so the single writer does
+    /// not have to.
+    pub fn new(
+        id: i64,
+        base: i32,
+        version: NewVersion,
+        stored_claims: Option<Vec<u8>>,
+        event: NewEvent,
+    ) -> PendingSave {
+        PendingSave {
+            id,
+            base,
+            version,
+            stored_claims,
+            event_text: crate::audit::event_text(&event),
+            event,
+        }
+    }
 }
 
 struct Job {

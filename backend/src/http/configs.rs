@@ -106,32 +106,6 @@ pub struct DiffBody {
 /// A validated document: the version a save stores.
 struct Checked(NewVersion);
 
-impl Checked {
-    /// What the audit event records of version `version`: the document's digest, not the
-    /// document (the immutable version row holds it; `lockstep audit verify` compares the two).
-    fn recorded(&self, version: i32) -> Value {
-        let v = &self.0;
-        json!({
-            "version": version,
-            "document_sha256": crate::audit::text_digest(&v.document),
-            "errors": v.errors,
-            "warnings": v.warnings,
-            "message": v.message,
-        })
-    }
-
-    /// The answer to a save that stored `version`.
-    fn saved(&self, id: i64, version: i32) -> SavedVersion {
-        SavedVersion {
-            id,
-            version,
-            errors: self.0.errors,
-            warnings: self.0.warnings,
-            findings: self.0.findings.clone(),
-        }
-    }
-}
-
 /// Validates `doc` alone and against the claims of the team's other active configurations
 /// (`validate::cross`: ports, image files and domain names on shared hosts).
 async fn check(
@@ -179,6 +153,30 @@ impl Checked {
             message: message.to_owned(),
             at: chrono::Utc::now(),
         })
+    }
+
+    /// What the audit event records of version `version`: the document's digest, not the
+    /// document (the immutable version row holds it; `lockstep audit verify` compares the two).
+    fn recorded(&self, version: i32) -> Value {
+        let v = &self.0;
+        json!({
+            "version": version,
+            "document_sha256": crate::audit::text_digest(&v.document),
+            "errors": v.errors,
+            "warnings": v.warnings,
+            "message": v.message,
+        })
+    }
+
+    /// The answer to a save that stored `version`.
+    fn saved(&self, id: i64, version: i32) -> SavedVersion {
+        SavedVersion {
+            id,
+            version,
+            errors: self.0.errors,
+            warnings: self.0.warnings,
+            findings: self.0.findings.clone(),
+        }
     }
 }
 
@@ -369,14 +367,7 @@ pub async fn save_configuration(
     e.before = Some(json!({"version": body.base_version}));
     e.after = Some(c.recorded(v));
     let answer = c.saved(cfg.id, v);
-    let save = PendingSave {
-        id: cfg.id,
-        base: body.base_version,
-        version: c.0,
-        stored_claims: cfg.claims_digest,
-        event_text: crate::audit::event_text(&e),
-        event: e,
-    };
+    let save = PendingSave::new(cfg.id, body.base_version, c.0, cfg.claims_digest, e);
     match state.saves.save(save).await? {
         Saved::Version(_) => Ok(HttpResponse::Ok().json(answer)),
         Saved::Conflict(current) => {
