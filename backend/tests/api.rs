@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::{corpus, create_configuration, Server, PASSWORD};
+use common::{corpus, create_configuration, lines, Server, PASSWORD};
 use serde_json::json;
 
 #[test]
@@ -74,20 +74,9 @@ fn save_versions_and_conflicts_lose_nothing() {
         .get(&format!("/api/v1/configurations/{id}/versions"))
         .expect("versions")
         .json();
-    let list: Vec<(i64, String)> = versions["versions"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|v| {
-            (
-                v["version"].as_i64().unwrap_or(0),
-                v["author_name"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
     assert_eq!(
-        list,
-        vec![(3, "alice".into()), (2, "bob".into()), (1, "alice".into())]
+        lines(&versions["versions"], &["/version", "/author_name"]),
+        vec!["3 alice", "2 bob", "1 alice"]
     );
     let v1 = alice
         .get(&format!("/api/v1/configurations/{id}/versions/1"))
@@ -574,21 +563,8 @@ fn diffs_and_cross_configuration_findings() {
         .expect("diff");
     assert_eq!(d.status, 200, "{}", d.body);
     let changes = d.json()["diff"]["changes"].clone();
-    let summary: Vec<String> = changes
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|c| {
-            format!(
-                "{} {} {}",
-                c["kind"].as_str().unwrap_or(""),
-                c["what"].as_str().unwrap_or(""),
-                c["id"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
     assert_eq!(
-        summary,
+        lines(&changes, &["/kind", "/what", "/id"]),
         vec!["removed node pnbd0", "changed setting guest.memory_mib"]
     );
     // The audit log shows the same diff with the update event.
@@ -819,22 +795,11 @@ fn refused_changes_are_audited_with_their_result() {
         .get("/api/v1/audit?team=ops&limit=3")
         .expect("audit")
         .json();
-    let got: Vec<String> = e["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| {
-            format!(
-                "{} {} {} {}",
-                e["actor_name"].as_str().unwrap_or(""),
-                e["action"].as_str().unwrap_or(""),
-                e["target_type"].as_str().unwrap_or(""),
-                e["result"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
     assert_eq!(
-        got,
+        lines(
+            &e["events"],
+            &["/actor_name", "/action", "/target_type", "/result"]
+        ),
         vec![
             "alice save_configuration configuration conflict",
             "alice configuration.create configuration ok",

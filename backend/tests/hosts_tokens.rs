@@ -4,7 +4,7 @@
 #[macro_use]
 mod common;
 
-use common::{actions, corpus, Server};
+use common::{actions, corpus, lines, Server};
 use lockstep_tests::http::Client;
 use serde_json::json;
 
@@ -141,13 +141,10 @@ fn hosts_are_team_records_with_checked_fields() {
         .send("POST", "/api/v1/teams/ops/hosts", &bad)
         .expect("bad");
     assert_eq!(r.status, 400);
-    let fields: Vec<String> = r.json()["details"]["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .map(|f| f["field"].as_str().unwrap_or("").to_owned())
-        .collect();
-    assert_eq!(fields, vec!["name", "libvirt_uri", "address"]);
+    assert_eq!(
+        lines(&r.json()["details"]["fields"], &["/field"]),
+        vec!["name", "libvirt_uri", "address"]
+    );
 
     let mut changed = host.clone();
     changed["address"] = json!("10.0.0.11");

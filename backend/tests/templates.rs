@@ -9,20 +9,9 @@ use common::{actions, create_configuration, Server};
 use lockstep_shared::template;
 use serde_json::{json, Value};
 
+/// Each finding as its code and first subject.
 fn codes(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| {
-                    format!(
-                        "{} {}",
-                        f["code"].as_str().unwrap_or(""),
-                        f["subjects"][0].as_str().unwrap_or("")
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    common::lines(v, &["/code", "/subjects/0"])
 }
 
 #[test]

@@ -275,6 +275,24 @@ pub fn actions(page: &serde_json::Value) -> Vec<&str> {
         .collect()
 }
 
+/// Each element of the JSON array `items` as one line: the values at the JSON pointers
+/// `fields`, separated by spaces (strings as they are, a missing value or null as `-`).
+pub fn lines(items: &serde_json::Value, fields: &[&str]) -> Vec<String> {
+    items
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|item| {
+            let field = |p: &&str| match item.pointer(p) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                None | Some(serde_json::Value::Null) => "-".to_owned(),
+                Some(v) => v.to_string(),
+            };
+            fields.iter().map(field).collect::<Vec<_>>().join(" ")
+        })
+        .collect()
+}
+
 /// A valid document from the golden corpus.
 pub fn corpus(case: &str) -> serde_json::Value {
     let p = lockstep_tests::workspace_root()
