@@ -92,15 +92,15 @@ async fn run_async(a: ServeArgs) -> Result<()> {
             a.db.data_dir().display()
         );
     }
-    spawn_pruning(db.clone());
+    let pruning = spawn_pruning(db.clone());
     let auth = std::sync::Arc::new(crate::auth::cache::AuthCache::default());
-    {
+    let watcher = {
         let (db, auth) = (db.clone(), auth.clone());
         actix_web::rt::spawn(async move {
             db.watch_auth_changes(|live| auth.set_live(live), || auth.invalidate())
                 .await
-        });
-    }
+        })
+    };
     let state = AppState {
         saves: crate::db::batch::SaveWriter::spawn(db.clone()),
         versions: Default::default(),
@@ -109,6 +109,12 @@ async fn run_async(a: ServeArgs) -> Result<()> {
         secure_cookies: a.secure_cookies,
     };
     let r = http::serve(&a.bind, a.static_dir.clone(), state).await;
+    // The background tasks hold database connections: end them while the runtime still runs
+    // (dropped later, outside it, sqlx panics and the process aborts instead of exiting).
+    for task in [pruning, watcher] {
+        task.abort();
+        let _ = task.await;
+    }
     drop(pg);
     r.with_context(|| format!("serve on {}", a.bind))
 }
@@ -139,7 +145,7 @@ const KEEP_FAILED_LOGINS_SECS: i64 = 24 * 3600;
 
 /// Deletes expired sessions and old failed logins now and every [`PRUNE_EVERY`]. Any number of
 /// servers may do it at once.
-fn spawn_pruning(db: crate::db::Db) {
+fn spawn_pruning(db: crate::db::Db) -> actix_web::rt::task::JoinHandle<()> {
     actix_web::rt::spawn(async move {
         let mut every = actix_web::rt::time::interval(PRUNE_EVERY);
         loop {
@@ -152,7 +158,7 @@ fn spawn_pruning(db: crate::db::Db) {
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "pruning failed"),
             }
         }
-    });
+    })
 }
 
 pub fn run(a: ServeArgs) -> ExitCode {
