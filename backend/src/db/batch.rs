@@ -17,6 +17,7 @@ use super::configs::{claim_columns, claims_digest, NewVersion};
 use super::{audit::event_time, Db, Saved};
 use crate::audit::NewEvent;
 use anyhow::{anyhow, Result};
+use chrono::{DateTime, Utc};
 use lockstep_shared::validate::cross::Claim;
 use serde_json::Value;
 use sqlx::types::Json;
@@ -39,26 +40,29 @@ pub struct PendingSave {
     event: NewEvent,
     /// The event's canonical text, which its hash covers.
     event_text: String,
+    /// The event's time, as stored.
+    event_at: DateTime<Utc>,
 }
 
 impl PendingSave {
-    /// Computes the event's canonical text here, in the request, so the single writer does
-    /// not have to.
+    /// Computes the event's canonical text and time here, in the request, so the single
+    /// writer does not have to.
     pub fn new(
         id: i64,
         base: i32,
         version: NewVersion,
         stored_claims: Option<Vec<u8>>,
         event: NewEvent,
-    ) -> PendingSave {
-        PendingSave {
+    ) -> Result<PendingSave> {
+        Ok(PendingSave {
             id,
             base,
             version,
             stored_claims,
             event_text: crate::audit::event_text(&event),
+            event_at: event_time(&event)?,
             event,
-        }
+        })
     }
 }
 
@@ -192,10 +196,6 @@ async fn write_batch(db: &Db, saves: &[&PendingSave]) -> Result<Vec<Result<Saved
         .iter()
         .flat_map(|(_, c)| c.iter().cloned())
         .collect();
-    let mut at = Vec::with_capacity(saves.len());
-    for s in saves {
-        at.push(event_time(&s.event).map_err(BatchError::Refused)?);
-    }
     let ids: Vec<i64> = saves.iter().map(|s| s.id).collect();
     let str_col = |f: fn(&PendingSave) -> &str| saves.iter().map(|s| f(s)).collect::<Vec<_>>();
     let opt_col =
@@ -235,7 +235,7 @@ async fn write_batch(db: &Db, saves: &[&PendingSave]) -> Result<Vec<Result<Saved
         q = q.bind(column);
     }
     let saved = q
-        .bind(&at)
+        .bind(saves.iter().map(|s| s.event_at).collect::<Vec<_>>())
         .bind(saves.iter().map(|s| s.event.actor_id).collect::<Vec<_>>())
         .bind(str_col(|s| &s.event.actor_name))
         .bind(saves.iter().map(|s| s.event.team_id).collect::<Vec<_>>())

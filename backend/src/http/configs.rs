@@ -367,7 +367,7 @@ pub async fn save_configuration(
     e.before = Some(json!({"version": body.base_version}));
     e.after = Some(c.recorded(v));
     let answer = c.saved(cfg.id, v);
-    let save = PendingSave::new(cfg.id, body.base_version, c.0, cfg.claims_digest, e);
+    let save = PendingSave::new(cfg.id, body.base_version, c.0, cfg.claims_digest, e)?;
     match state.saves.save(save).await? {
         Saved::Version(_) => Ok(HttpResponse::Ok().json(answer)),
         Saved::Conflict(current) => {
