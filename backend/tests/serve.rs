@@ -7,7 +7,7 @@ mod common;
 
 use lockstep_tests::http::Client;
 use lockstep_tests::TempDir;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
@@ -21,28 +21,16 @@ fn a_server_on_its_own_cluster_stops_cleanly_and_stops_the_cluster() {
     std::fs::create_dir_all(&web).expect("static");
     std::fs::write(web.join("index.html"), "<!doctype html>").expect("index");
     let data = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lockstep"))
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_lockstep"));
+    serve
         .args(["serve", "--bind", "127.0.0.1:0", "--static-dir"])
         .arg(&web)
         .arg("--data-dir")
         .arg(&data)
         .env_remove("DATABASE_URL")
         .env("LOCKSTEP_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start lockstep serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server exited before listening")
-            .expect("read stdout");
-        if let Some(rest) = line.strip_prefix("lockstep: listening on http://") {
-            break rest.trim_end_matches('/').to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+        .stderr(Stdio::piped());
+    let (mut child, addr) = common::listening(serve);
     let pid_file = data.join("postgres").join("data").join("postmaster.pid");
     assert!(pid_file.is_file(), "the private cluster is not running");
     let r = Client::new(&addr).get("/healthz").expect("healthz");

@@ -101,13 +101,20 @@ impl Drop for Server {
 
 /// `lockstep serve` on `url`; returns it with the address it listens on.
 fn spawn_server(url: &str, static_dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lockstep"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--static-dir"])
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lockstep"));
+    c.args(["serve", "--bind", "127.0.0.1:0", "--static-dir"])
         .arg(static_dir)
         .env("DATABASE_URL", url)
         .env("LOCKSTEP_LOG", "warn")
+        .stderr(Stdio::inherit());
+    listening(c)
+}
+
+/// Starts a `lockstep serve` command and returns it with the address it listens on, once it
+/// does (its stdout is read, and drained afterwards so it never blocks on a full pipe).
+pub fn listening(mut serve: Command) -> (Child, String) {
+    let mut child = serve
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
         .expect("start lockstep serve");
     let stdout = child.stdout.take().expect("stdout");
@@ -121,7 +128,6 @@ fn spawn_server(url: &str, static_dir: &std::path::Path) -> (Child, String) {
             break rest.trim_end_matches('/').to_owned();
         }
     };
-    // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     (child, addr)
 }
