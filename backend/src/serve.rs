@@ -102,7 +102,7 @@ async fn run_async(a: ServeArgs) -> Result<()> {
         })
     };
     let state = AppState {
-        saves: crate::db::batch::SaveWriter::spawn(db.clone()),
+        saves: crate::db::batch::Saves::spawn(db.clone()),
         versions: Default::default(),
         db,
         auth,

@@ -226,3 +226,99 @@ fn a_read_shows_what_another_server_saved_and_archived() {
     let v: Value = on_a.get(&path).expect("read").json();
     assert!(v["configuration"]["archived_at"].is_string(), "{v}");
 }
+
+/// The codes of the cross-configuration findings (E070-E072) in a save's answer.
+fn cross_codes(r: &Response) -> Vec<String> {
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut codes: Vec<String> = r.json()["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .filter(|c| ["E070", "E071", "E072"].contains(c))
+        .map(str::to_owned)
+        .collect();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+#[test]
+fn a_save_is_checked_against_claims_changed_through_another_server() {
+    need_postgres!("saves::a_save_is_checked_against_claims_changed_through_another_server");
+    let a = Server::start();
+    let b = a.another();
+    a.create_user("ops", "editor", "alice");
+    let mut on_a = a.as_user("alice");
+    let mut on_b = b.as_user("alice");
+    let doc = corpus("one-disk-qcow2");
+    let r = create_configuration(&mut on_a, "ops", "vm1", &doc);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_i64().expect("id");
+    let mut base = 1;
+    let mut save_on_a = |message: &str| {
+        let r = on_a
+            .send(
+                "PUT",
+                &format!("/api/v1/configurations/{id}"),
+                &json!({"base_version": base, "document": doc, "message": message}),
+            )
+            .expect("save");
+        base += 1;
+        r
+    };
+    // A now holds the team's claims: only vm1's own.
+    assert_eq!(cross_codes(&save_on_a("alone")), Vec::<String>::new());
+
+    // B adds a configuration with vm1's ports, images and name; A's next save sees it.
+    let r = create_configuration(&mut on_b, "ops", "vm1-copy", &doc);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let copy = r.json()["id"].as_i64().expect("id");
+    let r = save_on_a("beside a copy");
+    assert_eq!(cross_codes(&r), ["E070", "E071", "E072"]);
+    assert!(
+        r.body.contains("also used by configuration 'vm1-copy'"),
+        "{}",
+        r.body
+    );
+
+    // B archives the copy (its claims go); A's next save is clean again.
+    let r = on_b
+        .send(
+            "POST",
+            &format!("/api/v1/configurations/{copy}/archive"),
+            &json!({}),
+        )
+        .expect("archive");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        cross_codes(&save_on_a("copy archived")),
+        Vec::<String>::new()
+    );
+
+    // Claims changed by hand in SQL move the team's epoch too, so no server keeps old ones.
+    let epoch = || scalar(&a, "SELECT claims_epoch FROM teams WHERE name = 'ops'");
+    let before = epoch();
+    scalar(
+        &a,
+        &format!(
+            "INSERT INTO configuration_claims (configuration_id, team_id, kind, value, \
+             host_name, host_address, field) SELECT {copy}, team_id, kind, value, host_name, \
+             host_address, field FROM configuration_claims WHERE configuration_id = {id} \
+             AND kind = 'port'"
+        ),
+    );
+    assert_ne!(epoch(), before, "an insert by hand did not move the epoch");
+    assert_eq!(cross_codes(&save_on_a("claims by hand")), ["E070"]);
+    let before = epoch();
+    scalar(
+        &a,
+        &format!("DELETE FROM configuration_claims WHERE configuration_id = {copy}"),
+    );
+    assert_ne!(epoch(), before, "a delete by hand did not move the epoch");
+    assert_eq!(
+        cross_codes(&save_on_a("by hand, undone")),
+        Vec::<String>::new()
+    );
+    a.assert_audit_intact();
+}

@@ -1,19 +1,26 @@
-//! Group commit of configuration saves.
+//! Saves in batches: their lookups, and their writes (group commit).
 //!
-//! Each server runs one writer task. Saves queue for it; it takes every save waiting (at most
-//! [`MAX_BATCH`], one per configuration) and writes them with one call of the `save_batch`
-//! function (migration 0008): one statement, one round trip and one commit however many saves
-//! it holds. The chain head is locked once per batch instead of once per save, so saves under
-//! load no longer queue on that lock one commit at a time.
+//! Each server runs two batching tasks ([`super::queue::Batcher`]) for saves:
+//! - Lookups: a save needs its configuration row and the claims of other configurations that
+//!   collide with its document's. One statement reads the rows of every lookup waiting, with
+//!   their teams' claims epochs; the collisions come from the claims held in memory
+//!   (`claims`). A statement per save cost about as much as all the rest of a save's reads.
+//! - Writes: the writer takes every save waiting (at most [`MAX_BATCH`]) and writes them with
+//!   one call of the `save_batch` function (migration 0008): one statement, one round trip and
+//!   one commit however many saves it holds. The chain head is locked once per batch instead of
+//!   once per save, so saves under load no longer queue on that lock one commit at a time. Two
+//!   saves of one configuration in a batch go in successive statements, the second on top of
+//!   the first.
 //!
 //! Every save keeps its own outcome: a base that is not current (or an archived
-//! configuration) fails that save alone. When the batch fails with a database error (a
-//! deadlock with another server, say), nothing of it was written, and each save is written
-//! alone (a batch of one), so one bad save cannot fail the others. When the connection fails,
-//! every save of the batch gets the error: whether it was stored is unknown, as it is for any
-//! single write.
+//! configuration) fails that save alone. When a statement fails with a database error (a
+//! deadlock with another server, say, or a value Postgres refuses), nothing of it was done,
+//! and each request is done alone (a batch of one), so one bad request cannot fail the others.
+//! When the connection fails, every request of the batch gets the error: whether a write was
+//! stored is unknown, as it is for any single write.
 
-use super::configs::{claim_columns, claims_digest, NewVersion};
+use super::configs::{claim_columns, claims_digest, Lookup, NewVersion};
+use super::queue::Batcher;
 use super::{audit::event_time, Db, Saved};
 use crate::audit::NewEvent;
 use anyhow::{anyhow, Result};
@@ -21,14 +28,13 @@ use chrono::{DateTime, Utc};
 use lockstep_shared::validate::cross::Claim;
 use serde_json::Value;
 use sqlx::types::Json;
-use std::collections::{HashMap, HashSet, VecDeque};
-use tokio::sync::{mpsc, oneshot};
+use std::collections::{HashMap, HashSet};
 
-/// The most saves one transaction writes.
+/// The most saves one transaction writes, and the most lookups one statement answers.
 pub const MAX_BATCH: usize = 64;
 
-/// Saves waiting for the writer before senders wait too.
-const QUEUE: usize = 1024;
+/// Lookup statements running at once (measured: two keep the saves' pipeline busier than one).
+const LOOKUPS_AT_ONCE: usize = 2;
 
 /// A save of version `base + 1` of configuration `id`, with its audit event.
 pub struct PendingSave {
@@ -66,67 +72,91 @@ impl PendingSave {
     }
 }
 
-struct Job {
-    save: PendingSave,
-    reply: oneshot::Sender<Result<Saved>>,
-}
-
-/// The handle of a server's writer task.
+/// A server's save tasks (lookups and writes); cloned into each worker.
 #[derive(Clone)]
-pub struct SaveWriter {
-    jobs: mpsc::Sender<Job>,
+pub struct Saves {
+    lookups: Batcher<(i64, Vec<Claim>), Option<Lookup>>,
+    writer: Batcher<PendingSave, Saved>,
 }
 
-impl SaveWriter {
-    /// Starts the writer on the current runtime; it ends when every handle is dropped.
-    pub fn spawn(db: Db) -> SaveWriter {
-        let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, queue));
-        SaveWriter { jobs }
+impl Saves {
+    /// Starts both tasks on the current runtime; they end when every handle is dropped.
+    pub fn spawn(db: Db) -> Saves {
+        let d = db.clone();
+        let lookups = Batcher::spawn("save lookup", MAX_BATCH, LOOKUPS_AT_ONCE, move |asks| {
+            let db = d.clone();
+            async move { look_up(&db, asks).await }
+        });
+        let writer = Batcher::spawn("save writer", MAX_BATCH, 1, move |saves| {
+            let db = db.clone();
+            async move { write(&db, saves).await }
+        });
+        Saves { lookups, writer }
+    }
+
+    /// Configuration `id` and the claims of its team's other configurations that collide
+    /// with `claims` (`None`: there is no configuration `id`).
+    pub async fn look_up(&self, id: i64, claims: &[Claim]) -> Result<Option<Lookup>> {
+        self.lookups.call((id, claims.to_vec())).await
     }
 
     /// Saves and waits until the save is committed (or refused, or failed).
     pub async fn save(&self, save: PendingSave) -> Result<Saved> {
-        let (reply, answer) = oneshot::channel();
-        let stopped = || anyhow!("the save writer has stopped");
-        self.jobs
-            .send(Job { save, reply })
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.writer.call(save).await
     }
 }
 
-async fn run(db: Db, mut queue: mpsc::Receiver<Job>) {
-    let mut waiting: VecDeque<Job> = VecDeque::new();
-    loop {
-        if waiting.is_empty() {
-            match queue.recv().await {
-                Some(job) => waiting.push_back(job),
-                None => return,
+/// Answers lookups with one statement; when Postgres refuses it, each alone.
+async fn look_up(db: &Db, asks: Vec<(i64, Vec<Claim>)>) -> Vec<Result<Option<Lookup>>> {
+    let refs: Vec<(i64, &[Claim])> = asks.iter().map(|(id, c)| (*id, &c[..])).collect();
+    match db.configurations_with_collisions(&refs).await {
+        Ok(found) => found.into_iter().map(Ok).collect(),
+        Err(e) if refs.len() > 1 && refused(&e) => {
+            let mut answers = Vec::with_capacity(refs.len());
+            for one in &refs {
+                answers.push(
+                    db.configurations_with_collisions(std::slice::from_ref(one))
+                        .await
+                        .map(|mut found| found.pop().flatten()),
+                );
             }
+            answers
         }
-        while waiting.len() < QUEUE {
-            match queue.try_recv() {
-                Ok(job) => waiting.push_back(job),
-                Err(_) => break,
-            }
+        Err(e) => {
+            let message = format!("{e:#}");
+            refs.iter().map(|_| Err(anyhow!("{message}"))).collect()
         }
-        // One save per configuration in a batch: a second one is written on top of the first,
-        // in the next batch.
-        let mut batch = Vec::new();
-        let mut later = VecDeque::new();
-        let mut ids = HashSet::new();
-        for job in waiting.drain(..) {
-            if batch.len() < MAX_BATCH && ids.insert(job.save.id) {
-                batch.push(job);
-            } else {
-                later.push_back(job);
-            }
-        }
-        waiting = later;
-        write(&db, batch).await;
     }
+}
+
+/// Whether Postgres refused a statement (so it did nothing), rather than the connection
+/// failing.
+fn refused(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<sqlx::Error>(),
+        Some(sqlx::Error::Database(_))
+    )
+}
+
+/// Writes `saves` in queue order: in rounds of one save per configuration, each round one
+/// batch.
+async fn write(db: &Db, saves: Vec<PendingSave>) -> Vec<Result<Saved>> {
+    let mut outcomes: Vec<Option<Result<Saved>>> = saves.iter().map(|_| None).collect();
+    let mut left: Vec<usize> = (0..saves.len()).collect();
+    while !left.is_empty() {
+        let mut ids = HashSet::new();
+        let (round, later): (Vec<usize>, Vec<usize>) =
+            left.iter().partition(|&&i| ids.insert(saves[i].id));
+        let batch: Vec<&PendingSave> = round.iter().map(|&i| &saves[i]).collect();
+        for (i, outcome) in round.into_iter().zip(write_round(db, &batch).await) {
+            outcomes[i] = Some(outcome);
+        }
+        left = later;
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(anyhow!("save not written"))))
+        .collect()
 }
 
 /// Why a batch was not written.
@@ -137,9 +167,9 @@ enum BatchError {
     Unknown(anyhow::Error),
 }
 
-async fn write(db: &Db, batch: Vec<Job>) {
-    let saves: Vec<&PendingSave> = batch.iter().map(|j| &j.save).collect();
-    let outcomes = match write_batch(db, &saves).await {
+/// Writes saves of distinct configurations in one batch; when Postgres refuses it, each alone.
+async fn write_round(db: &Db, saves: &[&PendingSave]) -> Vec<Result<Saved>> {
+    match write_batch(db, saves).await {
         Ok(outcomes) => outcomes,
         Err(BatchError::Refused(e)) => {
             tracing::warn!(
@@ -148,7 +178,7 @@ async fn write(db: &Db, batch: Vec<Job>) {
                 "batch refused; writing its saves one by one"
             );
             let mut outcomes = Vec::with_capacity(saves.len());
-            for s in &saves {
+            for s in saves {
                 outcomes.push(match write_batch(db, &[s]).await {
                     Ok(mut one) => one.pop().unwrap_or_else(|| Err(anyhow!("no outcome"))),
                     Err(BatchError::Refused(e) | BatchError::Unknown(e)) => Err(e),
@@ -160,10 +190,6 @@ async fn write(db: &Db, batch: Vec<Job>) {
             let message = format!("{e:#}");
             saves.iter().map(|_| Err(anyhow!("{message}"))).collect()
         }
-    };
-    for (job, outcome) in batch.into_iter().zip(outcomes) {
-        // The caller may have gone (its client disconnected); the save stands.
-        let _ = job.reply.send(outcome);
     }
 }
 

@@ -26,6 +26,10 @@ pub struct ConfigRow {
     pub claims_digest: Option<Vec<u8>>,
 }
 
+/// A configuration with the claims of its team's other configurations that collide with a
+/// document's: what a save of that document needs to know.
+pub type Lookup = (ConfigRow, Vec<(String, Claim)>);
+
 /// A configuration in a list, with the state of its current version.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ConfigSummary {
@@ -282,59 +286,6 @@ impl Db {
     }
 }
 
-/// The claims of other configurations that collide with a save: same team (`team`), same kind
-/// and value as one of the pairs in the arrays `kinds`/`values`, another configuration than
-/// `except` (SQL expressions). Only active configurations have claims (archiving deletes
-/// them). One index lookup per pair: the fence (`OFFSET 0`) keeps the planner from scanning
-/// the whole team instead, as it does when its statistics say the table is small.
-fn collisions_sql(team: &str, except: &str, kinds: &str, values: &str) -> String {
-    format!(
-        "SELECT (SELECT name FROM configurations o WHERE o.id = k.configuration_id) \
-         AS configuration, k.kind, k.value, k.host_name, k.host_address, k.field \
-         FROM unnest({kinds}::text[], {values}::text[]) AS q(kind, value) \
-         CROSS JOIN LATERAL (SELECT * FROM configuration_claims k WHERE k.team_id = {team} \
-         AND k.kind = q.kind AND k.value = q.value AND {except} OFFSET 0) k"
-    )
-}
-
-/// The distinct (kind, value) pairs of `claims`, as two arrays to bind.
-fn claim_keys(claims: &[Claim]) -> (Vec<&str>, Vec<&str>) {
-    let mut keys: Vec<(&str, &str)> = claims
-        .iter()
-        .map(|c| (c.kind.as_str(), c.value.as_str()))
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    keys.into_iter().unzip()
-}
-
-/// A colliding claim as a row, and as what `validate::cross` takes.
-#[derive(sqlx::FromRow)]
-struct CollisionRow {
-    configuration: Option<String>,
-    kind: Option<String>,
-    value: Option<String>,
-    host_name: Option<String>,
-    host_address: Option<String>,
-    field: Option<String>,
-}
-
-impl CollisionRow {
-    /// `None` for the empty side of an outer join.
-    fn into_claim(self) -> Option<(String, Claim)> {
-        Some((
-            self.configuration?,
-            Claim {
-                kind: self.kind?,
-                value: self.value?,
-                host_name: self.host_name?,
-                host_address: self.host_address?,
-                field: self.field?,
-            },
-        ))
-    }
-}
-
 impl Db {
     /// Claims of the team's active configurations with the same kind and value as one of
     /// `claims`, for a new configuration (whether the host is the same is for
@@ -344,59 +295,54 @@ impl Db {
         team_id: i64,
         claims: &[Claim],
     ) -> Result<Vec<(String, Claim)>> {
-        let (kinds, values) = claim_keys(claims);
-        let sql = collisions_sql("$1", "TRUE", "$2", "$3");
-        let rows: Vec<CollisionRow> = sqlx::query_as(&sql)
+        let epoch: i64 = sqlx::query_scalar("SELECT claims_epoch FROM teams WHERE id = $1")
             .bind(team_id)
-            .bind(&kinds)
-            .bind(&values)
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(CollisionRow::into_claim)
-            .collect())
+        self.collisions(team_id, epoch, claims, None).await
     }
 
-    /// A configuration and the claims of its team's other configurations that collide with
-    /// `claims`, in one round trip (a save needs both).
-    pub async fn configuration_with_collisions(
+    /// For each `(id, claims)`: the configuration and the claims of its team's other
+    /// configurations that collide with `claims` (`None`: no such configuration); what a save
+    /// needs to know. One statement reads the rows with their teams' claims epochs; the
+    /// claims held in memory are used when current (see `claims`).
+    pub async fn configurations_with_collisions(
         &self,
-        id: i64,
-        claims: &[Claim],
-    ) -> Result<Option<(ConfigRow, Vec<(String, Claim)>)>> {
+        asks: &[(i64, &[Claim])],
+    ) -> Result<Vec<Option<Lookup>>> {
         #[derive(sqlx::FromRow)]
         struct Row {
+            n: i64,
             #[sqlx(flatten)]
             config: ConfigRow,
-            #[sqlx(flatten)]
-            other: CollisionRow,
+            claims_epoch: i64,
         }
-        let (kinds, values) = claim_keys(claims);
-        let sql = format!(
-            "SELECT c.id, c.team_id, c.name, c.current_version, c.created_at, c.archived_at, \
-             c.template_id, c.template_version, c.claims_digest, x.* FROM configurations c \
-             LEFT JOIN LATERAL ({}) x ON true WHERE c.id = $1",
-            collisions_sql("c.team_id", "k.configuration_id <> c.id", "$2", "$3")
-        );
+        let ids: Vec<i64> = asks.iter().map(|(id, _)| *id).collect();
         let mut c = self.lean.acquire().await?;
-        let rows: Vec<Row> = sqlx::query_as(&sql)
-            .bind(id)
-            .bind(&kinds)
-            .bind(&values)
-            .fetch_all(c.conn())
-            .await?;
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT r.n, c.id, c.team_id, c.name, c.current_version, c.created_at, c.archived_at, \
+             c.template_id, c.template_version, c.claims_digest, t.claims_epoch \
+             FROM unnest($1::bigint[]) WITH ORDINALITY AS r(id, n) \
+             JOIN configurations c ON c.id = r.id JOIN teams t ON t.id = c.team_id",
+        )
+        .bind(&ids)
+        .fetch_all(c.conn())
+        .await?;
         c.finished();
-        let mut rows = rows.into_iter();
-        let Some(first) = rows.next() else {
-            return Ok(None);
-        };
-        let config = first.config;
-        let others = std::iter::once(first.other)
-            .chain(rows.map(|r| r.other))
-            .filter_map(CollisionRow::into_claim)
-            .collect();
-        Ok(Some((config, others)))
+        let mut found: Vec<Option<Lookup>> = asks.iter().map(|_| None).collect();
+        for r in rows {
+            let Some((slot, (_, claims))) = usize::try_from(r.n - 1)
+                .ok()
+                .and_then(|i| found.get_mut(i).zip(asks.get(i)))
+            else {
+                continue;
+            };
+            let others = self
+                .collisions(r.config.team_id, r.claims_epoch, claims, Some(r.config.id))
+                .await?;
+            *slot = Some((r.config, others));
+        }
+        Ok(found)
     }
 
     /// Active configurations whose claims were never stored, with their current version's

@@ -4,10 +4,12 @@
 pub mod accounts;
 pub mod audit;
 pub mod batch;
+pub mod claims;
 pub mod configs;
 pub mod hosts;
 pub mod lean;
 pub mod members;
+pub mod queue;
 pub mod templates;
 
 use anyhow::{Context, Result};
@@ -36,6 +38,8 @@ pub struct Db {
     pub pool: PgPool,
     /// Connections for the hottest one-statement queries (see `lean`).
     lean: std::sync::Arc<lean::Lean>,
+    /// Teams' host claims held in memory (see `claims`).
+    claims: std::sync::Arc<claims::ClaimsCache>,
 }
 
 /// Connections in [`Db::lean`] at most.
@@ -71,6 +75,7 @@ impl Db {
         Ok(Db {
             pool,
             lean: std::sync::Arc::new(lean::Lean::new(options, LEAN_CONNECTIONS)),
+            claims: Default::default(),
         })
     }
 

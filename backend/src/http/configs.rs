@@ -347,8 +347,8 @@ pub async fn save_configuration(
     let claims = cross::claims(&doc);
     let what = || format!("configuration {cid}");
     let (cfg, found) = state
-        .db
-        .configuration_with_collisions(*cid, &claims)
+        .saves
+        .look_up(*cid, &claims)
         .await?
         .ok_or_else(|| AppError::NotFound(what()))?;
     id.require_in(cfg.team_id, Role::Editor, what)?;

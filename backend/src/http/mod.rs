@@ -38,8 +38,8 @@ pub struct AppState {
     pub db: Db,
     /// Configuration versions as answers (see `versions`).
     pub versions: std::sync::Arc<versions::VersionCache>,
-    /// Writes configuration saves in batches (see `db::batch`).
-    pub saves: crate::db::batch::SaveWriter,
+    /// Looks up and writes configuration saves in batches (see `db::batch`).
+    pub saves: crate::db::batch::Saves,
     /// Identities of live sessions (see `auth::cache`).
     pub auth: std::sync::Arc<crate::auth::cache::AuthCache>,
     /// Mark cookies `Secure` (behind HTTPS).
