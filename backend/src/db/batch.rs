@@ -41,8 +41,9 @@ pub struct PendingSave {
     id: i64,
     base: i32,
     version: NewVersion,
-    /// The claims digest stored with the configuration when it was read.
-    stored_claims: Option<Vec<u8>>,
+    /// The digest of the new claims when it differs from the one stored with the
+    /// configuration when it was read (`None`: unchanged, not rewritten).
+    new_claims: Option<Vec<u8>>,
     event: NewEvent,
     /// The event's canonical text, which its hash covers.
     event_text: String,
@@ -51,8 +52,8 @@ pub struct PendingSave {
 }
 
 impl PendingSave {
-    /// Computes the event's canonical text and time here, in the request, so the single
-    /// writer does not have to.
+    /// Computes the claims' digest and the event's canonical text and time here, in the
+    /// request, so the single writer does not have to.
     pub fn new(
         id: i64,
         base: i32,
@@ -60,11 +61,12 @@ impl PendingSave {
         stored_claims: Option<Vec<u8>>,
         event: NewEvent,
     ) -> Result<PendingSave> {
+        let digest = claims_digest(&version.claims);
         Ok(PendingSave {
             id,
             base,
+            new_claims: (stored_claims.as_deref() != Some(&digest[..])).then_some(digest),
             version,
-            stored_claims,
             event_text: crate::audit::event_text(&event),
             event_at: event_time(&event)?,
             event,
@@ -201,13 +203,7 @@ const SAVE_BATCH: &str =
 
 async fn write_batch(db: &Db, saves: &[&PendingSave]) -> Result<Vec<Result<Saved>>, BatchError> {
     // The digest of each save's claims where they changed (NULL: unchanged, not rewritten).
-    let digests: Vec<Option<Vec<u8>>> = saves
-        .iter()
-        .map(|s| {
-            let d = claims_digest(&s.version.claims);
-            (s.stored_claims.as_deref() != Some(&d[..])).then_some(d)
-        })
-        .collect();
+    let digests: Vec<Option<&[u8]>> = saves.iter().map(|s| s.new_claims.as_deref()).collect();
     let reclaimed: Vec<(i64, &[Claim])> = saves
         .iter()
         .zip(&digests)
