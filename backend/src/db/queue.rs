@@ -74,15 +74,17 @@ impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
         Batcher { jobs, name }
     }
 
-    /// Queues `request` and waits for its answer.
+    /// Queues `request` and waits for its answer. Each batch is worked on in a task of its
+    /// own: if that panics, its requests fail and the next batches are answered as usual.
     pub async fn call(&self, request: Q) -> Result<A> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || anyhow!("the {} task has stopped", self.name);
         self.jobs
             .send((request, reply))
             .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+            .map_err(|_| anyhow!("the {} task has stopped", self.name))?;
+        answer
+            .await
+            .map_err(|_| anyhow!("{}: the batch failed (see the server log)", self.name))?
     }
 }
 
@@ -122,6 +124,17 @@ mod tests {
             "9 waiting requests took {} batches",
             sizes.len()
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_panics_fails_its_requests_and_no_others() {
+        let picky = Batcher::spawn("picky", 8, 1, |qs: Vec<i32>| async move {
+            assert!(!qs.contains(&13), "13 is refused by panicking");
+            qs.into_iter().map(Ok).collect()
+        });
+        let e = picky.call(13).await.expect_err("a panicked batch");
+        assert!(format!("{e}").contains("picky: the batch failed"), "{e}");
+        assert_eq!(picky.call(7).await.expect("the next batch"), 7);
     }
 
     #[tokio::test]
