@@ -54,7 +54,15 @@ PY
 done
 run() { "$LOADGEN" --addr "$ADDR" --connections $CONNS --cookie "$COOKIE" --csrf "$CSRF" --ids "$IDS" --document "$WORK/doc{i}.json" "$@"; }
 
+# This machine's speed drifts (by a third over minutes, seen on the 2-core VM): one core's time
+# to hash 300 MB, before and after the runs, tells a slow phase from a slow change.
+reference() {
+    local TIMEFORMAT=%R t
+    t="$( { time head -c 300000000 /dev/zero | sha256sum > /dev/null; } 2>&1 )"
+    echo "{\"machine_reference\": \"$1\", \"sha256_300MB_s\": $t}"
+}
 echo "# $(nproc) cores, $CONNS connections, ${SECS}s per run, release build, private Postgres on a unix socket"
+reference before
 run --scenario baseline --seconds "$SECS"
 run --scenario read --seconds "$SECS"
 # Each connection saves its own configuration with its own document (no cross findings).
@@ -76,4 +84,5 @@ found="$( { echo "CREATE TEMP TABLE acked (configuration_id bigint, version int)
 missing=$((total - found))
 echo "{\"restart\": true, \"acknowledged_saves\": $total, \"missing_after_restart\": $missing}"
 run --scenario read --seconds 3
+reference after
 [ "$missing" = 0 ]
