@@ -4,7 +4,9 @@
 //! - Lookups: a save needs its configuration row and the claims of other configurations that
 //!   collide with its document's. One statement reads the rows of every lookup waiting, with
 //!   their teams' claims epochs; the collisions come from the claims held in memory
-//!   (`claims`). A statement per save cost about as much as all the rest of a save's reads.
+//!   (`claims`). Measured with `bench/load.sh`, either half alone (a statement per save with
+//!   the held claims, or one statement with an index probe per claim) was no faster than a
+//!   statement per save with probes; together they made saves about a quarter faster.
 //! - Writes: the writer takes every save waiting (at most [`MAX_BATCH`]) and writes them with
 //!   one call of the `save_batch` function (migration 0008): one statement, one round trip and
 //!   one commit however many saves it holds. The chain head is locked once per batch instead of
