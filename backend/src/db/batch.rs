@@ -15,11 +15,11 @@
 //!   the first.
 //!
 //! Every save keeps its own outcome: a base that is not current (or an archived
-//! configuration) fails that save alone. When a statement fails with a database error (a
-//! deadlock with another server, say, or a value Postgres refuses), nothing of it was done,
-//! and each request is done alone (a batch of one), so one bad request cannot fail the others.
-//! When the connection fails, every request of the batch gets the error: whether a write was
-//! stored is unknown, as it is for any single write.
+//! configuration) fails that save alone. When the batch fails with a database error (a
+//! deadlock with another server, say, or a value Postgres refuses), nothing of it was written,
+//! and each save is written alone (a batch of one), so one bad save cannot fail the others.
+//! When the connection fails, every save of the batch gets the error: whether it was stored is
+//! unknown, as it is for any single write.
 
 use super::configs::{claim_columns, claims_digest, Lookup, NewVersion};
 use super::queue::Batcher;
@@ -111,36 +111,17 @@ impl Saves {
     }
 }
 
-/// Answers lookups with one statement; when Postgres refuses it, each alone.
+/// Answers lookups with one statement. It binds only configuration ids, so no request can
+/// make Postgres refuse it; when it fails, every lookup of the batch gets the error.
 async fn look_up(db: &Db, asks: Vec<(i64, Vec<Claim>)>) -> Vec<Result<Option<Lookup>>> {
     let refs: Vec<(i64, &[Claim])> = asks.iter().map(|(id, c)| (*id, &c[..])).collect();
     match db.configurations_with_collisions(&refs).await {
         Ok(found) => found.into_iter().map(Ok).collect(),
-        Err(e) if refs.len() > 1 && refused(&e) => {
-            let mut answers = Vec::with_capacity(refs.len());
-            for one in &refs {
-                answers.push(
-                    db.configurations_with_collisions(std::slice::from_ref(one))
-                        .await
-                        .map(|mut found| found.pop().flatten()),
-                );
-            }
-            answers
-        }
         Err(e) => {
             let message = format!("{e:#}");
             refs.iter().map(|_| Err(anyhow!("{message}"))).collect()
         }
     }
-}
-
-/// Whether Postgres refused a statement (so it did nothing), rather than the connection
-/// failing.
-fn refused(e: &anyhow::Error) -> bool {
-    matches!(
-        e.downcast_ref::<sqlx::Error>(),
-        Some(sqlx::Error::Database(_))
-    )
 }
 
 /// Writes `saves` in queue order: in rounds of one save per configuration, each round one
