@@ -1,10 +1,9 @@
 //! Saves in batches: their lookups, and their writes (group commit).
 //!
 //! Each server runs two batching tasks ([`super::queue::Batcher`]) for saves:
-//! - Lookups: a save needs its configuration row and the claims of other configurations that
-//!   collide with its document's. One statement reads the rows of every lookup waiting, with
-//!   their teams' claims epochs; the collisions come from the claims held in memory
-//!   (`claims`). Measured with `bench/load.sh`, either half alone (a statement per save with
+//! - Lookups: a save needs its configuration row, and its team's claims epoch to check its
+//!   claims against those held in memory (`claims`, done in the request). One statement
+//!   reads the rows of every lookup waiting. Measured with `bench/load.sh`, either half alone (a statement per save with
 //!   the held claims, or one statement with an index probe per claim) was no faster than a
 //!   statement per save with probes; together they made saves about a quarter faster.
 //! - Writes: the writer takes every save waiting (at most [`MAX_BATCH`]) and writes them with
@@ -21,7 +20,7 @@
 //! When the connection fails, every save of the batch gets the error: whether it was stored is
 //! unknown, as it is for any single write.
 
-use super::configs::{claim_columns, claims_digest, Lookup, NewVersion};
+use super::configs::{claim_columns, claims_digest, ConfigRow, NewVersion};
 use super::queue::Batcher;
 use super::{audit::event_time, Db, Saved};
 use crate::audit::NewEvent;
@@ -80,7 +79,7 @@ impl PendingSave {
 /// A server's save tasks (lookups and writes); cloned into each worker.
 #[derive(Clone)]
 pub struct Saves {
-    lookups: Batcher<(i64, Vec<Claim>), Option<Lookup>>,
+    lookups: Batcher<i64, Option<(ConfigRow, i64)>>,
     writer: Batcher<PendingSave, Saved>,
 }
 
@@ -99,10 +98,10 @@ impl Saves {
         Saves { lookups, writer }
     }
 
-    /// Configuration `id` and the claims of its team's other configurations that collide
-    /// with `claims` (`None`: there is no configuration `id`).
-    pub async fn look_up(&self, id: i64, claims: &[Claim]) -> Result<Option<Lookup>> {
-        self.lookups.call((id, claims.to_vec())).await
+    /// Configuration `id` with its team's claims epoch (`None`: there is no configuration
+    /// `id`).
+    pub async fn look_up(&self, id: i64) -> Result<Option<(ConfigRow, i64)>> {
+        self.lookups.call(id).await
     }
 
     /// Saves and waits until the save is committed (or refused, or failed).
@@ -113,15 +112,17 @@ impl Saves {
 
 /// Answers lookups with one statement. It binds only configuration ids, so no request can
 /// make Postgres refuse it; when it fails, every lookup of the batch gets the error.
-async fn look_up(db: &Db, asks: Vec<(i64, Vec<Claim>)>) -> Vec<Result<Option<Lookup>>> {
-    let refs: Vec<(i64, &[Claim])> = asks.iter().map(|(id, c)| (*id, &c[..])).collect();
-    match db.configurations_with_collisions(&refs).await {
+async fn look_up(db: &Db, ids: Vec<i64>) -> Vec<Result<Option<(ConfigRow, i64)>>> {
+    match db.configurations_with_epochs(&ids).await {
         Ok(found) => found.into_iter().map(Ok).collect(),
-        Err(e) => {
-            let message = format!("{e:#}");
-            refs.iter().map(|_| Err(anyhow!("{message}"))).collect()
-        }
+        Err(e) => each_fails(ids.len(), &e),
     }
+}
+
+/// The same error for each of `n` requests.
+fn each_fails<T>(n: usize, e: &anyhow::Error) -> Vec<Result<T>> {
+    let message = format!("{e:#}");
+    (0..n).map(|_| Err(anyhow!("{message}"))).collect()
 }
 
 /// Writes `saves` in queue order: in rounds of one save per configuration, each round one
@@ -172,10 +173,7 @@ async fn write_round(db: &Db, saves: &[&PendingSave]) -> Vec<Result<Saved>> {
             }
             outcomes
         }
-        Err(BatchError::Unknown(e)) => {
-            let message = format!("{e:#}");
-            saves.iter().map(|_| Err(anyhow!("{message}"))).collect()
-        }
+        Err(BatchError::Unknown(e)) => each_fails(saves.len(), &e),
     }
 }
 

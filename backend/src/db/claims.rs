@@ -66,7 +66,7 @@ impl Db {
     /// The claims of team `team_id`'s active configurations other than `except` that have
     /// the same kind and value as one of `claims` (whether the host is the same is for
     /// `validate::cross` to decide), as of claims epoch `epoch` or later.
-    pub(super) async fn collisions(
+    pub async fn collisions(
         &self,
         team_id: i64,
         epoch: i64,

@@ -26,10 +26,6 @@ pub struct ConfigRow {
     pub claims_digest: Option<Vec<u8>>,
 }
 
-/// A configuration with the claims of its team's other configurations that collide with a
-/// document's: what a save of that document needs to know.
-pub type Lookup = (ConfigRow, Vec<(String, Claim)>);
-
 /// A configuration in a list, with the state of its current version.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ConfigSummary {
@@ -302,14 +298,13 @@ impl Db {
         self.collisions(team_id, epoch, claims, None).await
     }
 
-    /// For each `(id, claims)`: the configuration and the claims of its team's other
-    /// configurations that collide with `claims` (`None`: no such configuration); what a save
-    /// needs to know. One statement reads the rows with their teams' claims epochs; the
-    /// claims held in memory are used when current (see `claims`).
-    pub async fn configurations_with_collisions(
+    /// For each id, the configuration with its team's claims epoch (`None`: no such
+    /// configuration), in one statement: what a save reads before it checks its claims
+    /// (`Db::collisions`). Saves waiting together share it (see `batch`).
+    pub async fn configurations_with_epochs(
         &self,
-        asks: &[(i64, &[Claim])],
-    ) -> Result<Vec<Option<Lookup>>> {
+        ids: &[i64],
+    ) -> Result<Vec<Option<(ConfigRow, i64)>>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             n: i64,
@@ -317,7 +312,6 @@ impl Db {
             config: ConfigRow,
             claims_epoch: i64,
         }
-        let ids: Vec<i64> = asks.iter().map(|(id, _)| *id).collect();
         let mut c = self.lean.acquire().await?;
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT r.n, c.id, c.team_id, c.name, c.current_version, c.created_at, c.archived_at, \
@@ -325,22 +319,15 @@ impl Db {
              FROM unnest($1::bigint[]) WITH ORDINALITY AS r(id, n) \
              JOIN configurations c ON c.id = r.id JOIN teams t ON t.id = c.team_id",
         )
-        .bind(&ids)
+        .bind(ids)
         .fetch_all(c.conn())
         .await?;
         c.finished();
-        let mut found: Vec<Option<Lookup>> = asks.iter().map(|_| None).collect();
+        let mut found: Vec<Option<(ConfigRow, i64)>> = ids.iter().map(|_| None).collect();
         for r in rows {
-            let Some((slot, (_, claims))) = usize::try_from(r.n - 1)
-                .ok()
-                .and_then(|i| found.get_mut(i).zip(asks.get(i)))
-            else {
-                continue;
-            };
-            let others = self
-                .collisions(r.config.team_id, r.claims_epoch, claims, Some(r.config.id))
-                .await?;
-            *slot = Some((r.config, others));
+            if let Some(slot) = usize::try_from(r.n - 1).ok().and_then(|i| found.get_mut(i)) {
+                *slot = Some((r.config, r.claims_epoch));
+            }
         }
         Ok(found)
     }

@@ -342,16 +342,21 @@ pub async fn save_configuration(
     cid: web::Path<i64>,
     body: web::Json<Save>,
 ) -> Result<HttpResponse, AppError> {
-    // The configuration and the claims that collide with the document's, in one query.
-    let doc = parse(body.document.get())?;
-    let claims = cross::claims(&doc);
+    // The configuration (one statement for the saves waiting together), then the claims of
+    // other configurations that collide with the document's (held in memory, see `db::claims`).
     let what = || format!("configuration {cid}");
-    let (cfg, found) = state
+    let (cfg, claims_epoch) = state
         .saves
-        .look_up(*cid, &claims)
+        .look_up(*cid)
         .await?
         .ok_or_else(|| AppError::NotFound(what()))?;
     id.require_in(cfg.team_id, Role::Editor, what)?;
+    let doc = parse(body.document.get())?;
+    let claims = cross::claims(&doc);
+    let found = state
+        .db
+        .collisions(cfg.team_id, claims_epoch, &claims, Some(cfg.id))
+        .await?;
     let c = Checked::new(doc, claims, &found, &id, &body.message);
     let v = body.base_version + 1;
     let mut e = event(
