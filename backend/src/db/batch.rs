@@ -113,9 +113,10 @@ impl Saves {
 /// Answers lookups with one statement. It binds only configuration ids, so no request can
 /// make Postgres refuse it; when it fails, every lookup of the batch gets the error.
 async fn look_up(db: &Db, ids: Vec<i64>) -> Vec<Result<Option<(ConfigRow, i64)>>> {
-    match db.configurations_with_epochs(&ids).await {
+    let n = ids.len();
+    match db.configurations_with_epochs(ids).await {
         Ok(found) => found.into_iter().map(Ok).collect(),
-        Err(e) => each_fails(ids.len(), &e),
+        Err(e) => each_fails(n, &e),
     }
 }
 

@@ -248,16 +248,12 @@ impl Db {
     }
 
     pub async fn configuration(&self, id: i64) -> Result<Option<ConfigRow>> {
-        let mut c = self.lean.acquire().await?;
         let row = sqlx::query_as(
             "SELECT id, team_id, name, current_version, created_at, archived_at, template_id, \
              template_version, claims_digest FROM configurations WHERE id = $1",
         )
-        .bind(id)
-        .fetch_optional(c.conn())
-        .await?;
-        c.finished();
-        Ok(row)
+        .bind(id);
+        self.lean.run(|c| Box::pin(row.fetch_optional(c))).await
     }
 
     pub async fn version(&self, id: i64, version: i32) -> Result<Option<VersionRow>> {
@@ -303,7 +299,7 @@ impl Db {
     /// (`Db::collisions`). Saves waiting together share it (see `batch`).
     pub async fn configurations_with_epochs(
         &self,
-        ids: &[i64],
+        ids: Vec<i64>,
     ) -> Result<Vec<Option<(ConfigRow, i64)>>> {
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -312,19 +308,15 @@ impl Db {
             config: ConfigRow,
             claims_epoch: i64,
         }
-        let mut c = self.lean.acquire().await?;
-        let rows: Vec<Row> = sqlx::query_as(
+        let mut found: Vec<Option<(ConfigRow, i64)>> = ids.iter().map(|_| None).collect();
+        let rows = sqlx::query_as::<_, Row>(
             "SELECT r.n, c.id, c.team_id, c.name, c.current_version, c.created_at, c.archived_at, \
              c.template_id, c.template_version, c.claims_digest, t.claims_epoch \
              FROM unnest($1::bigint[]) WITH ORDINALITY AS r(id, n) \
              JOIN configurations c ON c.id = r.id JOIN teams t ON t.id = c.team_id",
         )
-        .bind(ids)
-        .fetch_all(c.conn())
-        .await?;
-        c.finished();
-        let mut found: Vec<Option<(ConfigRow, i64)>> = ids.iter().map(|_| None).collect();
-        for r in rows {
+        .bind(ids);
+        for r in self.lean.run(|c| Box::pin(rows.fetch_all(c))).await? {
             if let Some(slot) = usize::try_from(r.n - 1).ok().and_then(|i| found.get_mut(i)) {
                 *slot = Some((r.config, r.claims_epoch));
             }

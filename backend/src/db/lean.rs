@@ -3,15 +3,16 @@
 //!
 //! sqlx's pool pings every connection it takes back, one more round trip for every query: that
 //! is how it notices a connection left in the middle of a statement by a dropped future. Here a
-//! connection goes back only when its statement finished ([`Leased::finished`]); a lease dropped
-//! before that (a client went away mid-query, or the statement failed) closes its connection
-//! instead. A connection idle for [`IDLE_PING_AFTER`] is pinged before use and replaced when
+//! connection goes back only when its statement finished ([`Lean::run`]); one dropped before
+//! that (a client went away mid-query, or the statement failed) is closed instead. A connection idle for [`IDLE_PING_AFTER`] is pinged before use and replaced when
 //! that fails (Postgres restarted), as the pool's are.
 
 use super::IDLE_PING_AFTER;
 use anyhow::{Context, Result};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -36,8 +37,11 @@ struct Idle {
     last_used: Instant,
 }
 
+/// A statement running on a connection of the set (see [`Lean::run`]).
+pub type Statement<'c, T> = Pin<Box<dyn Future<Output = Result<T, sqlx::Error>> + Send + 'c>>;
+
 /// A connection in use; see the module documentation.
-pub struct Leased<'a> {
+struct Leased<'a> {
     lean: &'a Lean,
     conn: Option<(PgConnection, Instant)>,
     _permit: SemaphorePermit<'a>,
@@ -53,7 +57,20 @@ impl Lean {
         }
     }
 
-    pub async fn acquire(&self) -> Result<Leased<'_>> {
+    /// Runs one statement on a connection of the set: `statement` makes it, for example
+    /// `|c| Box::pin(query.fetch_one(c))` (binding owned values). The connection goes back to
+    /// the set only when the statement finished.
+    pub async fn run<T>(
+        &self,
+        statement: impl for<'c> FnOnce(&'c mut PgConnection) -> Statement<'c, T>,
+    ) -> Result<T> {
+        let mut lease = self.acquire().await?;
+        let answer = statement(lease.conn()).await?;
+        lease.finished();
+        Ok(answer)
+    }
+
+    async fn acquire(&self) -> Result<Leased<'_>> {
         let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.acquire())
             .await
             .context("no database connection became free")?
@@ -91,7 +108,7 @@ impl Lean {
 }
 
 impl Leased<'_> {
-    pub fn conn(&mut self) -> &mut PgConnection {
+    fn conn(&mut self) -> &mut PgConnection {
         &mut self
             .conn
             .as_mut()
@@ -100,7 +117,7 @@ impl Leased<'_> {
     }
 
     /// The statement finished: the connection may serve the next one.
-    pub fn finished(mut self) {
+    fn finished(mut self) {
         if let (Some((conn, opened)), Ok(mut idle)) = (self.conn.take(), self.lean.idle.lock()) {
             idle.push(Idle {
                 conn,

@@ -152,9 +152,8 @@ impl Db {
     /// A trivial round trip, for health checks and the load baseline (through the same
     /// connections as the hottest reads).
     pub async fn ping(&self) -> Result<i32> {
-        let mut c = self.lean.acquire().await?;
-        let one = sqlx::query_scalar("SELECT 1").fetch_one(c.conn()).await?;
-        c.finished();
-        Ok(one)
+        self.lean
+            .run(|c| Box::pin(sqlx::query_scalar("SELECT 1").fetch_one(c)))
+            .await
     }
 }
