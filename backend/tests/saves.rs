@@ -66,6 +66,14 @@ fn port(id: i64, base: i32) -> i64 {
     20000 + 10 * id + i64::from(base)
 }
 
+/// Two servers on one database, with editor alice in team ops.
+fn two_servers() -> (Server, Server) {
+    let a = Server::start();
+    let b = a.another();
+    a.create_user("ops", "editor", "alice");
+    (a, b)
+}
+
 fn scalar(s: &Server, sql: &str) -> String {
     let o = s.sql(sql);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -189,11 +197,8 @@ fn saves_sent_together_are_written_together_and_keep_their_own_outcome() {
 #[test]
 fn a_read_shows_what_another_server_saved_and_archived() {
     need_postgres!("saves::a_read_shows_what_another_server_saved_and_archived");
-    let a = Server::start();
-    let b = a.another();
-    a.create_user("ops", "editor", "alice");
-    let mut on_a = a.as_user("alice");
-    let mut on_b = b.as_user("alice");
+    let (a, b) = two_servers();
+    let (mut on_a, mut on_b) = (a.as_user("alice"), b.as_user("alice"));
     let r = create_configuration(&mut on_a, "ops", "vm1", &corpus("one-disk-raw"));
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.json()["id"].as_i64().expect("id");
@@ -246,11 +251,8 @@ fn cross_codes(r: &Response) -> Vec<String> {
 #[test]
 fn a_save_is_checked_against_claims_changed_through_another_server() {
     need_postgres!("saves::a_save_is_checked_against_claims_changed_through_another_server");
-    let a = Server::start();
-    let b = a.another();
-    a.create_user("ops", "editor", "alice");
-    let mut on_a = a.as_user("alice");
-    let mut on_b = b.as_user("alice");
+    let (a, b) = two_servers();
+    let (mut on_a, mut on_b) = (a.as_user("alice"), b.as_user("alice"));
     let doc = corpus("one-disk-qcow2");
     let r = create_configuration(&mut on_a, "ops", "vm1", &doc);
     assert_eq!(r.status, 201, "{}", r.body);
