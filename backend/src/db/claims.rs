@@ -31,7 +31,6 @@ pub struct ClaimsCache {
 /// One team's claims at one epoch, by value (a port, a path, a name).
 struct TeamClaims {
     epoch: i64,
-    count: usize,
     by_value: HashMap<String, Vec<Owned>>,
 }
 
@@ -40,6 +39,12 @@ struct Owned {
     configuration_id: i64,
     configuration: String,
     claim: Claim,
+}
+
+impl TeamClaims {
+    fn count(&self) -> usize {
+        self.by_value.values().map(Vec::len).sum()
+    }
 }
 
 impl ClaimsCache {
@@ -54,8 +59,8 @@ impl ClaimsCache {
         if teams.get(&team_id).is_some_and(|t| t.epoch > claims.epoch) {
             return;
         }
-        let held: usize = teams.values().map(|t| t.count).sum();
-        if held + claims.count > MAX_CLAIMS {
+        let held: usize = teams.values().map(|t| t.count()).sum();
+        if held + claims.count() > MAX_CLAIMS {
             teams.clear();
         }
         teams.insert(team_id, claims);
@@ -126,7 +131,6 @@ impl Db {
         .await?;
         let mut team = TeamClaims {
             epoch: rows.first().map_or(0, |r| r.epoch),
-            count: 0,
             by_value: HashMap::new(),
         };
         for r in rows {
@@ -142,7 +146,6 @@ impl Db {
                 value,
                 field: r.field.unwrap_or_default(),
             };
-            team.count += 1;
             team.by_value
                 .entry(claim.value.clone())
                 .or_default()
