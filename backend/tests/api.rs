@@ -545,6 +545,15 @@ fn diffs_and_cross_configuration_findings() {
         )
         .expect("create");
     assert_eq!(r.json()["errors"], 0, "{}", r.body);
+    // Saving over another team's configuration is not found, whatever the document says.
+    let r = olga
+        .send(
+            "PUT",
+            &format!("/api/v1/configurations/{id}"),
+            &json!({"base_version": 1, "document": {"schema_version": 1}}),
+        )
+        .expect("save");
+    assert_eq!(r.status, 404, "{}", r.body);
 
     let mut v2 = doc.clone();
     v2["guest"]["memory_mib"] = json!(4096);
