@@ -39,12 +39,34 @@ pub struct ConfigSummary {
     pub archived_at: Option<DateTime<Utc>>,
 }
 
+/// JSON text stored in a text column (documents, see migration 0010), checked when read.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct StoredJson(Box<RawValue>);
+
+impl TryFrom<String> for StoredJson {
+    type Error = serde_json::Error;
+
+    fn try_from(text: String) -> Result<StoredJson, serde_json::Error> {
+        RawValue::from_string(text).map(StoredJson)
+    }
+}
+
+impl std::ops::Deref for StoredJson {
+    type Target = RawValue;
+
+    fn deref(&self) -> &RawValue {
+        &self.0
+    }
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct VersionRow {
     pub version: i32,
     /// The document's JSON text as stored (answers copy it; nothing re-encodes it).
     #[schema(value_type = crate::http::openapi::DocumentJson)]
-    pub document: Json<Box<RawValue>>,
+    #[sqlx(try_from = "String")]
+    pub document: StoredJson,
     #[schema(value_type = Vec<crate::http::openapi::FindingJson>)]
     pub findings: Json<Box<RawValue>>,
     pub errors: i32,
@@ -137,7 +159,7 @@ type Scalar<'q, O> = sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postg
 /// Binds a version's eight fields after its configuration id and version number, in the
 /// column order of `configuration_versions`.
 fn bind_version<'q, O>(q: Scalar<'q, O>, v: &'q NewVersion) -> Scalar<'q, O> {
-    // Text, stored as is in the json column (see migration 0007).
+    // Stored as is in the text column (see migration 0010).
     q.bind(&v.document)
         .bind(&v.findings)
         .bind(v.errors)
@@ -174,7 +196,7 @@ async fn insert_version(tx: &mut Tx<'_>, id: i64, version: i32, v: &NewVersion) 
     let q = sqlx::query_scalar::<_, i32>(
         "INSERT INTO configuration_versions (configuration_id, version, document, findings, \
          errors, warnings, author_id, author_name, message, created_at) \
-         VALUES ($1,$2,$3::json,$4,$5,$6,$7,$8,$9,$10) RETURNING version",
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING version",
     )
     .bind(id)
     .bind(version);
@@ -328,7 +350,7 @@ impl Db {
     /// document (filled in at start; saves keep them current).
     pub async fn configurations_needing_claims(&self) -> Result<Vec<(i64, i32, Value)>> {
         Ok(sqlx::query_as(
-            "SELECT c.id, c.current_version, v.document FROM configurations c \
+            "SELECT c.id, c.current_version, v.document::json FROM configurations c \
              JOIN configuration_versions v ON v.configuration_id = c.id \
              AND v.version = c.current_version \
              WHERE c.archived_at IS NULL AND c.claims_digest IS NULL",
@@ -341,7 +363,7 @@ impl Db {
     /// `lockstep audit verify`.
     pub async fn all_version_documents(&self) -> Result<Vec<(i64, i32, String)>> {
         Ok(sqlx::query_as(
-            "SELECT configuration_id, version, document::text FROM configuration_versions \
+            "SELECT configuration_id, version, document FROM configuration_versions \
              ORDER BY configuration_id, version",
         )
         .fetch_all(&self.pool)
@@ -353,7 +375,7 @@ impl Db {
         let ids: Vec<i64> = wanted.iter().map(|w| w.0).collect();
         let versions: Vec<i32> = wanted.iter().map(|w| w.1).collect();
         Ok(sqlx::query_as(
-            "SELECT configuration_id, version, document FROM configuration_versions \
+            "SELECT configuration_id, version, document::json FROM configuration_versions \
              WHERE (configuration_id, version) IN (SELECT * FROM unnest($1::bigint[], $2::int[]))",
         )
         .bind(&ids)
