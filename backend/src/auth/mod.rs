@@ -15,7 +15,6 @@ use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -57,7 +56,7 @@ pub fn random_hex(n: usize) -> String {
 }
 
 pub fn sha256(s: &str) -> Vec<u8> {
-    Sha256::digest(s.as_bytes()).to_vec()
+    crate::digest::sha256(s.as_bytes()).to_vec()
 }
 
 /// Roles in increasing power.

@@ -179,8 +179,7 @@ async fn write_round(db: &Db, saves: &[&PendingSave]) -> Vec<Result<Saved>> {
 }
 
 /// Documents go as text and are stored as text (migration 0010).
-const SAVE_BATCH: &str =
-    "SELECT save_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+const SAVE_BATCH: &str = "SELECT save_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
      $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, \
      $31, $32)";
 

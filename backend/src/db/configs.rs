@@ -7,7 +7,6 @@ use lockstep_shared::validate::cross::Claim;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use sqlx::types::Json;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -104,7 +103,7 @@ pub struct NewVersion {
 
 /// The digest stored with a configuration's claims, to tell whether they changed.
 pub(super) fn claims_digest(claims: &[Claim]) -> Vec<u8> {
-    Sha256::digest(serde_json::to_vec(claims).unwrap_or_default()).to_vec()
+    crate::digest::sha256(&serde_json::to_vec(claims).unwrap_or_default()).to_vec()
 }
 
 /// Stores the claims of configuration `id` when they differ from the stored ones (most saves

@@ -367,7 +367,19 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
 /// Every route, registered and described for OpenAPI by the same calls.
 fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(healthz).service(
+        // Routes are tried in this order, each path with parameters by a regex match: the
+        // busiest (reading and saving a configuration) first.
         utoipa_actix_web::scope("/api/v1")
+            .service(configs::get_configuration)
+            .service(configs::save_configuration)
+            .service(configs::list_configurations)
+            .service(configs::create_configuration)
+            .service(templates::create_configuration_from_template)
+            .service(configs::archive_configuration)
+            .service(configs::list_configuration_versions)
+            .service(configs::get_configuration_version)
+            .service(configs::render_configuration_version)
+            .service(configs::diff_configuration_versions)
             .service(openapi_json)
             .service(docs::document_schema)
             .service(docs::validate_document)
@@ -389,16 +401,6 @@ fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .service(hosts::get_host)
             .service(hosts::update_host)
             .service(hosts::delete_host)
-            .service(configs::list_configurations)
-            .service(configs::create_configuration)
-            .service(templates::create_configuration_from_template)
-            .service(configs::get_configuration)
-            .service(configs::save_configuration)
-            .service(configs::archive_configuration)
-            .service(configs::list_configuration_versions)
-            .service(configs::get_configuration_version)
-            .service(configs::render_configuration_version)
-            .service(configs::diff_configuration_versions)
             .service(templates::template_from_configuration)
             .service(templates::list_templates)
             .service(templates::create_template)
