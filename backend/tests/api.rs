@@ -347,6 +347,101 @@ fn bad_input_gets_a_clear_400_never_a_500() {
     );
 }
 
+#[test]
+fn a_bad_save_body_gets_the_same_400_as_before_and_saves_nothing() {
+    // Saves read their body in one pass (`http::save_body`), falling back to the document as
+    // text only when that fails: every refusal must match what creation answers.
+    need_postgres!("api::a_bad_save_body_gets_the_same_400_as_before_and_saves_nothing");
+    let s = Server::start();
+    s.create_user("ops", "editor", "alice");
+    let mut c = s.as_user("alice");
+    let doc = corpus("one-disk-raw");
+    let r = create_configuration(&mut c, "ops", "vm1", &doc);
+    assert_eq!(r.status, 201);
+    let path = format!("/api/v1/configurations/{}", r.json()["id"]);
+    let bad_doc = json!({"schema_version": 1, "guest": {"name": "vm1"}});
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"{\"base_version\": 1, \"document\": ".to_vec(), "bad_json"),
+        (
+            json!({"base_version": 1, "document": doc, "colour": 1})
+                .to_string()
+                .into_bytes(),
+            "bad_json",
+        ),
+        (
+            json!({"base_version": "1", "document": doc})
+                .to_string()
+                .into_bytes(),
+            "bad_json",
+        ),
+        (
+            json!({"document": doc}).to_string().into_bytes(),
+            "bad_json",
+        ),
+        (
+            json!({"base_version": 1, "document": bad_doc})
+                .to_string()
+                .into_bytes(),
+            "bad_document",
+        ),
+        (vec![b' '; 5 << 20], "too_large"),
+    ];
+    for (body, code) in cases {
+        let r = c
+            .raw("PUT", &path, Some("application/json"), &body)
+            .expect("put");
+        assert_eq!(r.status, 400, "{code}: {}", r.body);
+        let j = r.json();
+        assert_eq!(j["code"], code, "{}", r.body);
+        assert!(j["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // A bad document is placed in the document's own lines and columns, as creation does.
+    let put = c
+        .raw(
+            "PUT",
+            &path,
+            Some("application/json"),
+            json!({"base_version": 1, "document": bad_doc})
+                .to_string()
+                .as_bytes(),
+        )
+        .expect("put")
+        .json();
+    let post = c
+        .raw(
+            "POST",
+            "/api/v1/teams/ops/configurations",
+            Some("application/json"),
+            json!({"name": "vm2", "document": bad_doc})
+                .to_string()
+                .as_bytes(),
+        )
+        .expect("post")
+        .json();
+    assert_eq!(put["message"], post["message"]);
+    assert_eq!(put["details"], post["details"]);
+    let r = c
+        .raw("PUT", &path, Some("text/plain"), b"hello")
+        .expect("put");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.get_code(), "bad_content_type");
+    // Nothing was saved; a good save still goes through.
+    let v = c.get(&path).expect("get").json();
+    assert_eq!(v["configuration"]["current_version"], 1);
+    let r = c
+        .raw(
+            "PUT",
+            &path,
+            Some("application/json"),
+            json!({"base_version": 1, "document": doc, "message": "m"})
+                .to_string()
+                .as_bytes(),
+        )
+        .expect("put");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["version"], 2);
+}
+
 trait Code {
     fn get_code(&self) -> String;
 }

@@ -38,11 +38,11 @@ pub struct Create {
 #[schema(as = SaveConfiguration)]
 pub struct Save {
     /// The version this edit started from.
-    base_version: i32,
+    pub base_version: i32,
     #[schema(value_type = DocumentJson)]
-    document: Box<RawValue>,
+    pub document: Box<RawValue>,
     #[serde(default)]
-    message: String,
+    pub message: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -333,14 +333,14 @@ pub async fn get_configuration(
 }
 
 /// Saves a new version on top of `base_version` (editor).
-#[utoipa::path(tag = "configurations", responses((status = 200, body = SavedVersion), (status = 409, description = "base_version is not current (details.current holds it), or archived")))]
+#[utoipa::path(tag = "configurations", request_body = Save, responses((status = 200, body = SavedVersion), (status = 409, description = "base_version is not current (details.current holds it), or archived")))]
 #[put("/configurations/{id}")]
 pub async fn save_configuration(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
     cid: web::Path<i64>,
-    body: web::Json<Save>,
+    body: super::save_body::SaveBody,
 ) -> Result<HttpResponse, AppError> {
     // The configuration (one statement for the saves waiting together), then the claims of
     // other configurations that collide with the document's (held in memory, see `db::claims`).
@@ -351,7 +351,7 @@ pub async fn save_configuration(
         .await?
         .ok_or_else(|| AppError::NotFound(what()))?;
     id.require_in(cfg.team_id, Role::Editor, what)?;
-    let doc = parse(body.document.get())?;
+    let doc = body.document.parse()?;
     let claims = cross::claims(&doc);
     let found = state
         .db

@@ -5,11 +5,13 @@
 
 pub mod audit;
 pub mod configs;
+
 pub mod docs;
 pub mod errors;
 pub mod hosts;
 pub mod members;
 pub mod openapi;
+mod save_body;
 pub mod session;
 pub mod templates;
 pub mod tokens;
