@@ -88,7 +88,9 @@ impl FromRequest for SaveBody {
                 Ok(read) => read?,
                 Err(_) => return refuse(JsonPayloadError::Overflow { limit: MAX_BODY }),
             };
-            if let Ok(s) = serde_json::from_slice::<ParsedSave>(&bytes) {
+            // Checked as UTF-8 once, not string by string as `from_slice` does.
+            let text = std::str::from_utf8(&bytes).ok();
+            if let Some(Ok(s)) = text.map(serde_json::from_str::<ParsedSave>) {
                 return Ok(SaveBody {
                     base_version: s.base_version,
                     message: s.message,
