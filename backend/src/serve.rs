@@ -124,9 +124,9 @@ async fn run_async(a: ServeArgs) -> Result<()> {
 async fn refresh_claims(db: &Db) -> Result<usize> {
     use lockstep_shared::validate::cross;
     let mut n = 0;
-    for (cid, version, v) in db.configurations_needing_claims().await? {
+    for (cid, version, text) in db.configurations_needing_claims().await? {
         // A document the current model cannot read claims nothing (it cannot be deployed).
-        let claims = serde_json::from_value::<lockstep_shared::Document>(v)
+        let claims = lockstep_shared::Document::from_json(&text)
             .map(|d| cross::claims(&d))
             .unwrap_or_default();
         let mut tx = db.begin().await?;

@@ -785,6 +785,55 @@ fn configuration_versions_are_pinned_by_their_audit_events() {
 }
 
 #[test]
+fn a_stored_document_that_is_not_json_is_found_not_fatal() {
+    // Documents are text since migration 0010: Postgres no longer refuses one that is not JSON.
+    // Written by hand, it must not stop the server or the audit page, and verify names it.
+    need_postgres!("api::a_stored_document_that_is_not_json_is_found_not_fatal");
+    let mut s = Server::start();
+    s.create_user("ops", "editor", "alice");
+    let doc = corpus("one-disk-qcow2");
+    let mut c = s.as_user("alice");
+    let r = create_configuration(&mut c, "ops", "vm1", &doc);
+    assert_eq!(r.status, 201);
+    let id = r.json()["id"].as_i64().expect("id");
+    let r = c
+        .send(
+            "PUT",
+            &format!("/api/v1/configurations/{id}"),
+            &json!({"base_version": 1, "document": doc}),
+        )
+        .expect("save");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let o = s.sql(&format!(
+        "ALTER TABLE configuration_versions DISABLE TRIGGER configuration_versions_immutable; \
+         UPDATE configuration_versions SET document = '{{\"guest\": not json' \
+         WHERE configuration_id = {id} AND version = 2; \
+         ALTER TABLE configuration_versions ENABLE TRIGGER configuration_versions_immutable; \
+         DELETE FROM configuration_claims; UPDATE configurations SET claims_digest = NULL"
+    ));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The start-up claims refresh reads it and goes on.
+    s.restart();
+    let mut c = s.as_user("alice");
+    let e = c
+        .get("/api/v1/audit?action=configuration.update")
+        .expect("audit");
+    assert_eq!(e.status, 200, "{}", e.body);
+    assert!(e.json()["events"][0].get("diff").is_none(), "{}", e.body);
+    let v = c
+        .get(&format!("/api/v1/configurations/{id}/versions/1"))
+        .expect("version 1");
+    assert_eq!(v.status, 200, "{}", v.body);
+    let bad = s.lockstep(&["audit", "verify"], None);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains(&format!("configuration {id} version 2 was altered")),
+        "{err}"
+    );
+}
+
+#[test]
 fn claims_saved_before_the_claims_table_are_filled_in_at_start() {
     need_postgres!("api::claims_saved_before_the_claims_table_are_filled_in_at_start");
     let mut s = Server::start();

@@ -347,9 +347,9 @@ impl Db {
 
     /// Active configurations whose claims were never stored, with their current version's
     /// document (filled in at start; saves keep them current).
-    pub async fn configurations_needing_claims(&self) -> Result<Vec<(i64, i32, Value)>> {
+    pub async fn configurations_needing_claims(&self) -> Result<Vec<(i64, i32, String)>> {
         Ok(sqlx::query_as(
-            "SELECT c.id, c.current_version, v.document::json FROM configurations c \
+            "SELECT c.id, c.current_version, v.document FROM configurations c \
              JOIN configuration_versions v ON v.configuration_id = c.id \
              AND v.version = c.current_version \
              WHERE c.archived_at IS NULL AND c.claims_digest IS NULL",
@@ -369,12 +369,15 @@ impl Db {
         .await?)
     }
 
-    /// The documents of some configuration versions (those that exist).
-    pub async fn version_documents(&self, wanted: &[(i64, i32)]) -> Result<Vec<(i64, i32, Value)>> {
+    /// The documents (their text as stored) of some configuration versions (those that exist).
+    pub async fn version_documents(
+        &self,
+        wanted: &[(i64, i32)],
+    ) -> Result<Vec<(i64, i32, String)>> {
         let ids: Vec<i64> = wanted.iter().map(|w| w.0).collect();
         let versions: Vec<i32> = wanted.iter().map(|w| w.1).collect();
         Ok(sqlx::query_as(
-            "SELECT configuration_id, version, document::json FROM configuration_versions \
+            "SELECT configuration_id, version, document FROM configuration_versions \
              WHERE (configuration_id, version) IN (SELECT * FROM unnest($1::bigint[], $2::int[]))",
         )
         .bind(&ids)

@@ -76,7 +76,7 @@ async fn update_diffs(
         .version_documents(&wanted)
         .await?
         .into_iter()
-        .filter_map(|(id, v, doc)| Some(((id, v), Document::deserialize(&doc).ok()?)))
+        .filter_map(|(id, v, doc)| Some(((id, v), Document::from_json(&doc).ok()?)))
         .collect();
     Ok(events
         .iter()
