@@ -784,18 +784,25 @@ fn configuration_versions_are_pinned_by_their_audit_events() {
     );
 }
 
+/// A server where editor alice of team ops has created `vm1` from the one-disk-qcow2 case:
+/// the server, alice's client, the document and the configuration's id.
+fn alice_with_vm1() -> (Server, lockstep_tests::http::Client, serde_json::Value, i64) {
+    let s = Server::start();
+    s.create_user("ops", "editor", "alice");
+    let doc = corpus("one-disk-qcow2");
+    let mut c = s.as_user("alice");
+    let r = create_configuration(&mut c, "ops", "vm1", &doc);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_i64().expect("id");
+    (s, c, doc, id)
+}
+
 #[test]
 fn a_stored_document_that_is_not_json_is_found_not_fatal() {
     // Documents are text since migration 0010: Postgres no longer refuses one that is not JSON.
     // Written by hand, it must not stop the server or the audit page, and verify names it.
     need_postgres!("api::a_stored_document_that_is_not_json_is_found_not_fatal");
-    let mut s = Server::start();
-    s.create_user("ops", "editor", "alice");
-    let doc = corpus("one-disk-qcow2");
-    let mut c = s.as_user("alice");
-    let r = create_configuration(&mut c, "ops", "vm1", &doc);
-    assert_eq!(r.status, 201);
-    let id = r.json()["id"].as_i64().expect("id");
+    let (mut s, mut c, doc, id) = alice_with_vm1();
     let r = c
         .send(
             "PUT",
@@ -836,12 +843,7 @@ fn a_stored_document_that_is_not_json_is_found_not_fatal() {
 #[test]
 fn claims_saved_before_the_claims_table_are_filled_in_at_start() {
     need_postgres!("api::claims_saved_before_the_claims_table_are_filled_in_at_start");
-    let mut s = Server::start();
-    s.create_user("ops", "editor", "alice");
-    let doc = corpus("one-disk-qcow2");
-    let mut c = s.as_user("alice");
-    let r = create_configuration(&mut c, "ops", "vm1", &doc);
-    assert_eq!(r.status, 201);
+    let (mut s, _, doc, _) = alice_with_vm1();
     // As an older server left it: no claims stored.
     let o =
         s.sql("DELETE FROM configuration_claims; UPDATE configurations SET claims_digest = NULL");
