@@ -3,15 +3,16 @@
 //! Each server runs two batching tasks ([`super::queue::Batcher`]) for saves:
 //! - Lookups: a save needs its configuration row, and its team's claims epoch to check its
 //!   claims against those held in memory (`claims`, done in the request). One statement
-//!   reads the rows of every lookup waiting. Measured with `bench/load.sh`, either half alone (a statement per save with
-//!   the held claims, or one statement with an index probe per claim) was no faster than a
-//!   statement per save with probes; together they made saves about a quarter faster.
+//!   reads the rows of every lookup waiting. Measured with `bench/load.sh`, either half alone
+//!   (a statement per save with the held claims, or one statement with an index probe per
+//!   claim) was no faster than a statement per save with probes; together they made saves
+//!   about a quarter faster.
 //! - Writes: the writer takes every save waiting (at most [`MAX_BATCH`]) and writes them with
-//!   one call of the `save_batch` function (migration 0008): one statement, one round trip and
-//!   one commit however many saves it holds. The chain head is locked once per batch instead of
-//!   once per save, so saves under load no longer queue on that lock one commit at a time. Two
-//!   saves of one configuration in a batch go in successive statements, the second on top of
-//!   the first.
+//!   one call of the `save_batch` function (migration 0008; documents as text since 0010):
+//!   one statement, one round trip and one commit however many saves it holds. The chain head
+//!   is locked once per batch instead of once per save, so saves under load no longer queue on
+//!   that lock one commit at a time. Two saves of one configuration in a batch go in
+//!   successive statements, the second on top of the first.
 //!
 //! Every save keeps its own outcome: a base that is not current (or an archived
 //! configuration) fails that save alone. When the batch fails with a database error (a

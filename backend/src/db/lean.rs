@@ -4,8 +4,9 @@
 //! sqlx's pool pings every connection it takes back, one more round trip for every query: that
 //! is how it notices a connection left in the middle of a statement by a dropped future. Here a
 //! connection goes back only when its statement finished ([`Lean::run`]); one dropped before
-//! that (a client went away mid-query, or the statement failed) is closed instead. A connection idle for [`IDLE_PING_AFTER`] is pinged before use and replaced when
-//! that fails (Postgres restarted), as the pool's are.
+//! that (a client went away mid-query, or the statement failed) is closed instead. A
+//! connection idle for [`IDLE_PING_AFTER`] is pinged before use and replaced when that fails
+//! (Postgres restarted), as the pool's are.
 
 use super::IDLE_PING_AFTER;
 use anyhow::{Context, Result};

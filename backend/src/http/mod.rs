@@ -5,7 +5,6 @@
 
 pub mod audit;
 pub mod configs;
-
 pub mod docs;
 pub mod errors;
 pub mod hosts;
