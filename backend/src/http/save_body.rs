@@ -21,21 +21,28 @@ use serde_json::value::RawValue;
 use std::future::Future;
 use std::pin::Pin;
 
-/// [`Save`] with its document parsed.
+/// The fields of [`Save`] with the document as `D`: parsed in the same pass as the body
+/// (`Body<Document>`), and as the handler takes it ([`SaveBody`]).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ParsedSave {
-    base_version: i32,
-    document: Document,
+pub struct Body<D> {
+    pub base_version: i32,
+    pub document: D,
     #[serde(default)]
-    message: String,
+    pub message: String,
 }
 
 /// The body of a save (its schema is [`Save`]).
-pub struct SaveBody {
-    pub base_version: i32,
-    pub message: String,
-    pub document: Doc,
+pub type SaveBody = Body<Doc>;
+
+impl<D> Body<D> {
+    fn map<E>(self, f: impl FnOnce(D) -> E) -> Body<E> {
+        Body {
+            base_version: self.base_version,
+            document: f(self.document),
+            message: self.message,
+        }
+    }
 }
 
 /// A save's document.
@@ -90,12 +97,8 @@ impl FromRequest for SaveBody {
             };
             // Checked as UTF-8 once, not string by string as `from_slice` does.
             let text = std::str::from_utf8(&bytes).ok();
-            if let Some(Ok(s)) = text.map(serde_json::from_str::<ParsedSave>) {
-                return Ok(SaveBody {
-                    base_version: s.base_version,
-                    message: s.message,
-                    document: Doc::Parsed(Box::new(s.document)),
-                });
+            if let Some(Ok(s)) = text.map(serde_json::from_str::<Body<Document>>) {
+                return Ok(s.map(|d| Doc::Parsed(Box::new(d))));
             }
             match serde_json::from_slice::<Save>(&bytes) {
                 Ok(s) => Ok(SaveBody {
