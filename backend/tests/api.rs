@@ -286,6 +286,24 @@ fn failed_logins_are_rate_limited_and_audited() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5");
 }
 
+/// Sends each JSON body and checks it gets a 400 with its code and a message.
+fn each_is_refused(
+    c: &mut lockstep_tests::http::Client,
+    method: &str,
+    path: &str,
+    cases: Vec<(Vec<u8>, &str)>,
+) {
+    for (body, code) in cases {
+        let r = c
+            .raw(method, path, Some("application/json"), &body)
+            .expect("request");
+        assert_eq!(r.status, 400, "{code}: {}", r.body);
+        let j = r.json();
+        assert_eq!(j["code"], code, "{}", r.body);
+        assert!(j["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}
+
 #[test]
 fn bad_input_gets_a_clear_400_never_a_500() {
     need_postgres!("api::bad_input_gets_a_clear_400_never_a_500");
@@ -319,15 +337,7 @@ fn bad_input_gets_a_clear_400_never_a_500() {
         ),
         (vec![b' '; 5 << 20], "too_large"),
     ];
-    for (body, code) in cases {
-        let r = c
-            .raw("POST", path, Some("application/json"), &body)
-            .expect("post");
-        assert_eq!(r.status, 400, "{code}: {}", r.body);
-        let j = r.json();
-        assert_eq!(j["code"], code, "{}", r.body);
-        assert!(j["message"].as_str().is_some_and(|m| !m.is_empty()));
-    }
+    each_is_refused(&mut c, "POST", path, cases);
     let r = c
         .raw("POST", path, Some("text/plain"), b"hello")
         .expect("post");
@@ -352,13 +362,8 @@ fn a_bad_save_body_gets_the_same_400_as_before_and_saves_nothing() {
     // Saves read their body in one pass (`http::save_body`), falling back to the document as
     // text only when that fails: every refusal must match what creation answers.
     need_postgres!("api::a_bad_save_body_gets_the_same_400_as_before_and_saves_nothing");
-    let s = Server::start();
-    s.create_user("ops", "editor", "alice");
-    let mut c = s.as_user("alice");
-    let doc = corpus("one-disk-raw");
-    let r = create_configuration(&mut c, "ops", "vm1", &doc);
-    assert_eq!(r.status, 201);
-    let path = format!("/api/v1/configurations/{}", r.json()["id"]);
+    let (_s, mut c, doc, id) = alice_with_vm1();
+    let path = format!("/api/v1/configurations/{id}");
     let bad_doc = json!({"schema_version": 1, "guest": {"name": "vm1"}});
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"{\"base_version\": 1, \"document\": ".to_vec(), "bad_json"),
@@ -386,15 +391,7 @@ fn a_bad_save_body_gets_the_same_400_as_before_and_saves_nothing() {
         ),
         (vec![b' '; 5 << 20], "too_large"),
     ];
-    for (body, code) in cases {
-        let r = c
-            .raw("PUT", &path, Some("application/json"), &body)
-            .expect("put");
-        assert_eq!(r.status, 400, "{code}: {}", r.body);
-        let j = r.json();
-        assert_eq!(j["code"], code, "{}", r.body);
-        assert!(j["message"].as_str().is_some_and(|m| !m.is_empty()));
-    }
+    each_is_refused(&mut c, "PUT", &path, cases);
     // A bad document is placed in the document's own lines and columns, as creation does.
     let put = c
         .raw(
