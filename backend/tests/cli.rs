@@ -235,3 +235,52 @@ fn new_rejects_bad_disk_specs() {
         assert!(text(&o).contains(want), "{spec}: {}", text(&o));
     }
 }
+
+#[test]
+fn new_says_what_each_disk_path_is() {
+    let o = lockstep(&[
+        "new",
+        "--disk",
+        "/dev/vg0/a:10G:raw",
+        "--disk",
+        "/srv/b.img:1G:raw:block",
+        "--disk",
+        "/dev/vg0/c:1G:qcow2:file",
+        "--secondary-disk",
+        "/var/lib/colo/a.img",
+        "--secondary-disk",
+        "/dev/mapper/b:block",
+        "--primary",
+        "a",
+        "--secondary",
+        "b",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let storage = |id: &str| {
+        let n = doc["nodes"]
+            .as_array()
+            .and_then(|n| n.iter().find(|n| n["id"] == id))
+            .cloned()
+            .unwrap_or_default();
+        // Absent means a regular file.
+        (
+            n["path"].as_str().unwrap_or_default().to_owned(),
+            n["storage"].as_str().unwrap_or("file").to_owned(),
+        )
+    };
+    for (id, path, kind) in [
+        ("pdisk0", "/dev/vg0/a", "block"),
+        ("sdisk0", "/var/lib/colo/a.img", "file"),
+        ("pdisk1", "/srv/b.img", "block"),
+        ("sdisk1", "/dev/mapper/b", "block"),
+        ("pdisk2", "/dev/vg0/c", "file"),
+        (
+            "sactive0",
+            "/dev/shm/lockstep/colo-vm-active0.qcow2",
+            "file",
+        ),
+    ] {
+        assert_eq!(storage(id), (path.to_owned(), kind.to_owned()), "{id}");
+    }
+}

@@ -196,3 +196,65 @@ fn hosts_are_team_records_with_checked_fields() {
     assert_eq!(events[2]["before"]["address"], "10.0.0.1");
     assert_eq!(events[2]["after"]["address"], "10.0.0.11");
 }
+
+#[test]
+fn one_machine_cannot_be_registered_twice_under_two_spellings() {
+    need_postgres!("hosts_tokens::one_machine_cannot_be_registered_twice_under_two_spellings");
+    let s = Server::start();
+    s.create_user("ops", "editor", "alice");
+    let mut alice = s.as_user("alice");
+    let host = |name: &str, address: &str| json!({"name": name, "libvirt_uri": "qemu:///system", "address": address});
+    let r = alice
+        .send("POST", "/api/v1/teams/ops/hosts", &host("hv-a", "fd00::1"))
+        .expect("create");
+    assert_eq!(r.status, 201, "{}", r.body);
+    let a = r.json()["id"].as_i64().expect("id");
+    for (name, address, says) in [
+        ("HV-A.", "10.0.0.9", "differ only in case"),
+        ("hv-b", "fd00:0::1", "are one address"),
+        ("hv-b", "FD00:0:0:0:0:0:0:1", "are one address"),
+    ] {
+        let r = alice
+            .send("POST", "/api/v1/teams/ops/hosts", &host(name, address))
+            .expect("create");
+        assert_eq!(r.status, 409, "{name} {address}: {}", r.body);
+        let msg = r.json()["message"].as_str().unwrap_or_default().to_owned();
+        assert!(msg.contains(says) && msg.contains("\"hv-a\""), "{msg}");
+        assert_eq!(r.json()["details"]["existing_host_id"], a);
+    }
+    let r = alice
+        .send(
+            "POST",
+            "/api/v1/teams/ops/hosts",
+            &host("hv-b", "010.0.0.1"),
+        )
+        .expect("create");
+    assert_eq!(r.status, 400, "{}", r.body);
+    let msg = r.json()["details"]["fields"][0]["message"].to_string();
+    assert!(msg.contains("leading zeros"), "{msg}");
+
+    let r = alice
+        .send("POST", "/api/v1/teams/ops/hosts", &host("hv-b", "fd00::2"))
+        .expect("create");
+    assert_eq!(r.status, 201, "{}", r.body);
+    let b = r.json()["id"].as_i64().expect("id");
+    // Changing hv-b into hv-a's address is refused; hv-a may respell its own name.
+    let r = alice
+        .send(
+            "PUT",
+            &format!("/api/v1/hosts/{b}"),
+            &host("hv-b", "fd00:0::1"),
+        )
+        .expect("update");
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = alice
+        .send(
+            "PUT",
+            &format!("/api/v1/hosts/{a}"),
+            &host("HV-A", "fd00::1"),
+        )
+        .expect("update");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let list = alice.get("/api/v1/teams/ops/hosts").expect("list").json();
+    assert_eq!(list["hosts"].as_array().map(Vec::len), Some(2), "{list}");
+}

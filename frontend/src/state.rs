@@ -75,6 +75,8 @@ pub fn starter_document() -> String {
         secondary_path: None,
         size_bytes: 10 << 30,
         format: ImageFormat::Qcow2,
+        storage: None,
+        secondary_storage: None,
     }];
     standard_pair(&input).to_json_pretty()
 }

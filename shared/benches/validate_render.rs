@@ -34,6 +34,8 @@ fn doc(disks: usize) -> Document {
             secondary_path: None,
             size_bytes: 10 << 30,
             format: ImageFormat::Qcow2,
+            storage: None,
+            secondary_storage: None,
         })
         .collect();
     standard_pair(&input)

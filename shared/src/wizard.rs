@@ -8,7 +8,8 @@
 use crate::model::{
     ColoProxy, ColoSettings, DiskBus, Document, Edge, EdgeKind, Guest, GuestDiskNode, HostRef,
     Hosts, ImageFormat, ImageNode, InitialSync, Layout, NbdClientNode, Nic, NicModel, NicSource,
-    Node, Point, QuorumNode, ReadPattern, ReplicationMode, ReplicationNode, Side, SCHEMA_VERSION,
+    Node, Point, QuorumNode, ReadPattern, ReplicationMode, ReplicationNode, Side, Storage,
+    SCHEMA_VERSION,
 };
 
 /// One protected disk.
@@ -20,6 +21,10 @@ pub struct DiskSpec {
     pub secondary_path: Option<String>,
     pub size_bytes: u64,
     pub format: ImageFormat,
+    /// What the primary's path is; from the path when `None` ([`Storage::for_path`]).
+    pub storage: Option<Storage>,
+    /// What the secondary's path is; from that path when `None`.
+    pub secondary_storage: Option<Storage>,
 }
 
 /// A NIC with the COLO proxy.
@@ -136,10 +141,11 @@ pub fn standard_pair(input: &WizardInput) -> Document {
             format!("shidden{i}"),
             format!("sdisk{i}"),
         );
-        let image = |id: &str, side, path: String, format| {
+        let image = |id: &str, side, path: String, format, storage: Option<Storage>| {
             Node::Image(ImageNode {
                 id: id.to_owned(),
                 side,
+                storage: storage.unwrap_or_else(|| Storage::for_path(&path)),
                 path,
                 format,
                 size_bytes: d.size_bytes,
@@ -167,7 +173,7 @@ pub fn standard_pair(input: &WizardInput) -> Document {
         b.node(device(&pdev, Side::Primary), 80.0, y);
         b.node(quorum(&pq, Side::Primary), 80.0, y + 90.0);
         b.node(
-            image(&pimg, Side::Primary, d.path.clone(), d.format),
+            image(&pimg, Side::Primary, d.path.clone(), d.format, d.storage),
             0.0,
             y + 180.0,
         );
@@ -207,6 +213,7 @@ pub fn standard_pair(input: &WizardInput) -> Document {
                 Side::Secondary,
                 overlay("active"),
                 ImageFormat::Qcow2,
+                Some(Storage::File),
             ),
             560.0,
             y + 240.0,
@@ -217,13 +224,20 @@ pub fn standard_pair(input: &WizardInput) -> Document {
                 Side::Secondary,
                 overlay("hidden"),
                 ImageFormat::Qcow2,
+                Some(Storage::File),
             ),
             560.0,
             y + 300.0,
         );
         let spath = d.secondary_path.clone().unwrap_or_else(|| d.path.clone());
         b.node(
-            image(&sdisk, Side::Secondary, spath, d.format),
+            image(
+                &sdisk,
+                Side::Secondary,
+                spath,
+                d.format,
+                d.secondary_storage,
+            ),
             420.0,
             y + 360.0,
         );

@@ -50,6 +50,8 @@ fn doc_with(name: &str, path_part: &str, run_dir_part: &str) -> Document {
         secondary_path: None,
         size_bytes: 1 << 30,
         format: ImageFormat::Raw,
+        storage: None,
+        secondary_storage: None,
     }];
     standard_pair(&input)
 }

@@ -184,3 +184,21 @@ fn every_code_in_the_source_is_in_the_rules_table() {
     }
     assert!(unknown.is_empty(), "codes missing from RULES: {unknown:?}");
 }
+
+#[test]
+fn every_cited_source_is_listed() {
+    let mut missing = Vec::new();
+    for r in validate::RULES {
+        for id in validate::cited_sources(r.source) {
+            if !validate::SOURCES.iter().any(|(s, _)| *s == id) {
+                missing.push(format!("{} cites {id}", r.code));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "sources not in SOURCES: {missing:?}");
+    let md = rules_markdown();
+    assert!(
+        !md.contains(".md"),
+        "docs/rules.md points readers at a document they do not have"
+    );
+}

@@ -4,7 +4,7 @@
 
 use lockstep_shared::model::{
     ColoProxy, Document, Edge, EdgeKind, HostRef, ImageFormat, InitialSync, Nic, NicModel,
-    NicSource, Node, ReadPattern, ReplicationMode,
+    NicSource, Node, ReadPattern, ReplicationMode, Storage,
 };
 use lockstep_shared::validate::{validate, RULES};
 use lockstep_shared::wizard::{standard_pair, DiskSpec, NicSpec, WizardInput};
@@ -33,6 +33,8 @@ fn neighbour() -> Document {
         secondary_path: None,
         size_bytes: 10 << 30,
         format: ImageFormat::Qcow2,
+        storage: None,
+        secondary_storage: None,
     }];
     standard_pair(&input)
 }
@@ -201,10 +203,35 @@ fn each_code_has_a_minimal_failing_case() {
             "W021",
             Box::new(|d| d.hosts.secondary.address = "10.0.0.1".into()),
         ),
+        // One host under two spellings: E021 (the neighbour's secondary disk has the primary's
+        // path) and W021.
+        ("E021", Box::new(|d| d.hosts.secondary.name = "A".into())),
+        ("W021", Box::new(|d| d.hosts.secondary.name = "a.".into())),
+        (
+            "E021",
+            Box::new(|d| {
+                d.hosts.primary.address = "fd00::1".into();
+                d.hosts.secondary.address = "fd00:0::1".into();
+            }),
+        ),
+        (
+            "W021",
+            Box::new(|d| d.hosts.secondary.address = "::ffff:10.0.0.1".into()),
+        ),
+        (
+            "E052",
+            Box::new(|d| d.hosts.secondary.address = "010.0.0.1".into()),
+        ),
+        (
+            "E052",
+            Box::new(|d| d.hosts.secondary.address = "10.2".into()),
+        ),
         ("E022", Box::new(|d| set_slot(d, "s-vda", 0x11))),
         ("E023", Box::new(|d| d.guest.machine = "q35".into())),
         ("E028", Box::new(|d| d.colo.checkpoint_delay_ms = 1 << 33)),
         ("W028", Box::new(|d| d.colo.checkpoint_delay_ms = 90_000)),
+        // 0 is a legal uint32 (back-to-back checkpoints): a warning, not an error.
+        ("W028", Box::new(|d| d.colo.checkpoint_delay_ms = 0)),
         ("W030", Box::new(|d| d.nics[0].proxy = None)),
         ("E031", Box::new(|d| d.nics[0].model = NicModel::Virtio)),
         ("W031", Box::new(|d| proxy(d).vnet_hdr = true)),
@@ -261,6 +288,18 @@ fn each_code_has_a_minimal_failing_case() {
         ),
         ("E060", Box::new(|d| d.hosts.secondary.name = "b\nc".into())),
         (
+            "E064",
+            Box::new(|d| image(d, "shidden0").storage = Storage::Block),
+        ),
+        (
+            "W065",
+            Box::new(|d| image(d, "pdisk0").path = "/dev/vg0/vm1".into()),
+        ),
+        (
+            "W065",
+            Box::new(|d| image(d, "sdisk0").storage = Storage::Block),
+        ),
+        (
             "E062",
             Box::new(|d| {
                 d.nodes.retain(|n| !matches!(n, Node::GuestDisk(g) if g.side == lockstep_shared::model::Side::Secondary))
@@ -273,6 +312,7 @@ fn each_code_has_a_minimal_failing_case() {
                     id: "spare".into(),
                     side: lockstep_shared::model::Side::Primary,
                     path: "/srv/spare.img".into(),
+                    storage: Storage::File,
                     format: ImageFormat::Raw,
                     size_bytes: 1024,
                 }))
@@ -354,6 +394,8 @@ fn the_wizard_output_is_valid_for_1_to_32_disks() {
                 secondary_path: None,
                 size_bytes: 1 << 30,
                 format: ImageFormat::Raw,
+                storage: None,
+                secondary_storage: None,
             })
             .collect();
         let f = validate(&standard_pair(&input));
@@ -372,4 +414,84 @@ fn findings_quote_values_and_name_subjects() {
         "hidden image 'shidden0' is 20 GiB (21474836480 bytes) but secondary disk 'sdisk0' is 10 GiB (10737418240 bytes)"
     );
     assert_eq!(e.subjects, vec!["shidden0", "sdisk0"]);
+}
+
+#[test]
+fn checkpoint_delay_zero_is_a_warning_that_says_why() {
+    let mut d = neighbour();
+    d.colo.checkpoint_delay_ms = 0;
+    let f = validate(&d);
+    assert!(f.iter().all(|f| f.code != "E028"), "0 fits a uint32: {f:?}");
+    let w: Vec<_> = f.iter().filter(|f| f.code == "W028").collect();
+    assert_eq!(w.len(), 1, "{f:?}");
+    assert!(w[0].message.contains("back to back"), "{}", w[0].message);
+    d.colo.checkpoint_delay_ms = u64::from(u32::MAX);
+    assert!(validate(&d).iter().all(|f| f.code != "E028"));
+    d.colo.checkpoint_delay_ms = u64::from(u32::MAX) + 1;
+    let e: Vec<_> = validate(&d)
+        .into_iter()
+        .filter(|f| f.code == "E028")
+        .collect();
+    assert!(e[0].message.contains("uint32"), "{}", e[0].message);
+}
+
+#[test]
+fn one_host_under_two_spellings_is_one_host() {
+    for (pn, pa, sn, sa) in [
+        ("hv-a", "10.0.0.1", "HV-A", "10.0.0.2"),
+        ("hv-a", "10.0.0.1", "hv-a.", "10.0.0.2"),
+        ("a", "fd00::1", "b", "fd00:0::1"),
+        ("a", "10.0.0.1", "b", "::ffff:10.0.0.1"),
+        ("a", "Colo-A.example.net", "b", "colo-a.example.net."),
+    ] {
+        let mut d = neighbour();
+        d.hosts.primary.name = pn.into();
+        d.hosts.primary.address = pa.into();
+        d.hosts.secondary.name = sn.into();
+        d.hosts.secondary.address = sa.into();
+        let f = validate(&d);
+        let codes: Vec<&str> = f.iter().map(|f| f.code.as_str()).collect();
+        // The neighbour's secondary disk has the primary's path: one host opens it twice.
+        assert!(codes.contains(&"E021"), "{pn}/{pa} vs {sn}/{sa}: {codes:?}");
+        assert!(codes.contains(&"W021"), "{pn}/{pa} vs {sn}/{sa}: {codes:?}");
+        // Both sides share one port space.
+        assert!(
+            !codes.contains(&"E052"),
+            "{pn}/{pa} vs {sn}/{sa}: {codes:?}"
+        );
+    }
+}
+
+#[test]
+fn block_devices_render_with_host_device() {
+    use lockstep_shared::render::{render_all, Validated};
+    let mut d = neighbour();
+    image(&mut d, "pdisk0").path = "/dev/vg0/vm1".into();
+    image(&mut d, "pdisk0").storage = Storage::Block;
+    let v = Validated::new(d).expect("valid");
+    let a = render_all(&v);
+    let file_nodes = a.primary_cmdline.matches(r#"{"driver":"file","#).count();
+    assert!(
+        a.primary_cmdline
+            .contains(r#"{"driver":"host_device","filename":"/dev/vg0/vm1"}"#),
+        "{}",
+        a.primary_cmdline
+    );
+    assert_eq!(file_nodes, 0, "{}", a.primary_cmdline);
+    assert!(a
+        .secondary_cmdline
+        .contains(r#"{"driver":"file","filename":"/var/lib/colo/vm1.qcow2"}"#));
+    let plan: serde_json::Value = serde_json::from_str(&a.plan_json).expect("plan");
+    let preflight = &plan["phases"][0]["steps"];
+    let argv = |side: &str, t: &str, p: &str| {
+        preflight.as_array().is_some_and(|s| {
+            s.iter()
+                .any(|s| s["side"] == side && s["argv"] == serde_json::json!(["test", t, p]))
+        })
+    };
+    assert!(argv("primary", "-b", "/dev/vg0/vm1"), "{preflight:#}");
+    assert!(
+        argv("secondary", "-f", "/var/lib/colo/vm1.qcow2"),
+        "{preflight:#}"
+    );
 }

@@ -81,12 +81,16 @@ fn builtins_are_clean_and_instantiate_to_the_wizards_documents() {
             secondary_path: None,
             size_bytes: 20 << 30,
             format: lockstep_shared::model::ImageFormat::Qcow2,
+            storage: None,
+            secondary_storage: None,
         },
         DiskSpec {
             path: "/var/lib/colo/db1-b.img".into(),
             secondary_path: None,
             size_bytes: 1 << 30,
             format: lockstep_shared::model::ImageFormat::Raw,
+            storage: None,
+            secondary_storage: None,
         },
     ];
     assert_eq!(got, wizard::standard_pair(&w));

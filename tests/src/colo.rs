@@ -2,7 +2,7 @@
 //! on loopback, the rendered artifacts, and checks on image contents.
 
 use anyhow::{bail, Context, Result};
-use lockstep_shared::model::{HostRef, ImageFormat};
+use lockstep_shared::model::{HostRef, ImageFormat, Storage};
 use lockstep_shared::render::{render_all, Validated};
 use lockstep_shared::wizard::{standard_pair, DiskSpec, NicSpec, WizardInput};
 use serde_json::Value;
@@ -84,24 +84,75 @@ pub fn runbook(plan: &Value, name: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// A loop device over a file, detached on drop: a real block device for the tests.
+pub struct LoopDevice {
+    pub path: PathBuf,
+}
+
+impl LoopDevice {
+    /// Attaches `file` to the first free loop device; the error says why it could not.
+    pub fn attach(file: &Path) -> Result<LoopDevice> {
+        let out = Command::new("losetup")
+            .args(["--find", "--show", &file.display().to_string()])
+            .output()
+            .context("run losetup")?;
+        if !out.status.success() {
+            bail!(
+                "losetup --find --show {}: {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        Ok(LoopDevice { path })
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup")
+            .arg("--detach")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// Creates a 64 MiB raw image file.
+pub fn create_image(path: &Path) -> Result<()> {
+    let st = Command::new("qemu-img")
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "raw",
+            &path.display().to_string(),
+            "64M",
+        ])
+        .status()?;
+    if !st.success() {
+        bail!("qemu-img create {} failed", path.display());
+    }
+    Ok(())
+}
+
 /// Builds and renders a 1-disk standard pair (64 MiB raw images) with both sides on loopback.
 pub fn one_disk_pair(dir: &Path, nic: Option<NicSpec>) -> Result<Pair> {
     let (pimg, simg) = (dir.join("primary.img"), dir.join("secondary.img"));
     for img in [&pimg, &simg] {
-        let st = Command::new("qemu-img")
-            .args([
-                "create",
-                "-q",
-                "-f",
-                "raw",
-                &img.display().to_string(),
-                "64M",
-            ])
-            .status()?;
-        if !st.success() {
-            bail!("qemu-img create {} failed", img.display());
-        }
+        create_image(img)?;
     }
+    one_disk_pair_on(dir, nic, &pimg, &simg, Storage::File)
+}
+
+/// The 1-disk standard pair over existing 64 MiB images of one storage kind (files or block
+/// devices).
+pub fn one_disk_pair_on(
+    dir: &Path,
+    nic: Option<NicSpec>,
+    pimg: &Path,
+    simg: &Path,
+    storage: Storage,
+) -> Result<Pair> {
     let host = |name: &str| HostRef {
         name: name.to_owned(),
         address: "127.0.0.1".to_owned(),
@@ -122,6 +173,8 @@ pub fn one_disk_pair(dir: &Path, nic: Option<NicSpec>) -> Result<Pair> {
         secondary_path: Some(simg.display().to_string()),
         size_bytes: 64 * MIB,
         format: ImageFormat::Raw,
+        storage: Some(storage),
+        secondary_storage: Some(storage),
     }];
     let mut doc = standard_pair(&input);
     doc.colo.migration_port = crate::free_port();
@@ -140,8 +193,8 @@ pub fn one_disk_pair(dir: &Path, nic: Option<NicSpec>) -> Result<Pair> {
         std::fs::write(out.join(name), content)?;
     }
     Ok(Pair {
-        primary_image: pimg,
-        secondary_image: simg,
+        primary_image: pimg.to_path_buf(),
+        secondary_image: simg.to_path_buf(),
         artifacts: out,
         logs: dir.join("logs"),
         plan: serde_json::from_str(&artifacts.plan_json)?,

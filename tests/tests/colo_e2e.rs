@@ -5,11 +5,14 @@
 //! 2. The same pair with a NIC and the COLO network proxy: deploy, lose the secondary, fail over
 //!    to the primary, re-protect onto a fresh secondary, then lose the primary and check the data
 //!    written after re-protection.
+//! 3. The 1-disk pair on real block devices (loop devices), rendered with QEMU's `host_device`
+//!    driver: deploy, write, fail over, find the data.
 
 use anyhow::{bail, Result};
+use lockstep_shared::model::Storage;
 use lockstep_shared::model::{NicModel, NicSource};
 use lockstep_shared::wizard::NicSpec;
-use lockstep_tests::colo::{self, has_pattern, write_pattern, MIB};
+use lockstep_tests::colo::{self, has_pattern, write_pattern, LoopDevice, MIB};
 use lockstep_tests::driver::Driver;
 use lockstep_tests::{have_kvm, have_program, skip, TempDir};
 use serde_json::json;
@@ -202,5 +205,56 @@ fn teardown_stops_both_sides_and_removes_overlays() -> Result<()> {
     d.wait_exit("secondary", Duration::from_secs(10))?;
     d.wait_exit("primary", Duration::from_secs(10))?;
     assert_eq!(std::fs::read_dir(&overlays)?.count(), 0, "overlays removed");
+    Ok(())
+}
+
+#[test]
+fn block_device_pair_fails_over_with_its_data() -> Result<()> {
+    let test = "colo_e2e::block_device_pair_fails_over_with_its_data";
+    if !can_run(test) {
+        return Ok(());
+    }
+    let tmp = TempDir::new("e2e-block");
+    let mut loops = Vec::new();
+    for name in ["primary.img", "secondary.img"] {
+        let file = tmp.path().join(name);
+        colo::create_image(&file)?;
+        match LoopDevice::attach(&file) {
+            Ok(l) => loops.push(l),
+            Err(e) => {
+                skip(test, "loop", &format!("no loop device to attach: {e:#}"));
+                return Ok(());
+            }
+        }
+    }
+    let (pdev, sdev) = (loops[0].path.clone(), loops[1].path.clone());
+    let pair = colo::one_disk_pair_on(tmp.path(), None, &pdev, &sdev, Storage::Block)?;
+    let cmdline = std::fs::read_to_string(pair.artifacts.join("primary.cmdline"))?;
+    assert!(
+        cmdline.contains(&format!(
+            r#"{{"driver":"host_device","filename":"{}"}}"#,
+            pdev.display()
+        )),
+        "the block device is opened with host_device: {cmdline}"
+    );
+    write_pattern(&pdev, 0x55, MIB, LEN)?;
+    let mut d = Driver::new(&pair.artifacts, &pair.logs);
+    let took = run(
+        &mut d,
+        &colo::deploy_steps(&pair.plan),
+        "deploy on block devices",
+    )?;
+    eprintln!("deploy on loop devices to protected: {took:?}");
+    assert!(
+        has_pattern(&sdev, 0x55, MIB, LEN)?,
+        "initial sync copied the data"
+    );
+    guest_write(&mut d, 0x66, 4 * MIB)?;
+    fail_over_to_secondary_and_stop(&mut d, &pair.plan)?;
+    assert!(
+        has_pattern(&sdev, 0x66, 4 * MIB, LEN)?,
+        "the write made while protected is on the secondary's block device"
+    );
+    drop(d);
     Ok(())
 }

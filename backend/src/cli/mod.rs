@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use lockstep_shared::model::{Document, HostRef, ImageFormat, NicModel, NicSource};
+use lockstep_shared::model::{Document, HostRef, ImageFormat, NicModel, NicSource, Storage};
 use lockstep_shared::render::{self, Validated};
 use lockstep_shared::validate::{self, Finding};
 use lockstep_shared::wizard::{self, DiskSpec, NicSpec, WizardInput};
@@ -105,11 +105,13 @@ pub fn schema() -> ExitCode {
 
 #[derive(ClapArgs)]
 pub struct NewArgs {
-    /// A protected disk as PATH:SIZE:FORMAT (SIZE like 64M or 10G, FORMAT raw or qcow2); repeat
+    /// A protected disk as PATH:SIZE:FORMAT[:STORAGE] (SIZE like 64M or 10G, FORMAT raw or qcow2,
+    /// STORAGE file or block; default block under /dev/ except /dev/shm, file elsewhere); repeat
     /// for more disks.
     #[arg(long = "disk", required = true)]
     disks: Vec<String>,
-    /// The secondary's copy of each disk, in --disk order (default: the same path).
+    /// The secondary's copy of each disk as PATH[:STORAGE], in --disk order (default: the same
+    /// path).
     #[arg(long = "secondary-disk")]
     secondary_disks: Vec<String>,
     /// Primary host: a name or an address.
@@ -150,10 +152,20 @@ pub struct NewArgs {
     uuid: Option<String>,
 }
 
+/// Splits a trailing `:file` or `:block` off a disk argument.
+fn split_storage(s: &str) -> (&str, Option<Storage>) {
+    match s.rsplit_once(':') {
+        Some((rest, "file")) => (rest, Some(Storage::File)),
+        Some((rest, "block")) => (rest, Some(Storage::Block)),
+        _ => (s, None),
+    }
+}
+
 fn parse_disk(s: &str) -> anyhow::Result<DiskSpec> {
-    let mut parts = s.rsplitn(3, ':');
+    let (spec, storage) = split_storage(s);
+    let mut parts = spec.rsplitn(3, ':');
     let (Some(format), Some(size), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-        anyhow::bail!("--disk {s:?} is not PATH:SIZE:FORMAT");
+        anyhow::bail!("--disk {s:?} is not PATH:SIZE:FORMAT[:file|block]");
     };
     let format = match format {
         "raw" => ImageFormat::Raw,
@@ -166,6 +178,8 @@ fn parse_disk(s: &str) -> anyhow::Result<DiskSpec> {
         secondary_path: None,
         size_bytes,
         format,
+        storage,
+        secondary_storage: None,
     })
 }
 
@@ -201,7 +215,9 @@ fn build_new(a: &NewArgs) -> anyhow::Result<Document> {
         );
     }
     for (d, s) in disks.iter_mut().zip(&a.secondary_disks) {
-        d.secondary_path = Some(s.clone());
+        let (path, storage) = split_storage(s);
+        d.secondary_path = Some(path.to_owned());
+        d.secondary_storage = storage;
     }
     let uuid = match &a.uuid {
         Some(u) => u.clone(),

@@ -26,6 +26,21 @@ pub struct HostFields<'a> {
 
 const COLUMNS: &str = "id, team_id, name, libvirt_uri, address, notes, created_at, updated_at";
 
+/// The team's hosts, with the team row locked until the transaction ends, so that two
+/// concurrent registrations cannot both pass the same-host check made on this list.
+pub async fn lock_team_hosts(tx: &mut Tx<'_>, team_id: i64) -> Result<Vec<HostRow>> {
+    sqlx::query("SELECT id FROM teams WHERE id = $1 FOR UPDATE")
+        .bind(team_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM hosts WHERE team_id = $1 ORDER BY id"
+    ))
+    .bind(team_id)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
 /// Registers a host; `Ok(None)` when the team already has one by that name.
 pub async fn create(tx: &mut Tx<'_>, team_id: i64, h: &HostFields<'_>) -> Result<Option<HostRow>> {
     Ok(sqlx::query_as(&format!(

@@ -7,6 +7,7 @@ use crate::auth::{Identity, Role};
 use crate::db::configs::is_unique_violation;
 use crate::db::hosts::{self, HostFields, HostRow};
 use actix_web::{delete, get, post, put, web, HttpResponse};
+use lockstep_shared::validate::hosts::{address_problem, same_host_reason};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -71,9 +72,9 @@ impl HostBody {
             problems.push(json!({"field": "libvirt_uri", "message": format!(
                 "libvirt URI {:?} is not qemu:///system or qemu+ssh|tls|tcp://HOST/system", self.libvirt_uri)}));
         }
-        if !lockstep_shared::validate::is_valid_address(&self.address) {
+        if let Some(problem) = address_problem(&self.address) {
             problems.push(json!({"field": "address", "message": format!(
-                "replication address {:?} is not an IP address or DNS name", self.address)}));
+                "replication address {:?} {problem}", self.address)}));
         }
         if self.notes.len() > 4096 {
             problems.push(json!({"field": "notes", "message": "notes are longer than 4096 bytes"}));
@@ -108,6 +109,28 @@ fn taken(name: &str) -> AppError {
     }
 }
 
+/// Refuses a host that is one the team already registered under another spelling (names
+/// without case or a trailing dot, addresses as parsed IP addresses): registered hosts are how
+/// Lockstep tells machines apart, so one machine must not be two of them.
+fn check_distinct(
+    body: &HostBody,
+    others: &[HostRow],
+    except: Option<i64>,
+) -> Result<(), AppError> {
+    for h in others.iter().filter(|h| Some(h.id) != except) {
+        if let Some(why) = same_host_reason(&body.name, &body.address, &h.name, &h.address) {
+            return Err(AppError::Conflict {
+                message: format!(
+                    "host {:?} ({}) is host {:?} ({}) that the team already registered: {why}",
+                    body.name, body.address, h.name, h.address
+                ),
+                details: json!({"existing_host_id": h.id}),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The team's hosts (viewer).
 #[utoipa::path(tag = "hosts", responses((status = 200, body = HostList)))]
 #[get("/teams/{team}/hosts")]
@@ -124,7 +147,7 @@ pub async fn list_hosts(
 }
 
 /// Registers a host (editor); every field problem at once in details.fields.
-#[utoipa::path(tag = "hosts", responses((status = 201, body = HostRow), (status = 409, description = "the name is taken in the team")))]
+#[utoipa::path(tag = "hosts", responses((status = 201, body = HostRow), (status = 409, description = "the team already has this host, by name or under another spelling of its name or address")))]
 #[post("/teams/{team}/hosts")]
 pub async fn create_host(
     state: web::Data<AppState>,
@@ -137,6 +160,11 @@ pub async fn create_host(
     id.require(m.team_id, Role::Editor)?;
     body.check()?;
     let mut tx = state.db.begin().await?;
+    check_distinct(
+        &body,
+        &hosts::lock_team_hosts(&mut tx, m.team_id).await?,
+        None,
+    )?;
     let Some(h) = hosts::create(&mut tx, m.team_id, &body.fields()).await? else {
         return Err(taken(&body.name));
     };
@@ -167,7 +195,7 @@ pub async fn get_host(
 }
 
 /// Changes a host (editor).
-#[utoipa::path(tag = "hosts", responses((status = 200, body = HostRow), (status = 409, description = "the name is taken in the team")))]
+#[utoipa::path(tag = "hosts", responses((status = 200, body = HostRow), (status = 409, description = "the team already has this host, by name or under another spelling of its name or address")))]
 #[put("/hosts/{id}")]
 pub async fn update_host(
     state: web::Data<AppState>,
@@ -179,6 +207,8 @@ pub async fn update_host(
     let before = owned(&state, &id, *hid, Role::Editor).await?;
     body.check()?;
     let mut tx = state.db.begin().await?;
+    let team_hosts = hosts::lock_team_hosts(&mut tx, before.team_id).await?;
+    check_distinct(&body, &team_hosts, Some(before.id))?;
     let after = match hosts::update(&mut tx, before.id, &body.fields()).await {
         Ok(h) => h,
         Err(e) if is_unique_violation(&e) => return Err(taken(&body.name)),

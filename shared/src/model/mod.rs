@@ -203,6 +203,42 @@ impl ImageFormat {
     }
 }
 
+/// What an image's path is on its host: QEMU opens a regular file with its `file` driver and a
+/// block device (an LVM volume, a partition, a multipath device) with `host_device`; each driver
+/// refuses the other kind (QEMU `block/file-posix.c`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Storage {
+    /// A regular file (the default).
+    #[default]
+    File,
+    /// A block device.
+    Block,
+}
+
+impl Storage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Storage::File => "file",
+            Storage::Block => "block",
+        }
+    }
+
+    /// The kind a path usually is: under `/dev/` (but not the tmpfs `/dev/shm/`) a block
+    /// device, anywhere else a regular file. What the wizard picks when not told.
+    pub fn for_path(path: &str) -> Storage {
+        if path.starts_with("/dev/") && !path.starts_with("/dev/shm/") {
+            Storage::Block
+        } else {
+            Storage::File
+        }
+    }
+
+    fn is_file(&self) -> bool {
+        *self == Storage::File
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageNode {
@@ -210,6 +246,9 @@ pub struct ImageNode {
     pub side: Side,
     /// Absolute path on that side's host.
     pub path: String,
+    /// Whether the path is a regular file or a block device; `file` when absent.
+    #[serde(default, skip_serializing_if = "Storage::is_file")]
+    pub storage: Storage,
     /// Image format; mandatory, never probed.
     pub format: ImageFormat,
     /// Virtual size in bytes.

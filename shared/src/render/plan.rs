@@ -298,6 +298,20 @@ fn check_colo_support(s: &mut Steps, side: Side) {
 }
 
 fn image_info(s: &mut Steps, side: Side, img: &crate::model::ImageNode) {
+    let (test, kind, driver) = match img.storage {
+        crate::model::Storage::File => ("-f", "a regular file", "file"),
+        crate::model::Storage::Block => ("-b", "a block device", "host_device"),
+    };
+    s.host(
+        side,
+        &["test", test, &img.path],
+        None,
+        format!(
+            "image '{}' is {kind}, as the document says (QEMU opens it with the {driver} driver, \
+             which refuses the other kind)",
+            img.id
+        ),
+    );
     s.host(
         side,
         &[
@@ -537,7 +551,7 @@ fn wait_protected(s: &mut Steps) {
         30 * MINUTE,
         "the first migration finished and COLO runs",
     );
-    s.wait(p, QmpCommand::QueryStatus, eq("/status", json!("running")), MINUTE, "query-migrate says colo slightly before replication starts; only a running primary is protected (lab.md pitfall 1)");
+    s.wait(p, QmpCommand::QueryStatus, eq("/status", json!("running")), MINUTE, "query-migrate says colo slightly before replication starts; only a running primary is protected (QEMU migration/colo.c starts the VM when it enters COLO)");
     s.wait(
         sec,
         QmpCommand::QueryStatus,
@@ -600,7 +614,7 @@ fn deploy_phases(v: &Validated) -> Vec<Phase> {
                 side,
                 &["test", "-c", "/dev/kvm"],
                 None,
-                "COLO checkpoints need KVM; under TCG QEMU 7.2 deadlocks (lab.md)",
+                "COLO checkpoints need KVM; under TCG, QEMU 7.2 deadlocks in the first checkpoint",
             );
         }
         let v = s.v;
@@ -707,7 +721,7 @@ fn failover_to_secondary(v: &Validated) -> Vec<Step> {
         QmpCommand::QueryColoStatus,
         eq("/mode", json!("none")),
         MINUTE,
-        "COLO has ended on this side (COLO_EXIT may say reason error; lab.md pitfall 3)",
+        "COLO has ended on this side (COLO_EXIT may say reason error even after a requested failover)",
     );
     for nic in &v.doc().nics {
         if nic.proxy.is_some() {

@@ -8,7 +8,7 @@
 use super::escape::QemuOpts;
 use super::names::{self, ProxyNames, IOTHREAD};
 use super::Validated;
-use crate::model::{ImageFormat, ImageNode, Nic, NicModel, NicSource, Side};
+use crate::model::{ImageFormat, ImageNode, Nic, NicModel, NicSource, Side, Storage};
 use serde::Serialize;
 
 /// `BlockdevOptions`, keyed by `driver` (QAPI `block-core.json`).
@@ -16,6 +16,11 @@ use serde::Serialize;
 #[serde(tag = "driver", rename_all = "kebab-case")]
 pub enum BlockdevOptions {
     File {
+        filename: String,
+    },
+    /// A block device (`host_device`; the `file` driver refuses one).
+    #[serde(rename = "host_device")]
+    HostDevice {
         filename: String,
     },
     Qcow2 {
@@ -82,10 +87,13 @@ impl InetSocketAddress {
     }
 }
 
-/// An image node: the format node named after the image, over an inline file node.
+/// An image node: the format node named after the image, over an inline protocol node of the
+/// storage's kind (`file` or `host_device`).
 pub fn image(img: &ImageNode, backing: Option<&str>) -> BlockdevOptions {
-    let file = Box::new(BlockdevRef::Inline(BlockdevOptions::File {
-        filename: img.path.clone(),
+    let filename = img.path.clone();
+    let file = Box::new(BlockdevRef::Inline(match img.storage {
+        Storage::File => BlockdevOptions::File { filename },
+        Storage::Block => BlockdevOptions::HostDevice { filename },
     }));
     let node_name = names::node_name(&img.id).to_owned();
     match img.format {

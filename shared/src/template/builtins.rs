@@ -72,6 +72,8 @@ fn standard(disks: usize, nic: bool) -> Template {
             secondary_path: None,
             size_bytes: SIZE_MARK,
             format: ImageFormat::Qcow2,
+            storage: None,
+            secondary_storage: None,
         });
     }
     if nic {

@@ -2,7 +2,7 @@
 //! server can decide, because it knows every configuration. Two configurations on one host
 //! must not share a listening port, an image file or a libvirt domain name.
 //!
-//! A host is the same when either its name or its replication address matches.
+//! A host is the same when either its name or its replication address matches (`hosts`).
 
 use super::{Finding, Report};
 use crate::model::{Document, HostRef, Node, Side};
@@ -95,7 +95,8 @@ pub fn claims(doc: &Document) -> Vec<Claim> {
 }
 
 fn same_host(a: &Claim, b: &Claim) -> bool {
-    a.host_name == b.host_name || a.host_address.eq_ignore_ascii_case(&b.host_address)
+    super::hosts::same_host_reason(&a.host_name, &a.host_address, &b.host_name, &b.host_address)
+        .is_some()
 }
 
 /// Findings for the claims `mine` against claims of other configurations of the same team
@@ -241,6 +242,29 @@ mod tests {
         assert!(
             f.iter().any(|x| x.code == "E070"),
             "same address, other name"
+        );
+    }
+
+    #[test]
+    fn a_host_matches_under_another_spelling() {
+        let a = doc("ipv6-hosts");
+        for (name, address) in [("RENAMED", "fd00:0:0:0::2"), ("other", "fd00::0:2")] {
+            let mut b = a.clone();
+            b.hosts.secondary.name = name.into();
+            b.hosts.secondary.address = address.into();
+            let f = check_against(&a, &[Other { name: "b", doc: &b }]);
+            assert!(
+                f.iter().any(|x| x.code == "E070"),
+                "{name} {address}: {f:?}"
+            );
+        }
+        let mut b = a.clone();
+        b.hosts.secondary.name = format!("{}.", a.hosts.secondary.name.to_uppercase());
+        b.hosts.secondary.address = "fd00::99".into();
+        let f = check_against(&a, &[Other { name: "b", doc: &b }]);
+        assert!(
+            f.iter().any(|x| x.code == "E070"),
+            "name in capitals: {f:?}"
         );
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod cross;
 mod graph_rules;
+pub mod hosts;
 mod network;
 mod pair;
 mod primary;
@@ -15,8 +16,7 @@ mod rules;
 mod safety;
 mod secondary;
 
-pub use rules::{rules_markdown, Coverage, RuleInfo, RULES};
-pub use safety::is_valid_address;
+pub use rules::{cited_sources, rules_markdown, Coverage, RuleInfo, RULES, SOURCES};
 
 use crate::model::{Document, Graph};
 use schemars::JsonSchema;

@@ -160,7 +160,7 @@ fn check_vnet_hdr(doc: &Document, r: &mut Report) {
 /// other configurations on the same host).
 fn check_ports(doc: &Document, r: &mut Report) {
     let h = &doc.hosts;
-    let same = h.primary.address == h.secondary.address || h.primary.name == h.secondary.name;
+    let same = super::hosts::same_host(&h.primary, &h.secondary);
     let mut claims: Vec<(&str, String, u32)> = vec![
         (
             "secondary",

@@ -149,20 +149,35 @@ fn check_machine(g: &Graph, r: &mut Report) {
     }
 }
 
-/// Rule 28: `x-checkpoint-delay` is a uint32 in ms; a sane range is 100 ms to 60 s.
+/// Rule 28: `x-checkpoint-delay` is a uint32 in ms (QEMU `qapi/migration.json`); anything that
+/// fits is legal, but outside 100 ms to 60 s it is most likely a mistake. 0 makes checkpoints
+/// back to back (QEMU 7.2 accepts it).
 fn check_checkpoint_delay(g: &Graph, r: &mut Report) {
     let d = g.doc.colo.checkpoint_delay_ms;
-    if d == 0 || d > u64::from(u32::MAX) {
+    let subject = &["colo.checkpoint_delay_ms"];
+    if d > u64::from(u32::MAX) {
         r.push(
             "E028",
-            &["colo.checkpoint_delay_ms"],
-            format!("checkpoint delay {d} ms is outside 1..4294967295 (QEMU's uint32)"),
+            subject,
+            format!(
+                "checkpoint delay {d} ms does not fit x-checkpoint-delay, a uint32 (at most \
+                 4294967295 ms); QEMU refuses it"
+            ),
+            "use a delay between 100 and 60000 ms; 2000 is the documented example",
+        );
+    } else if d == 0 {
+        r.push(
+            "W028",
+            subject,
+            "checkpoint delay 0 ms makes checkpoints back to back: legal, but the guest spends \
+             most of its time paused for them"
+                .to_owned(),
             "use a delay between 100 and 60000 ms; 2000 is the documented example",
         );
     } else if !(100..=60_000).contains(&d) {
         r.push(
             "W028",
-            &["colo.checkpoint_delay_ms"],
+            subject,
             format!(
                 "checkpoint delay {d} ms is outside 100..60000 ms; too short costs throughput, \
                  too long makes failover lose more"

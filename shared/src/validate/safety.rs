@@ -4,7 +4,7 @@
 //! here, never something a renderer silently alters.
 
 use super::Report;
-use crate::model::{Document, InitialSync, SCHEMA_VERSION};
+use crate::model::{Document, InitialSync, Node, Storage, SCHEMA_VERSION};
 use crate::render::names;
 
 /// Longest path the kernel accepts in `sockaddr_un.sun_path` (108 bytes including the NUL).
@@ -17,6 +17,7 @@ pub(crate) fn check(doc: &Document, r: &mut Report) {
     check_guest_resources(doc, r);
     check_uuid(doc, r);
     check_paths(doc, r);
+    check_storage_kinds(doc, r);
     check_host_addresses(doc, r);
     check_host_names(doc, r);
     check_socket_paths(doc, r);
@@ -155,21 +156,31 @@ fn check_paths(doc: &Document, r: &mut Report) {
     }
 }
 
-/// An IPv4 or IPv6 literal, or a DNS name (RFC 1123 labels).
-pub fn is_valid_address(a: &str) -> bool {
-    if a.parse::<std::net::IpAddr>().is_ok() {
-        return true;
+/// An image's storage kind that its path contradicts: most likely a document written before
+/// `storage` existed, which would be opened with the wrong QEMU driver.
+fn check_storage_kinds(doc: &Document, r: &mut Report) {
+    for img in doc.nodes.iter().filter_map(Node::as_image) {
+        let likely = Storage::for_path(&img.path);
+        if img.storage != likely {
+            let (said, hint) = match img.storage {
+                Storage::File => (
+                    "a regular file, but paths under /dev/ are block devices",
+                    "set storage to 'block' if it is an LVM volume, partition or multipath \
+                     device (QEMU's file driver refuses those)",
+                ),
+                Storage::Block => (
+                    "a block device, but it is not under /dev/",
+                    "set storage to 'file' unless the path really names a block device",
+                ),
+            };
+            r.push(
+                "W065",
+                &[&img.id],
+                format!("image '{}' at {:?} is declared {said}", img.id, img.path),
+                hint,
+            );
+        }
     }
-    if a.is_empty() || a.len() > 253 || a.parse::<f64>().is_ok() {
-        return false;
-    }
-    a.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    })
 }
 
 fn check_host_addresses(doc: &Document, r: &mut Report) {
@@ -177,12 +188,12 @@ fn check_host_addresses(doc: &Document, r: &mut Report) {
         ("hosts.primary.address", &doc.hosts.primary),
         ("hosts.secondary.address", &doc.hosts.secondary),
     ] {
-        if !is_valid_address(&h.address) {
+        if let Some(problem) = super::hosts::address_problem(&h.address) {
             r.push(
                 "E052",
                 &[side],
                 format!(
-                    "replication address {:?} of host '{}' is not an IP address or DNS name",
+                    "replication address {:?} of host '{}' {problem}",
                     h.address, h.name
                 ),
                 "use an IPv4/IPv6 address or a host name such as colo-b.example.net",

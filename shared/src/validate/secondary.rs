@@ -2,7 +2,7 @@
 
 use super::{fmt_size, Report};
 use crate::model::{
-    EdgeKind, Graph, ImageFormat, ImageNode, Node, ReplicationMode, ReplicationNode, Side,
+    EdgeKind, Graph, ImageFormat, ImageNode, Node, ReplicationMode, ReplicationNode, Side, Storage,
 };
 use std::collections::BTreeMap;
 
@@ -18,6 +18,7 @@ pub(crate) fn check(g: &Graph, r: &mut Report) {
         check_top(g, rep, r);
         if let Some(chain) = check_chain(g, rep, r) {
             check_overlay_format(&chain, r);
+            check_overlay_storage(&chain, r);
             check_sizes(&chain, r);
             check_overlay_placement(&by_path, &chain, r);
             check_disk_exported(g, &chain, r);
@@ -182,6 +183,25 @@ fn check_overlay_format(c: &Chain, r: &mut Report) {
     }
 }
 
+/// Rule 18: active and hidden are qcow2 files that the plan recreates empty (`qemu-img create`)
+/// at every start; a block device cannot be one.
+fn check_overlay_storage(c: &Chain, r: &mut Report) {
+    for (role, img) in [("active", c.active), ("hidden", c.hidden)] {
+        if img.storage == Storage::Block {
+            r.push(
+                "E064",
+                &[&img.id],
+                format!(
+                    "{role} image '{}' is on a block device ({:?}); overlays are qcow2 files \
+                     recreated empty at every start",
+                    img.id, img.path
+                ),
+                "set its storage to 'file' and put it under /dev/shm or another tmpfs",
+            );
+        }
+    }
+}
+
 /// Rule 17: active, hidden and secondary disk have the same virtual size.
 fn check_sizes(c: &Chain, r: &mut Report) {
     for (role, img) in [("active", c.active), ("hidden", c.hidden)] {
@@ -264,8 +284,7 @@ fn check_disk_exported(g: &Graph, c: &Chain, r: &mut Report) {
 }
 
 fn same_host(g: &Graph) -> bool {
-    let h = &g.doc.hosts;
-    h.primary.address == h.secondary.address || h.primary.name == h.secondary.name
+    super::hosts::same_host(&g.doc.hosts.primary, &g.doc.hosts.secondary)
 }
 
 /// Rule 21: each QEMU has its own copy of the disk.
@@ -294,16 +313,15 @@ fn check_distinct_from_primary(g: &Graph, c: &Chain, r: &mut Report) {
 }
 
 fn check_same_host(g: &Graph, r: &mut Report) {
-    if same_host(g) {
+    let (p, s) = (&g.doc.hosts.primary, &g.doc.hosts.secondary);
+    if let Some(why) = super::hosts::same_host_reason(&p.name, &p.address, &s.name, &s.address) {
         r.push(
             "W021",
             &["hosts"],
             format!(
-                "primary '{}' ({}) and secondary '{}' ({}) are the same host; losing it loses both",
-                g.doc.hosts.primary.name,
-                g.doc.hosts.primary.address,
-                g.doc.hosts.secondary.name,
-                g.doc.hosts.secondary.address
+                "primary '{}' ({}) and secondary '{}' ({}) are the same host ({why}); losing it \
+                 loses both",
+                p.name, p.address, s.name, s.address
             ),
             "use two physical hosts for fault tolerance (one host is fine for testing)",
         );
