@@ -49,14 +49,14 @@ async fn create_user(a: CreateUser) -> Result<()> {
     if auth::Role::parse(&a.role).is_none() {
         bail!("role {:?} is not viewer, editor, deployer or admin", a.role);
     }
-    if a.user.is_empty()
-        || a.user.len() > 64
-        || a.user.chars().any(|c| c.is_control() || c.is_whitespace())
-    {
-        bail!(
-            "user name {:?} must be 1 to 64 characters without spaces",
-            a.user
-        );
+    if let Some(problem) = lockstep_shared::text::name_problem("user", &a.user, 64) {
+        bail!("{problem}");
+    }
+    if a.user.chars().any(char::is_whitespace) {
+        bail!("user name {:?} must not contain spaces", a.user);
+    }
+    if let Some(problem) = lockstep_shared::text::name_problem("team", &a.team, 64) {
+        bail!("{problem}");
     }
     let (password, generated) = match std::env::var("LOCKSTEP_PASSWORD") {
         Ok(p) if p.len() >= 8 => (p, false),

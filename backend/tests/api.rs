@@ -109,7 +109,7 @@ fn drafts_with_errors_save_but_do_not_render() {
     let r = create_configuration(&mut c, "ops", "draft", &bad);
     assert_eq!(r.status, 201, "{}", r.body);
     let b = r.json();
-    assert_eq!(b["errors"], 7);
+    assert_eq!(b["errors"], 8);
     assert!(b["findings"]
         .as_array()
         .expect("findings")

@@ -11,6 +11,7 @@ pub mod diff;
 pub mod model;
 pub mod render;
 pub mod template;
+pub mod text;
 pub mod validate;
 pub mod wizard;
 

@@ -390,3 +390,94 @@ mod arbitrary {
         }
     }
 }
+
+fn string_param(name: &str, default: Value, pattern: Option<&str>) -> Parameter {
+    Parameter {
+        name: name.into(),
+        kind: ParamType::String,
+        description: String::new(),
+        default: Some(default),
+        constraints: Constraints {
+            pattern: pattern.map(str::to_owned),
+            ..Constraints::default()
+        },
+    }
+}
+
+#[test]
+fn an_expansion_bomb_is_refused_before_anything_is_expanded() {
+    // The hostile walk's case: an 8 KiB default, placed 8,192 times in one string (192 MiB).
+    let t = Template {
+        parameters: vec![string_param("a", json!("x".repeat(8192)), None)],
+        body: json!({"guest": {"name": "${a}".repeat(8192)}}),
+    };
+    let started = std::time::Instant::now();
+    let f = template::instantiate(&t, &Map::new()).expect_err("refused");
+    assert_eq!(codes(&f), vec!["T013 body"], "{f:?}");
+    assert!(f[0].message.contains("KiB"), "{}", f[0].message);
+    // Not a timing assertion on the machine: a refusal that expanded 192 MiB first would
+    // take seconds; this one reads the 40 KiB body once.
+    eprintln!("refused in {:?}", started.elapsed());
+    // Within the limit, the same template expands.
+    let small = Template {
+        parameters: vec![string_param("a", json!("x".repeat(64)), None)],
+        body: json!({"guest": {"name": "${a}".repeat(64)}}),
+    };
+    let doc = template::instantiate(&small, &Map::new()).expect("expands");
+    assert_eq!(doc["guest"]["name"].as_str().map(str::len), Some(64 * 64));
+}
+
+#[test]
+fn costly_patterns_and_overlong_pattern_inputs_are_refused() {
+    let bomb = string_param("a", json!("a".repeat(1000)), Some("(?:a{1,300}){1,300}"));
+    let t = Template {
+        parameters: vec![bomb],
+        body: json!({"guest": {"name": "${a}"}}),
+    };
+    let f = template::check(&t);
+    let t004: Vec<_> = f.iter().filter(|x| x.code == "T004").collect();
+    assert_eq!(t004.len(), 1, "{f:?}");
+    assert!(t004[0].message.contains("8 KiB"), "{}", t004[0].message);
+
+    let long_input = string_param("b", json!("a".repeat(5000)), Some("a*"));
+    let t = Template {
+        parameters: vec![long_input],
+        body: json!({"guest": {"name": "${b}"}}),
+    };
+    let f = template::check(&t);
+    assert!(
+        f.iter()
+            .any(|x| x.code == "T005" && x.message.contains("at most 1024")),
+        "{f:?}"
+    );
+    let long_pattern = string_param("c", json!("a"), Some(&"a".repeat(300)));
+    let t = Template {
+        parameters: vec![long_pattern],
+        body: json!({"guest": {"name": "${c}"}}),
+    };
+    assert!(template::check(&t)
+        .iter()
+        .any(|x| x.code == "T004" && x.message.contains("at most 256")));
+}
+
+#[test]
+fn too_many_parameters_are_refused_without_checking_each() {
+    let parameters = (0..300)
+        .map(|i| string_param(&format!("p{i}"), json!("a"), Some("a")))
+        .collect();
+    let t = Template {
+        parameters,
+        body: json!({}),
+    };
+    assert_eq!(codes(&template::check(&t)), vec!["T014 parameters"]);
+    let parameters = (0..17)
+        .map(|i| string_param(&format!("p{i}"), json!("a"), Some("a")))
+        .collect();
+    let t = Template {
+        parameters,
+        body: json!({}),
+    };
+    let f = template::check(&t);
+    assert_eq!(codes(&f), vec!["T014 parameters"]);
+    assert!(f[0].message.contains("pattern"), "{}", f[0].message);
+}

@@ -136,7 +136,9 @@ pub async fn save(
     if current != base {
         return Ok(Saved::Conflict(current));
     }
-    let next = current + 1;
+    let Some(next) = current.checked_add(1) else {
+        anyhow::bail!("template {id} has used every version number");
+    };
     sqlx::query("UPDATE templates SET current_version = $2 WHERE id = $1")
         .bind(id)
         .bind(next)

@@ -358,7 +358,7 @@ pub async fn save_configuration(
         .collisions(cfg.team_id, claims_epoch, &claims, Some(cfg.id))
         .await?;
     let c = Checked::new(doc, claims, &found, &id, &body.message);
-    let v = body.base_version + 1;
+    let v = super::next_version(body.base_version)?;
     let mut e = event(
         &ctx,
         Some(id.user_id),

@@ -3,7 +3,7 @@
 
 use super::errors::AppError;
 use super::openapi::{DocumentJson, FindingJson};
-use actix_web::{get, post, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use lockstep_shared::render::{render_all, Validated};
 use lockstep_shared::validate::validate;
 use lockstep_shared::Document;
@@ -50,6 +50,29 @@ pub fn parse(text: &str) -> Result<Document, AppError> {
     })
 }
 
+/// A posted document's text: UTF-8, or a `bad_encoding` 400 that says what it is instead.
+fn text(body: &[u8]) -> Result<&str, AppError> {
+    std::str::from_utf8(body).map_err(|e| {
+        let utf16 = body.starts_with(&[0xFF, 0xFE])
+            || body.starts_with(&[0xFE, 0xFF])
+            || (body.len() >= 2 && (body[0] == 0 || body[1] == 0));
+        let message = if utf16 {
+            "the body looks like UTF-16; send the document as UTF-8 JSON".to_owned()
+        } else {
+            format!(
+                "the body is not UTF-8: the bytes at offset {} are not a UTF-8 character; send \
+                 the document as UTF-8 JSON",
+                e.valid_up_to()
+            )
+        };
+        AppError::BadRequest {
+            code: "bad_encoding",
+            message,
+            details: json!({ "offset": e.valid_up_to() }),
+        }
+    })
+}
+
 /// The rendered artifacts.
 pub fn artifacts(v: &Validated) -> Artifacts {
     let a = render_all(v);
@@ -74,8 +97,8 @@ pub async fn document_schema() -> HttpResponse {
 /// Validates a document (no account needed): every finding with its stable code.
 #[utoipa::path(tag = "documents", request_body(content = DocumentJson, content_type = "application/json"), responses((status = 200, body = Validation)))]
 #[post("/validate")]
-pub async fn validate_document(body: String) -> Result<HttpResponse, AppError> {
-    let doc = parse(&body)?;
+pub async fn validate_document(body: web::Bytes) -> Result<HttpResponse, AppError> {
+    let doc = parse(text(&body)?)?;
     let findings = validate(&doc);
     let errors = findings.iter().filter(|f| f.is_error()).count();
     Ok(HttpResponse::Ok().json(Validation {
@@ -88,8 +111,8 @@ pub async fn validate_document(body: String) -> Result<HttpResponse, AppError> {
 /// Renders a valid document (no account needed): XML, QMP plan, command lines.
 #[utoipa::path(tag = "documents", request_body(content = DocumentJson, content_type = "application/json"), responses((status = 200, body = Artifacts), (status = 422, description = "the document has errors (details.findings)")))]
 #[post("/render")]
-pub async fn render_document(body: String) -> Result<HttpResponse, AppError> {
-    let doc = parse(&body)?;
+pub async fn render_document(body: web::Bytes) -> Result<HttpResponse, AppError> {
+    let doc = parse(text(&body)?)?;
     let v = Validated::new(doc).map_err(|f| AppError::Invalid(json!(f)))?;
     Ok(HttpResponse::Ok().json(artifacts(&v)))
 }

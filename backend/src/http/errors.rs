@@ -66,9 +66,28 @@ impl AppError {
     }
 }
 
+/// A value Postgres refused to store because of what the client sent (a NUL character in text,
+/// a Unicode escape jsonb cannot hold, a number out of range): the last line of defence behind
+/// the checks of `guard` and the handlers, so that such input is a 400, never a 500.
+fn refused_value(e: &anyhow::Error) -> Option<String> {
+    let db = e
+        .chain()
+        .find_map(|c| match c.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Database(d)) => Some(d),
+            _ => None,
+        })?;
+    // 22021 character_not_in_repertoire, 22P05 untranslatable_character, 22003
+    // numeric_value_out_of_range, 22001 string_data_right_truncation.
+    match db.code().as_deref() {
+        Some("22021" | "22P05" | "22003" | "22001") => Some(db.message().to_owned()),
+        _ => None,
+    }
+}
+
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
+            AppError::Internal(e) if refused_value(e).is_some() => StatusCode::BAD_REQUEST,
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -92,10 +111,19 @@ impl ResponseError for AppError {
             AppError::TooManyRequests { retry_after } => {
                 ("too_many_requests", json!({ "retry_after": retry_after }))
             }
-            AppError::Internal(e) => {
-                tracing::error!(error = format!("{e:#}"), "internal error");
-                ("internal", Value::Null)
-            }
+            AppError::Internal(e) => match refused_value(e) {
+                Some(why) => {
+                    tracing::warn!(error = format!("{e:#}"), "a value was refused by Postgres");
+                    let message = format!("a value in the request cannot be stored: {why}");
+                    return HttpResponse::BadRequest().json(
+                        json!({ "code": "bad_value", "message": message, "details": Value::Null }),
+                    );
+                }
+                None => {
+                    tracing::error!(error = format!("{e:#}"), "internal error");
+                    ("internal", Value::Null)
+                }
+            },
         };
         let mut b = HttpResponse::build(self.status_code());
         if let AppError::TooManyRequests { retry_after } = self {

@@ -47,8 +47,8 @@ impl HostBody {
     /// Every problem at once, as `details.fields`.
     fn check(&self) -> Result<(), AppError> {
         let mut problems = Vec::new();
-        if !super::is_valid_name(&self.name) {
-            problems.push(json!({"field": "name", "message": format!("host name {:?} must be 1 to 128 printable characters", self.name)}));
+        if let Some(problem) = super::name_problem("host", &self.name) {
+            problems.push(json!({"field": "name", "message": problem}));
         }
         let uri_ok = ["qemu:///system", "qemu:///session"].contains(&self.libvirt_uri.as_str())
             || [

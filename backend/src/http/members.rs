@@ -80,15 +80,14 @@ pub async fn create_team(
 ) -> Result<HttpResponse, AppError> {
     id.require_session("create teams")?;
     let name = body.name.trim();
-    if name.is_empty()
-        || name.len() > 64
-        || name != body.name
-        || name.chars().any(|c| c.is_control() || c == '/')
-    {
+    if let Some(problem) = lockstep_shared::text::name_problem("team", &body.name, 64) {
+        return Err(AppError::bad("bad_name", problem));
+    }
+    if name != body.name || name.contains('/') {
         return Err(AppError::bad(
             "bad_name",
             format!(
-                "team name {:?} must be 1 to 64 printable characters without / or surrounding spaces",
+                "team name {:?} must not contain / or start or end with spaces",
                 body.name
             ),
         ));

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod configs;
 pub mod docs;
 pub mod errors;
+mod guard;
 pub mod hosts;
 pub mod members;
 pub mod openapi;
@@ -47,21 +48,32 @@ pub struct AppState {
     pub secure_cookies: bool,
 }
 
-/// Names of configurations, templates and hosts: 1 to 128 characters, not all blank, no
-/// control characters.
-pub fn is_valid_name(name: &str) -> bool {
-    !name.trim().is_empty() && name.len() <= 128 && !name.chars().any(char::is_control)
+/// Why a configuration, template or host name is refused (1 to 128 printable characters, not
+/// all blank, no control or format characters: `shared::text`), if it is.
+pub fn name_problem(kind: &str, name: &str) -> Option<String> {
+    lockstep_shared::text::name_problem(kind, name, 128)
 }
 
-/// [`is_valid_name`] as a 400 naming the `kind` of object.
+/// [`name_problem`] as a 400.
 pub fn check_name(kind: &str, name: &str) -> Result<(), AppError> {
-    if is_valid_name(name) {
-        return Ok(());
+    match name_problem(kind, name) {
+        None => Ok(()),
+        Some(problem) => Err(AppError::bad("bad_name", problem)),
     }
-    Err(AppError::bad(
-        "bad_name",
-        format!("{kind} name {name:?} must be 1 to 128 printable characters"),
-    ))
+}
+
+/// The version a save on top of `base` creates. A client's number is checked before any
+/// arithmetic: `base` must be a version that can have a successor.
+pub fn next_version(base: i32) -> Result<i32, AppError> {
+    base.checked_add(1).filter(|_| base >= 1).ok_or_else(|| {
+        AppError::bad(
+            "bad_base_version",
+            format!(
+                "base_version {base} is not a version a save can follow (1 to {})",
+                i32::MAX - 1
+            ),
+        )
+    })
 }
 
 /// `?archived=true`: lists include archived objects too.
@@ -437,6 +449,8 @@ pub async fn serve(bind: &str, static_dir: PathBuf, state: AppState) -> std::io:
         let dir = static_dir.clone();
         App::new()
             .app_data(state.clone())
+            // The guard runs inside the request id, so its refusals carry one too.
+            .wrap(actix_web::middleware::from_fn(guard::guard))
             .wrap(actix_web::middleware::from_fn(request_id))
             .configure(move |cfg| configure(cfg, dir))
     })

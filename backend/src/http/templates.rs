@@ -421,6 +421,7 @@ pub async fn save_template(
         author_name: &id.user_name,
         message: &b.message,
     };
+    super::next_version(b.base_version)?;
     let mut tx = state.db.begin().await?;
     match templates::save(&mut tx, row.id, b.base_version, &nv).await? {
         Saved::Version(v) => {

@@ -51,11 +51,8 @@ pub async fn create_token(
     id.require_session("create tokens")?;
     let m = id.team(&body.team)?.clone();
     id.require(m.team_id, Role::Viewer)?;
-    if body.name.trim().is_empty() || body.name.len() > 64 {
-        return Err(AppError::bad(
-            "bad_name",
-            "token name must be 1 to 64 characters",
-        ));
+    if let Some(problem) = lockstep_shared::text::name_problem("token", &body.name, 64) {
+        return Err(AppError::bad("bad_name", problem));
     }
     let token = format!("lst_{}", auth::random_hex(32));
     let mut tx = state.db.begin().await?;

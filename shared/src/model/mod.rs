@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 /// The only schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The largest document (JSON text, in bytes) Lockstep accepts: what the server takes in one
+/// request, and what a template may expand into. A 32-disk pair is about 60 KiB.
+pub const MAX_DOCUMENT_BYTES: usize = 4 << 20;
+
 /// One protected VM: the guest, the two hosts, COLO settings, NICs and the disk graph.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
