@@ -341,6 +341,7 @@ pub fn check(t: &Template) -> Vec<Finding> {
         return f;
     }
     let mut names = BTreeSet::new();
+    let mut defaults = BTreeMap::new();
     for p in &t.parameters {
         let subject = format!("parameters.{}", p.name);
         if !is_identifier(&p.name) {
@@ -404,15 +405,21 @@ pub fn check(t: &Template) -> Vec<Finding> {
             }
         }
         if let Some(d) = &p.default {
-            if let Err(e) = check_value(p, d) {
-                f.push(finding(
+            match check_value(p, d) {
+                Ok(v) => {
+                    defaults.insert(p.name.as_str(), v);
+                }
+                Err(e) => f.push(finding(
                     "T005",
                     &subject,
                     format!("the default of {:?} is not a valid value: {e}", p.name),
                     "change the default or the constraints",
-                ));
+                )),
             }
         }
+    }
+    if let Some(finding) = too_large(&t.body, &defaults, "its defaults") {
+        f.push(finding);
     }
     let mut used = BTreeSet::new();
     let mut all = Vec::new();
@@ -535,26 +542,30 @@ pub fn instantiate(t: &Template, values: &Map<String, Value>) -> Result<Value, V
         }
     }
     if f.is_empty() {
-        let size = expanded_size(&t.body, &typed);
-        if size > MAX_DOCUMENT_BYTES {
-            f.push(finding(
-                "T013",
-                "body",
-                format!(
-                    "with these values the document would be about {} KiB; documents may be at \
-                     most {} KiB",
-                    size >> 10,
-                    MAX_DOCUMENT_BYTES >> 10
-                ),
-                "use shorter values, or fewer placeholders in long strings",
-            ));
-        }
+        f.extend(too_large(&t.body, &typed, "these values"));
     }
     if !f.is_empty() {
         sort_findings(&mut f);
         return Err(f);
     }
     Ok(substitute(&t.body, &typed))
+}
+
+/// T013 when `body` with `values` would be larger than a document may be.
+fn too_large(body: &Value, values: &BTreeMap<&str, Value>, with: &str) -> Option<Finding> {
+    let size = expanded_size(body, values);
+    (size > MAX_DOCUMENT_BYTES).then(|| {
+        finding(
+            "T013",
+            "body",
+            format!(
+                "with {with} the document would be about {} KiB; documents may be at most {} KiB",
+                size >> 10,
+                MAX_DOCUMENT_BYTES >> 10
+            ),
+            "use shorter values, or fewer placeholders in long strings",
+        )
+    })
 }
 
 /// An upper bound of the JSON text size of `body` with `values` substituted, computed without
