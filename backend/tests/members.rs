@@ -1,6 +1,7 @@
-//! Teams and members through the real server and Postgres: admins add members, change roles
-//! and remove them; roles take effect on the next request (sessions and tokens alike); a team
-//! never loses its last admin; every change is audited.
+//! Teams and members through the real server and Postgres: admins invite users, who accept or
+//! decline; admins change roles and remove members; roles take effect on the next request
+//! (sessions and tokens alike); a team never loses its last admin; inviting does not tell
+//! whether a user name exists; every change is audited.
 
 #[macro_use]
 mod common;
@@ -25,16 +26,60 @@ fn admins_manage_members_and_roles_apply_at_once() {
             .status,
         404
     );
-    // Alice adds him as viewer; he sees it at once and cannot change anything.
+    // Alice invites him as viewer: he is not in the team until he accepts.
     let r = a
         .send(
             "PUT",
             "/api/v1/teams/ops/members/bob",
             &json!({"role": "viewer"}),
         )
-        .expect("add");
-    assert_eq!(r.status, 200, "{}", r.body);
+        .expect("invite");
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["status"], "invited");
     assert_eq!(r.json()["previous_role"], json!(null));
+    assert_eq!(
+        b.get("/api/v1/teams/ops/configurations")
+            .expect("list")
+            .status,
+        404
+    );
+    let m = a.get("/api/v1/teams/ops/members").expect("members").json();
+    assert_eq!(
+        lines(&m["invitations"], &["/user", "/role", "/invited_by"]),
+        vec!["bob viewer alice"]
+    );
+    let mine = b.get("/api/v1/invitations").expect("mine").json();
+    assert_eq!(
+        lines(&mine["invitations"], &["/team", "/role"]),
+        vec!["ops viewer"]
+    );
+    // An invitation for a name without an account answers exactly the same.
+    let r = a
+        .send(
+            "PUT",
+            "/api/v1/teams/ops/members/nobody",
+            &json!({"role": "viewer"}),
+        )
+        .expect("invite nobody");
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["status"], "invited");
+    // Only Bob answers his invitation; he accepts and sees the team at once.
+    let mut o = s.as_user("olga");
+    assert_eq!(
+        o.send("POST", "/api/v1/invitations/ops/accept", &json!({}))
+            .expect("olga")
+            .status,
+        404
+    );
+    let r = b
+        .send("POST", "/api/v1/invitations/ops/accept", &json!({}))
+        .expect("accept");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["role"], "viewer");
+    assert_eq!(
+        b.get("/api/v1/invitations").expect("mine").json()["invitations"],
+        json!([])
+    );
     assert_eq!(
         b.get("/api/v1/teams/ops/configurations")
             .expect("list")
@@ -67,6 +112,8 @@ fn admins_manage_members_and_roles_apply_at_once() {
             &json!({"role": "editor"}),
         )
         .expect("promote");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status"], "member");
     assert_eq!(r.json()["previous_role"], "viewer");
     assert_eq!(create(&mut b, "vm1"), 201);
     assert_eq!(create(&mut bot, "vm2"), 201);
@@ -94,7 +141,6 @@ fn admins_manage_members_and_roles_apply_at_once() {
         .expect("delete");
     assert_eq!(r.status, 403);
     // Another team's admin cannot touch ops.
-    let mut o = s.as_user("olga");
     let r = o
         .send(
             "PUT",
@@ -115,15 +161,12 @@ fn admins_manage_members_and_roles_apply_at_once() {
         (r.status, r.json()["code"].as_str()),
         (400, Some("bad_role"))
     );
+    // The invitation for "nobody" is withdrawn like a member is removed.
     let r = a
-        .send(
-            "PUT",
-            "/api/v1/teams/ops/members/nobody",
-            &json!({"role": "viewer"}),
-        )
-        .expect("put");
-    assert_eq!(r.status, 404);
-    assert!(r.body.contains("nobody"));
+        .send("DELETE", "/api/v1/teams/ops/members/nobody", &json!({}))
+        .expect("withdraw");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["what"], "invitation");
 
     // The last admin can neither leave nor be demoted.
     let r = a
@@ -179,10 +222,84 @@ fn admins_manage_members_and_roles_apply_at_once() {
         ),
         vec![
             "member.remove bob editor -",
+            "member.uninvite nobody viewer -",
             "member.update bob viewer editor",
-            "member.add bob - viewer"
+            "member.join bob - viewer",
+            "member.invite nobody - viewer",
+            "member.invite bob - viewer"
         ]
     );
+}
+
+#[test]
+fn a_declined_invitation_leaves_no_membership_and_taken_names_are_rate_limited() {
+    need_postgres!(
+        "members::a_declined_invitation_leaves_no_membership_and_taken_names_are_rate_limited"
+    );
+    let s = Server::start();
+    s.create_user("ops", "admin", "alice");
+    s.create_user("elsewhere", "viewer", "bob");
+    let mut a = s.as_user("alice");
+    let mut b = s.as_user("bob");
+    let r = a
+        .send(
+            "PUT",
+            "/api/v1/teams/ops/members/bob",
+            &json!({"role": "admin"}),
+        )
+        .expect("invite");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = b
+        .send("DELETE", "/api/v1/invitations/ops", &json!({}))
+        .expect("decline");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status"], "declined");
+    assert_eq!(b.get("/api/v1/teams/ops/members").expect("m").status, 404);
+    let m = a.get("/api/v1/teams/ops/members").expect("m").json();
+    assert_eq!(m["invitations"], json!([]));
+    assert_eq!(lines(&m["members"], &["/user"]), vec!["alice"]);
+    // A token cannot answer an invitation for its owner.
+    a.send(
+        "PUT",
+        "/api/v1/teams/ops/members/bob",
+        &json!({"role": "viewer"}),
+    )
+    .expect("invite again");
+    let t = b
+        .send(
+            "POST",
+            "/api/v1/tokens",
+            &json!({"name": "ci", "team": "elsewhere"}),
+        )
+        .expect("token")
+        .json();
+    let mut bot = s.client();
+    bot.bearer = t["token"].as_str().map(str::to_owned);
+    assert_eq!(
+        bot.send("POST", "/api/v1/invitations/ops/accept", &json!({}))
+            .expect("bot")
+            .status,
+        403
+    );
+
+    // Probing team names: ten "taken" answers, then 429 for five minutes.
+    for i in 0..10 {
+        let r = b
+            .send("POST", "/api/v1/teams", &json!({"name": "ops"}))
+            .expect("probe");
+        assert_eq!(r.status, 409, "probe {i}: {}", r.body);
+    }
+    let r = b
+        .send("POST", "/api/v1/teams", &json!({"name": "ops"}))
+        .expect("probe");
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.json()["code"], "too_many_requests");
+    assert!(r.header("retry-after").is_some());
+    // Alice is not affected.
+    let r = a
+        .send("POST", "/api/v1/teams", &json!({"name": "lab"}))
+        .expect("create");
+    assert_eq!(r.status, 201, "{}", r.body);
 }
 
 #[test]

@@ -495,3 +495,32 @@ fn block_devices_render_with_host_device() {
         "{preflight:#}"
     );
 }
+
+#[test]
+fn findings_quote_huge_values_in_bounded_text() {
+    let mut d = neighbour();
+    d.hosts.secondary.name = "x".repeat(70_000);
+    d.nodes.iter_mut().for_each(|n| {
+        if let Node::Image(i) = n {
+            i.path = format!("/{}", "é".repeat(30_000));
+        }
+    });
+    let f = validate(&d);
+    assert!(!f.is_empty());
+    for x in &f {
+        assert!(
+            x.message.len() <= 1100,
+            "{} is {} bytes",
+            x.code,
+            x.message.len()
+        );
+        assert!(x.subjects.iter().all(|s| s.len() <= 1100));
+    }
+    let e060 = f.iter().find(|x| x.code == "E060").expect("E060");
+    assert!(e060.message.contains("bytes left out"), "{}", e060.message);
+    assert!(
+        e060.message.ends_with("control characters"),
+        "{}",
+        e060.message
+    );
+}

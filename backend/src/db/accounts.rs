@@ -170,6 +170,10 @@ impl Db {
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
+        sqlx::query("DELETE FROM name_probes WHERE at < now() - make_interval(secs => $1)")
+            .bind(keep_secs as f64)
+            .execute(&self.pool)
+            .await?;
         Ok((sessions, failed))
     }
 

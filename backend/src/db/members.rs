@@ -66,6 +66,17 @@ pub async fn set_role(
     Ok(before)
 }
 
+/// The role of `user_id` in the team, locked (`None`: not a member).
+pub async fn role_of(tx: &mut Tx<'_>, team_id: i64, user_id: i64) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT role FROM memberships WHERE team_id = $1 AND user_id = $2 FOR UPDATE",
+    )
+    .bind(team_id)
+    .bind(user_id)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
 /// Removes `user_id` from the team; returns the role they had (`None`: not a member).
 pub async fn remove(tx: &mut Tx<'_>, team_id: i64, user_id: i64) -> Result<Option<String>> {
     let role = sqlx::query_scalar(
@@ -99,6 +110,128 @@ impl Db {
         )
         .bind(team_id)
         .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// A pending invitation to a team.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct InvitationRow {
+    pub team: String,
+    pub user: String,
+    pub role: String,
+    pub invited_by: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+const INVITATION: &str = "SELECT t.name AS team, i.user_name AS user, i.role, i.invited_by, \
+                          i.created_at FROM team_invitations i JOIN teams t ON t.id = i.team_id";
+
+/// Invites `user` (by name, whether or not the account exists yet) with `role`, replacing an
+/// earlier invitation; returns the role it had (`None`: new).
+pub async fn invite(
+    tx: &mut Tx<'_>,
+    team_id: i64,
+    user: &str,
+    role: &str,
+    by: &str,
+) -> Result<Option<String>> {
+    let before: Option<String> = sqlx::query_scalar(
+        "SELECT role FROM team_invitations WHERE team_id = $1 AND user_name = $2 FOR UPDATE",
+    )
+    .bind(team_id)
+    .bind(user)
+    .fetch_optional(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO team_invitations (team_id, user_name, role, invited_by) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (team_id, user_name) \
+         DO UPDATE SET role = EXCLUDED.role, invited_by = EXCLUDED.invited_by, created_at = now()",
+    )
+    .bind(team_id)
+    .bind(user)
+    .bind(role)
+    .bind(by)
+    .execute(&mut **tx)
+    .await?;
+    Ok(before)
+}
+
+/// Removes the invitation of `user` to the team; returns its role (`None`: there was none).
+pub async fn withdraw(tx: &mut Tx<'_>, team_id: i64, user: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "DELETE FROM team_invitations WHERE team_id = $1 AND user_name = $2 RETURNING role",
+    )
+    .bind(team_id)
+    .bind(user)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
+/// The team id of `team` and the role `user` is invited with there, locked for accepting or
+/// declining.
+pub async fn invitation_for(
+    tx: &mut Tx<'_>,
+    team: &str,
+    user: &str,
+) -> Result<Option<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT i.team_id, i.role FROM team_invitations i JOIN teams t ON t.id = i.team_id \
+         WHERE t.name = $1 AND i.user_name = $2 FOR UPDATE OF i",
+    )
+    .bind(team)
+    .bind(user)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
+/// Records an answer that told `user_id` a name was taken; returns how many such answers they
+/// got in the last `window_secs` seconds, this one included.
+pub async fn record_name_probe(tx: &mut Tx<'_>, user_id: i64, window_secs: u64) -> Result<i64> {
+    sqlx::query("INSERT INTO name_probes (user_id) VALUES ($1)")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM name_probes WHERE user_id = $1 \
+         AND at > now() - make_interval(secs => $2)",
+    )
+    .bind(user_id)
+    .bind(window_secs as f64)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+impl Db {
+    /// Pending invitations to the team.
+    pub async fn team_invitations(&self, team_id: i64) -> Result<Vec<InvitationRow>> {
+        Ok(sqlx::query_as(&format!(
+            "{INVITATION} WHERE i.team_id = $1 ORDER BY i.user_name"
+        ))
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Pending invitations of a user, by name.
+    pub async fn invitations_of(&self, user: &str) -> Result<Vec<InvitationRow>> {
+        Ok(sqlx::query_as(&format!(
+            "{INVITATION} WHERE i.user_name = $1 ORDER BY t.name"
+        ))
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Name-probing answers `user_id` got in the last `window_secs` seconds.
+    pub async fn recent_name_probes(&self, user_id: i64, window_secs: u64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM name_probes WHERE user_id = $1 \
+             AND at > now() - make_interval(secs => $2)",
+        )
+        .bind(user_id)
+        .bind(window_secs as f64)
+        .fetch_one(&self.pool)
         .await?)
     }
 }

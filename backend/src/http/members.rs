@@ -1,13 +1,19 @@
-//! Teams and members: create a team (its creator becomes admin), list members, add a member
-//! or change their role, remove a member. Admins manage members; a team always keeps at least
-//! one admin. Every change is audited with the role before and after.
+//! Teams and members: create a team (its creator becomes admin), list members, invite a user
+//! or change a member's role, remove a member. Admins manage members; a team always keeps at
+//! least one admin. Every change is audited with the role before and after.
+//!
+//! Nobody is put into a team without consent: an admin's `PUT` for someone who is not a
+//! member records an invitation by user name, which that user accepts or declines. The answer
+//! is the same whether or not an account by that name exists, so inviting cannot be used to
+//! find out which user names exist. Creating a team under a taken name says so (team names
+//! are global), and such answers are rate limited per user like failed logins.
 
 use super::errors::AppError;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
 use crate::db::accounts::Membership;
 use crate::db::members;
-use crate::db::members::MemberRow;
+use crate::db::members::{InvitationRow, MemberRow};
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -28,6 +34,8 @@ pub struct NewTeamCreated {
 #[derive(Serialize, ToSchema)]
 pub struct MemberList {
     members: Vec<MemberRow>,
+    /// Invitations not yet accepted or declined.
+    invitations: Vec<InvitationRow>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -35,7 +43,10 @@ pub struct RoleSet {
     team: String,
     user: String,
     role: String,
-    /// The role before (absent: newly added).
+    /// `member`: the member's role changed; `invited`: the user is invited with this role and
+    /// becomes a member on accepting.
+    status: String,
+    /// The role (or invited role) before (absent: new).
     previous_role: Option<String>,
 }
 
@@ -44,7 +55,26 @@ pub struct MemberRemoved {
     team: String,
     user: String,
     removed: bool,
+    /// What was removed: `member`, or `invitation`.
+    what: String,
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct InvitationList {
+    invitations: Vec<InvitationRow>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvitationAnswered {
+    team: String,
+    /// `accepted` (now a member with `role`) or `declined`.
+    status: String,
+    role: String,
+}
+
+/// Answers that say a team name is taken, allowed per user within [`PROBE_WINDOW_SECS`].
+const MAX_NAME_PROBES: i64 = 10;
+const PROBE_WINDOW_SECS: u64 = 300;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -92,10 +122,27 @@ pub async fn create_team(
             ),
         ));
     }
+    let probes = state
+        .db
+        .recent_name_probes(id.user_id, PROBE_WINDOW_SECS)
+        .await?;
+    if probes >= MAX_NAME_PROBES {
+        return Err(AppError::TooManyRequests {
+            retry_after: PROBE_WINDOW_SECS,
+        });
+    }
     let mut tx = state.db.begin().await?;
     let Some(team_id) = members::create_team(&mut tx, name, id.user_id).await? else {
+        drop(tx);
+        let mut probe = state.db.begin().await?;
+        members::record_name_probe(&mut probe, id.user_id, PROBE_WINDOW_SECS).await?;
+        probe.commit().await.map_err(anyhow::Error::from)?;
         return Err(AppError::Conflict {
-            message: format!("a team named {name:?} already exists"),
+            message: format!(
+                "a team named {name:?} already exists; pick another name (after \
+                 {MAX_NAME_PROBES} taken names in {} minutes, creating teams waits)",
+                PROBE_WINDOW_SECS / 60
+            ),
             details: Value::Null,
         });
     };
@@ -132,6 +179,7 @@ pub async fn list_members(
     id.require(m.team_id, Role::Viewer)?;
     Ok(HttpResponse::Ok().json(MemberList {
         members: state.db.members(m.team_id).await?,
+        invitations: state.db.team_invitations(m.team_id).await?,
     }))
 }
 
@@ -147,8 +195,9 @@ fn would_orphan(admins: i64, team: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Adds an existing user to the team or changes their role (admin).
-#[utoipa::path(tag = "teams", responses((status = 200, body = RoleSet), (status = 409, description = "the team would have no admin left")))]
+/// Changes a member's role, or invites a user who is not a member (admin). The answer is the
+/// same whether or not an account by that name exists.
+#[utoipa::path(tag = "teams", responses((status = 200, body = RoleSet, description = "a member's role changed"), (status = 202, body = RoleSet, description = "the user is invited"), (status = 409, description = "the team would have no admin left")))]
 #[put("/teams/{team}/members/{user}")]
 pub async fn set_member_role(
     state: web::Data<AppState>,
@@ -170,19 +219,27 @@ pub async fn set_member_role(
             ),
         ));
     }
-    let target = state.db.user_by_name(&user).await?.ok_or_else(|| {
-        AppError::NotFound(format!(
-            "user '{user}' (accounts are created with `lockstep admin create-user`)"
-        ))
-    })?;
+    if let Some(problem) = lockstep_shared::text::name_problem("user", &user, 64) {
+        return Err(AppError::bad("bad_name", problem));
+    }
+    let target = state.db.user_by_name(&user).await?;
     let mut tx = state.db.begin().await?;
     members::lock_team(&mut tx, m.team_id).await?;
-    let before = members::set_role(&mut tx, m.team_id, target.id, &body.role).await?;
-    would_orphan(members::admins(&mut tx, m.team_id).await?, &m.team)?;
-    let action = if before.is_some() {
-        "member.update"
-    } else {
-        "member.add"
+    let member_role = match &target {
+        Some(t) => members::role_of(&mut tx, m.team_id, t.id).await?,
+        None => None,
+    };
+    let (status, before, action) = match (&target, member_role) {
+        (Some(t), Some(_)) => {
+            let before = members::set_role(&mut tx, m.team_id, t.id, &body.role).await?;
+            would_orphan(members::admins(&mut tx, m.team_id).await?, &m.team)?;
+            ("member", before, "member.update")
+        }
+        _ => {
+            let before =
+                members::invite(&mut tx, m.team_id, &user, &body.role, &id.user_name).await?;
+            ("invited", before, "member.invite")
+        }
     };
     let mut e = event(
         &ctx,
@@ -191,23 +248,31 @@ pub async fn set_member_role(
         Some(m.team_id),
         action,
         "member",
-        Some(target.id.to_string()),
+        // The name, not the account id: an invitation does not say whether one exists.
+        Some(user.clone()),
     );
-    e.target_name = Some(target.name.clone());
+    e.target_name = Some(user.clone());
     e.before = before.as_ref().map(|r| json!({ "role": r }));
-    e.after = Some(json!({ "role": body.role }));
+    e.after = Some(json!({ "role": body.role, "status": status }));
     super::commit_with_event(tx, &e).await?;
     // Other servers hear of it from Postgres; this one forgets at once.
     state.auth.invalidate();
-    Ok(HttpResponse::Ok().json(RoleSet {
+    let answer = RoleSet {
         team: m.team,
-        user: target.name,
+        user,
         role: body.role.clone(),
+        status: status.to_owned(),
         previous_role: before,
-    }))
+    };
+    Ok(if status == "member" {
+        HttpResponse::Ok().json(answer)
+    } else {
+        HttpResponse::Accepted().json(answer)
+    })
 }
 
-/// Removes a member (admin); their sessions and tokens lose the team at once.
+/// Removes a member, or withdraws an invitation (admin); a member's sessions and tokens lose
+/// the team at once.
 #[utoipa::path(tag = "teams", responses((status = 200, body = MemberRemoved), (status = 409, description = "the team would have no admin left")))]
 #[delete("/teams/{team}/members/{user}")]
 pub async fn remove_member(
@@ -220,31 +285,121 @@ pub async fn remove_member(
     id.require_session("change members")?;
     let m = id.team(&team)?.clone();
     id.require(m.team_id, Role::Admin)?;
-    let not_member = || AppError::NotFound(format!("member '{user}' of team '{team}'"));
-    let target = state.db.user_by_name(&user).await?.ok_or_else(not_member)?;
+    let not_member =
+        || AppError::NotFound(format!("member or invitation '{user}' of team '{team}'"));
+    let target = state.db.user_by_name(&user).await?;
     let mut tx = state.db.begin().await?;
     members::lock_team(&mut tx, m.team_id).await?;
-    let Some(before) = members::remove(&mut tx, m.team_id, target.id).await? else {
-        return Err(not_member());
+    let removed = match &target {
+        Some(t) => members::remove(&mut tx, m.team_id, t.id).await?,
+        None => None,
     };
-    would_orphan(members::admins(&mut tx, m.team_id).await?, &m.team)?;
+    let (what, before, action) = match removed {
+        Some(role) => {
+            would_orphan(members::admins(&mut tx, m.team_id).await?, &m.team)?;
+            ("member", role, "member.remove")
+        }
+        None => match members::withdraw(&mut tx, m.team_id, &user).await? {
+            Some(role) => ("invitation", role, "member.uninvite"),
+            None => return Err(not_member()),
+        },
+    };
     let mut e = event(
         &ctx,
         Some(id.user_id),
         &id.user_name,
         Some(m.team_id),
-        "member.remove",
+        action,
         "member",
-        Some(target.id.to_string()),
+        Some(user.clone()),
     );
-    e.target_name = Some(target.name.clone());
-    e.before = Some(json!({ "role": before }));
+    e.target_name = Some(user.clone());
+    e.before = Some(json!({ "role": before, "status": what }));
     super::commit_with_event(tx, &e).await?;
     // Other servers hear of it from Postgres; this one forgets at once.
     state.auth.invalidate();
     Ok(HttpResponse::Ok().json(MemberRemoved {
         team: m.team,
-        user: target.name,
+        user,
         removed: true,
+        what: what.to_owned(),
     }))
+}
+
+/// The caller's pending invitations (log in).
+#[utoipa::path(tag = "teams", responses((status = 200, body = InvitationList)))]
+#[get("/invitations")]
+pub async fn list_invitations(
+    state: web::Data<AppState>,
+    id: Identity,
+) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::Ok().json(InvitationList {
+        invitations: state.db.invitations_of(&id.user_name).await?,
+    }))
+}
+
+/// Accepts or declines the caller's invitation to `team`.
+async fn answer_invitation(
+    state: &AppState,
+    ctx: &RequestCtx,
+    id: &Identity,
+    team: &str,
+    accept: bool,
+) -> Result<HttpResponse, AppError> {
+    id.require_session("answer invitations")?;
+    let mut tx = state.db.begin().await?;
+    let Some((team_id, role)) = members::invitation_for(&mut tx, team, &id.user_name).await? else {
+        return Err(AppError::NotFound(format!("invitation to team '{team}'")));
+    };
+    members::lock_team(&mut tx, team_id).await?;
+    members::withdraw(&mut tx, team_id, &id.user_name).await?;
+    let action = if accept {
+        members::set_role(&mut tx, team_id, id.user_id, &role).await?;
+        "member.join"
+    } else {
+        "member.decline"
+    };
+    let mut e = event(
+        ctx,
+        Some(id.user_id),
+        &id.user_name,
+        Some(team_id),
+        action,
+        "member",
+        Some(id.user_name.clone()),
+    );
+    e.target_name = Some(id.user_name.clone());
+    e.after = Some(json!({ "role": role, "status": if accept { "member" } else { "declined" } }));
+    super::commit_with_event(tx, &e).await?;
+    state.auth.invalidate();
+    Ok(HttpResponse::Ok().json(InvitationAnswered {
+        team: team.to_owned(),
+        status: if accept { "accepted" } else { "declined" }.to_owned(),
+        role,
+    }))
+}
+
+/// Accepts the caller's invitation to `team`: a member with the invited role from now on
+/// (log in; not with a token).
+#[utoipa::path(tag = "teams", responses((status = 200, body = InvitationAnswered)))]
+#[post("/invitations/{team}/accept")]
+pub async fn accept_invitation(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    team: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    answer_invitation(&state, &ctx, &id, &team, true).await
+}
+
+/// Declines the caller's invitation to `team` (log in; not with a token).
+#[utoipa::path(tag = "teams", responses((status = 200, body = InvitationAnswered)))]
+#[delete("/invitations/{team}")]
+pub async fn decline_invitation(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    team: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    answer_invitation(&state, &ctx, &id, &team, false).await
 }

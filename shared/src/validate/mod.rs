@@ -70,6 +70,38 @@ pub(crate) struct Report {
     findings: Vec<Finding>,
 }
 
+/// Longest message and subject of a finding, in bytes. Messages quote the offending values;
+/// a 70,000-character host name quoted in every finding (and in every cross-configuration
+/// finding of every configuration on that host) would make answers grow without bound.
+pub const MAX_FINDING_TEXT: usize = 1024;
+
+/// `text` cut to at most [`MAX_FINDING_TEXT`] bytes: its start and its end, with what was left
+/// out said in the middle.
+fn bounded(text: String) -> String {
+    if text.len() <= MAX_FINDING_TEXT {
+        return text;
+    }
+    let cut = |at: usize, forward: bool| {
+        let mut i = at;
+        while !text.is_char_boundary(i) {
+            if forward {
+                i += 1;
+            } else {
+                i -= 1;
+            }
+        }
+        i
+    };
+    let head = cut(MAX_FINDING_TEXT * 3 / 4, false);
+    let tail = cut(text.len() - MAX_FINDING_TEXT / 5, true);
+    format!(
+        "{}… ({} bytes left out) …{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
+}
+
 impl Report {
     fn push(&mut self, code: &str, subjects: &[&str], message: String, hint: &str) {
         let severity = if code.starts_with('W') {
@@ -80,8 +112,8 @@ impl Report {
         self.findings.push(Finding {
             code: code.to_owned(),
             severity,
-            subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
-            message,
+            subjects: subjects.iter().map(|s| bounded((*s).to_owned())).collect(),
+            message: bounded(message),
             hint: hint.to_owned(),
         });
     }
