@@ -16,29 +16,8 @@ cargo build -q --release -p lockstep-tests --bin loadgen
 LS="$ROOT/target/release/lockstep"
 LOADGEN="$ROOT/target/release/loadgen"
 
-WORK="$(mktemp -d /tmp/lockstep-load.XXXXXX)"
-chmod 755 "$WORK"
-mkdir -p "$WORK/static" && echo '<!doctype html>' > "$WORK/static/index.html"
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-LOCKSTEP_LOG=warn "$LS" serve --bind 127.0.0.1:0 --static-dir "$WORK/static" --data-dir "$WORK/data" > "$WORK/server.out" 2> "$WORK/server.err" &
-SERVER_PID=$!
-for _ in $(seq 1 300); do
-    ADDR="$(sed -n 's#^lockstep: listening on http://\(.*\)/$#\1#p' "$WORK/server.out")"
-    [ -n "$ADDR" ] && break
-    sleep 0.1
-done
-[ -n "$ADDR" ] || { cat "$WORK/server.err"; echo "server did not start" >&2; exit 1; }
-LOCKSTEP_PASSWORD=loadtestpassword "$LS" admin create-user --data-dir "$WORK/data" --team load --role editor bench > /dev/null
-
-login="$(curl -s -c "$WORK/cookies" -H 'content-type: application/json' -d '{"user":"bench","password":"loadtestpassword"}' "http://$ADDR/api/v1/login")"
-CSRF="$(printf '%s' "$login" | python3 -c 'import sys, json; print(json.load(sys.stdin)["csrf_token"])')"
-COOKIE="$(awk '$6 == "lockstep_session" { print $7 }' "$WORK/cookies")"
+source "$ROOT/bench/lib.sh"
+start_server load load bench
 
 # One configuration per connection: the 1-disk standard pair, each on its own ports and files.
 IDS=""
@@ -54,13 +33,6 @@ PY
 done
 run() { "$LOADGEN" --addr "$ADDR" --connections $CONNS --cookie "$COOKIE" --csrf "$CSRF" --ids "$IDS" --document "$WORK/doc{i}.json" "$@"; }
 
-# This machine's speed drifts (by a third over minutes, seen on the 2-core VM): one core's time
-# to hash 300 MB, before and after the runs, tells a slow phase from a slow change.
-reference() {
-    local TIMEFORMAT=%R t
-    t="$( { time head -c 300000000 /dev/zero | sha256sum > /dev/null; } 2>&1 )"
-    echo "{\"machine_reference\": \"$1\", \"sha256_300MB_s\": $t}"
-}
 echo "# $(nproc) cores, $CONNS connections, ${SECS}s per run, release build, private Postgres on a unix socket"
 reference before
 run --scenario baseline --seconds "$SECS"

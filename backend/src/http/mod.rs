@@ -34,7 +34,7 @@ use std::time::Instant;
 use utoipa_actix_web::AppExt;
 
 /// Largest request body accepted (a 32-disk document is about 60 KiB).
-pub const MAX_BODY: usize = 4 << 20;
+pub const MAX_BODY: usize = lockstep_shared::model::MAX_DOCUMENT_BYTES;
 
 pub struct AppState {
     pub db: Db,
