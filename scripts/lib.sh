@@ -65,19 +65,58 @@ ensure_wasm_bindgen() {
     fi
 }
 
-# Builds the frontend bundle into dist/ (no trunk, nothing downloaded).
+# binaryen's wasm-opt at a pinned version, from the npm registry (Debian's binaryen 108 cannot
+# parse what today's Rust emits), installed under target/tools.
+BINARYEN_VERSION=132.0.0
+WASM_OPT="$ROOT/target/tools/binaryen/node_modules/.bin/wasm-opt"
+ensure_wasm_opt() {
+    if ! command -v npm > /dev/null; then
+        ensure_packages nodejs npm
+    fi
+    if ! "$WASM_OPT" --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+        log "installing binaryen $BINARYEN_VERSION (wasm-opt) from the npm registry"
+        mkdir -p "$ROOT/target/tools/binaryen"
+        npm install --prefix "$ROOT/target/tools/binaryen" --no-save --no-audit --no-fund \
+            "binaryen@$BINARYEN_VERSION"
+    fi
+}
+
+# Builds the frontend into dist/: the wasm (size-optimised profile, then wasm-opt -Oz), its JS
+# glue and index.html, with content-hashed names for the wasm and JS, each also gzip- and
+# brotli-compressed. The server embeds dist/ when it is built (backend/build.rs).
 build_frontend() {
     local profile="${1:-release}"
+    ensure_packages brotli gzip
     ensure_wasm_target
     ensure_wasm_bindgen
+    ensure_wasm_opt
     log "building the frontend ($profile)"
-    local flag=()
-    [ "$profile" = release ] && flag=(--release)
-    (cd "$ROOT" && cargo build "${flag[@]}" --target wasm32-unknown-unknown -p lockstep-frontend)
-    rm -rf "$ROOT/dist.tmp"
-    wasm-bindgen --target web --no-typescript --out-dir "$ROOT/dist.tmp" --out-name lockstep \
-        "$ROOT/target/wasm32-unknown-unknown/$profile/lockstep-frontend.wasm"
-    cp "$ROOT/frontend/index.html" "$ROOT/dist.tmp/"
+    local cargo_profile=dev dir=debug
+    if [ "$profile" = release ]; then cargo_profile=wasm-release dir=wasm-release; fi
+    (cd "$ROOT" && cargo build --profile "$cargo_profile" --target wasm32-unknown-unknown -p lockstep-frontend)
+    local out="$ROOT/dist.tmp"
+    rm -rf "$out"
+    wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name lockstep \
+        "$ROOT/target/wasm32-unknown-unknown/$dir/lockstep-frontend.wasm"
+    if [ "$profile" = release ]; then
+        "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+            --enable-mutable-globals --enable-reference-types --enable-multivalue \
+            "$out/lockstep_bg.wasm" -o "$out/lockstep_bg.wasm"
+    fi
+    # Content-hashed names: the wasm first (the JS names it), then the JS (index.html names it).
+    local wasm_hash js_hash
+    wasm_hash="$(sha256sum "$out/lockstep_bg.wasm" | cut -c1-12)"
+    mv "$out/lockstep_bg.wasm" "$out/lockstep_bg-$wasm_hash.wasm"
+    sed -i "s/lockstep_bg\.wasm/lockstep_bg-$wasm_hash.wasm/g" "$out/lockstep.js"
+    js_hash="$(sha256sum "$out/lockstep.js" | cut -c1-12)"
+    mv "$out/lockstep.js" "$out/lockstep-$js_hash.js"
+    sed "s#\./lockstep\.js#/lockstep-$js_hash.js#" "$ROOT/frontend/index.html" > "$out/index.html"
+    grep -q "/lockstep-$js_hash.js" "$out/index.html" || { echo "index.html does not load the app" >&2; exit 1; }
+    for f in "$out"/*; do
+        gzip -9 -n -k "$f"
+        brotli -q 11 -k "$f"
+    done
     rm -rf "$ROOT/dist"
-    mv "$ROOT/dist.tmp" "$ROOT/dist"
+    mv "$out" "$ROOT/dist"
+    log "frontend: $(cd "$ROOT/dist" && ls -l --block-size=1 lockstep* | awk '{ printf "%s %s B; ", $9, $5 }')"
 }

@@ -35,9 +35,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: String,
-    /// Directory of the built frontend (index.html, lockstep.js, lockstep_bg.wasm).
-    #[arg(long, default_value = "dist")]
-    static_dir: PathBuf,
+    /// Serve the web app from this folder (a built `dist/`) instead of the one built into this
+    /// binary; for frontend work.
+    #[arg(long)]
+    static_dir: Option<PathBuf>,
     /// Mark session cookies Secure (when served behind HTTPS).
     #[arg(long)]
     secure_cookies: bool,
@@ -108,7 +109,7 @@ async fn run_async(a: ServeArgs) -> Result<()> {
         auth,
         secure_cookies: a.secure_cookies,
     };
-    let r = http::serve(&a.bind, a.static_dir.clone(), state).await;
+    let r = http::serve(&a.bind, app_source(&a), state).await;
     // The background tasks hold database connections: end them while the runtime still runs
     // (dropped later, outside it, sqlx panics and the process aborts instead of exiting).
     for task in [pruning, watcher] {
@@ -161,13 +162,17 @@ fn spawn_pruning(db: crate::db::Db) -> actix_web::rt::task::JoinHandle<()> {
     })
 }
 
+fn app_source(a: &ServeArgs) -> http::AppSource {
+    match &a.static_dir {
+        Some(d) => http::AppSource::Dir(d.clone()),
+        None => http::AppSource::Embedded,
+    }
+}
+
 pub fn run(a: ServeArgs) -> ExitCode {
     init_logging();
-    if !a.static_dir.join("index.html").is_file() {
-        eprintln!(
-            "error: {} has no index.html; build the frontend first (scripts/run does)",
-            a.static_dir.display()
-        );
+    if let Some(problem) = app_source(&a).problem() {
+        eprintln!("error: {problem}");
         return ExitCode::from(2);
     }
     block_on(run_async(a))

@@ -3,6 +3,7 @@
 //! `{code, message, details}`; every response carries the request id in `X-Request-Id`, and
 //! each request is logged once as a JSON line with that id.
 
+mod app;
 pub mod audit;
 pub mod configs;
 pub mod docs;
@@ -28,7 +29,6 @@ use actix_web::{get, web, App, FromRequest, HttpMessage, HttpRequest, HttpRespon
 use errors::AppError;
 use serde_json::json;
 use std::future::{ready, Ready};
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Instant;
 use utoipa_actix_web::AppExt;
@@ -429,8 +429,10 @@ fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     );
 }
 
-/// The application: API routes, then the static frontend.
-pub fn configure(cfg: &mut web::ServiceConfig, static_dir: PathBuf) {
+pub use app::AppSource;
+
+/// The application: API routes, then the browser app for every other path.
+pub fn configure(cfg: &mut web::ServiceConfig, source: AppSource) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(
             web::JsonConfig::default()
@@ -442,14 +444,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: PathBuf) {
     api_routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(
         cfg,
     ));
-    cfg.service(actix_files::Files::new("/", static_dir).index_file("index.html"));
+    cfg.app_data(web::Data::new(source))
+        .service(web::resource("/{tail:.*}").to(app::serve_app));
 }
 
 /// Serves until interrupted; prints the bound address (tests bind port 0 and read it).
-pub async fn serve(bind: &str, static_dir: PathBuf, state: AppState) -> std::io::Result<()> {
+pub async fn serve(bind: &str, source: AppSource, state: AppState) -> std::io::Result<()> {
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
-        let dir = static_dir.clone();
+        let dir = source.clone();
         App::new()
             .app_data(state.clone())
             // The guard runs inside the request id, so its refusals carry one too.

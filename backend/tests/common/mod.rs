@@ -100,11 +100,19 @@ impl Drop for Server {
 }
 
 /// `lockstep serve` on `url`; returns it with the address it listens on.
-fn spawn_server(url: &str, static_dir: &std::path::Path) -> (Child, String) {
+fn spawn_server(url: &str, static_dir: Option<&std::path::Path>) -> (Child, String) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lockstep"));
-    c.args(["serve", "--bind", "127.0.0.1:0", "--static-dir"])
-        .arg(static_dir)
-        .env("DATABASE_URL", url)
+    c.args(["serve", "--bind", "127.0.0.1:0"]);
+    match static_dir {
+        Some(d) => {
+            c.arg("--static-dir").arg(d);
+        }
+        // The app built into the binary, run from a folder that has no dist/.
+        None => {
+            c.current_dir(std::env::temp_dir());
+        }
+    }
+    c.env("DATABASE_URL", url)
         .env("LOCKSTEP_LOG", "warn")
         .stderr(Stdio::inherit());
     listening(c)
@@ -161,7 +169,7 @@ impl Server {
         let st = TempDir::new("static");
         std::fs::write(st.path().join("index.html"), "<!doctype html>").expect("index");
         let static_dir = static_dir.unwrap_or(st.path()).to_owned();
-        let (child, addr) = spawn_server(&url, &static_dir);
+        let (child, addr) = spawn_server(&url, Some(&static_dir));
         Server {
             child,
             addr,
@@ -172,11 +180,25 @@ impl Server {
         }
     }
 
+    /// Another server on the same database, serving the web app built into the binary.
+    pub fn with_embedded_app(&self) -> Server {
+        let st = TempDir::new("static");
+        let (child, addr) = spawn_server(&self.url, None);
+        Server {
+            child,
+            addr,
+            db: self.db.clone(),
+            url: self.url.clone(),
+            static_dir: self.static_dir.clone(),
+            _static: st,
+        }
+    }
+
     /// Another server on the same database (as when several instances share one Postgres).
     pub fn another(&self) -> Server {
         let st = TempDir::new("static");
         std::fs::write(st.path().join("index.html"), "<!doctype html>").expect("index");
-        let (child, addr) = spawn_server(&self.url, &self.static_dir);
+        let (child, addr) = spawn_server(&self.url, Some(&self.static_dir));
         Server {
             child,
             addr,
@@ -191,7 +213,7 @@ impl Server {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, addr) = spawn_server(&self.url, &self.static_dir);
+        let (child, addr) = spawn_server(&self.url, Some(&self.static_dir));
         self.child = child;
         self.addr = addr;
     }
