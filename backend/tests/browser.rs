@@ -35,18 +35,26 @@ fn dump_dom(browser: &str, url: &str, profile: &std::path::Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `dist/`, the built app the binary embeds; `None` (a counted skip) when it is not built.
+fn built_app(test: &str) -> Option<std::path::PathBuf> {
+    let dist = workspace_root().join("dist");
+    if dist.join("index.html").is_file() {
+        return Some(dist);
+    }
+    skip(
+        test,
+        "frontend",
+        "dist/ is not built (scripts/test builds it)",
+    );
+    None
+}
+
 #[test]
 fn page_validates_and_renders_in_the_browser() {
     let test = "browser::page_validates_and_renders_in_the_browser";
-    let dist = workspace_root().join("dist");
-    if !dist.join("index.html").is_file() {
-        skip(
-            test,
-            "frontend",
-            "dist/ is not built (scripts/test builds it)",
-        );
+    let Some(_dist) = built_app(test) else {
         return;
-    }
+    };
     let Some(browser) = chromium() else {
         skip(test, "chromium", "chromium is not installed");
         return;
@@ -82,15 +90,9 @@ fn built(dist: &std::path::Path, prefix: &str, ext: &str) -> String {
 #[test]
 fn the_binary_serves_its_app_compressed_cached_and_on_every_route() {
     let test = "browser::the_binary_serves_its_app_compressed_cached_and_on_every_route";
-    let dist = workspace_root().join("dist");
-    if !dist.join("index.html").is_file() {
-        skip(
-            test,
-            "frontend",
-            "dist/ is not built (scripts/test builds it)",
-        );
+    let Some(dist) = built_app(test) else {
         return;
-    }
+    };
     need_postgres!(test);
     let server = common::Server::start().with_embedded_app();
     let mut c = server.client();

@@ -182,23 +182,17 @@ impl Server {
 
     /// Another server on the same database, serving the web app built into the binary.
     pub fn with_embedded_app(&self) -> Server {
-        let st = TempDir::new("static");
-        let (child, addr) = spawn_server(&self.url, None);
-        Server {
-            child,
-            addr,
-            db: self.db.clone(),
-            url: self.url.clone(),
-            static_dir: self.static_dir.clone(),
-            _static: st,
-        }
+        self.sibling(None)
     }
 
     /// Another server on the same database (as when several instances share one Postgres).
     pub fn another(&self) -> Server {
+        self.sibling(Some(&self.static_dir))
+    }
+
+    fn sibling(&self, static_dir: Option<&std::path::Path>) -> Server {
         let st = TempDir::new("static");
-        std::fs::write(st.path().join("index.html"), "<!doctype html>").expect("index");
-        let (child, addr) = spawn_server(&self.url, Some(&self.static_dir));
+        let (child, addr) = spawn_server(&self.url, static_dir);
         Server {
             child,
             addr,
