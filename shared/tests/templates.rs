@@ -481,3 +481,32 @@ fn too_many_parameters_are_refused_without_checking_each() {
     assert_eq!(codes(&f), vec!["T014 parameters"]);
     assert!(f[0].message.contains("pattern"), "{}", f[0].message);
 }
+
+#[test]
+fn default_findings_are_computed_in_shared_for_the_browser_too() {
+    for b in template::builtins() {
+        assert_eq!(
+            template::default_findings(&b.template),
+            Some(Vec::new()),
+            "{}",
+            b.name
+        );
+    }
+    let not_a_doc = Template {
+        parameters: vec![string_param("a", json!("x"), None)],
+        body: json!({"guest": "${a}"}),
+    };
+    let f = template::default_findings(&not_a_doc).expect("findings");
+    assert_eq!(codes(&f), vec!["T012 body"]);
+    assert!(f[0].message.contains("its defaults"), "{}", f[0].message);
+    let needs_value = Template {
+        parameters: vec![Parameter {
+            default: None,
+            ..string_param("a", json!("x"), None)
+        }],
+        body: json!({"guest": "${a}"}),
+    };
+    assert_eq!(template::default_findings(&needs_value), None);
+    let e = template::instantiate_document(&not_a_doc, &Map::new()).expect_err("not a document");
+    assert!(e[0].message.contains("these values"), "{}", e[0].message);
+}

@@ -16,8 +16,7 @@ use crate::db::templates::{TemplateSummary, TemplateVersionMeta};
 use crate::db::Saved;
 use actix_web::{get, post, put, web, HttpResponse};
 use lockstep_shared::template::{self as tpl, Binding, ParamType, Parameter, Template};
-use lockstep_shared::validate::{validate, Finding};
-use lockstep_shared::Document;
+use lockstep_shared::validate::Finding;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
@@ -148,43 +147,8 @@ fn checked(t: &Template) -> Result<Checked, AppError> {
     }
     Ok(Checked {
         findings,
-        default_findings: default_findings(t),
+        default_findings: tpl::default_findings(t),
     })
-}
-
-fn default_findings(t: &Template) -> Option<Vec<Finding>> {
-    let mut values = Map::new();
-    for p in tpl::to_generate(t, &Map::new()) {
-        values.insert(p.name.clone(), placeholder(p.kind));
-    }
-    let doc = tpl::instantiate(t, &values).ok()?;
-    Some(match Document::deserialize(&doc) {
-        Ok(d) => validate(&d),
-        Err(e) => vec![not_a_document("its defaults", e)],
-    })
-}
-
-/// T012: the body with `values` filled in does not parse as a document.
-fn not_a_document(values: &str, e: serde_json::Error) -> Finding {
-    Finding {
-        code: "T012".into(),
-        severity: lockstep_shared::validate::Severity::Error,
-        subjects: vec!["body".into()],
-        message: format!("with {values}, the body is not a configuration document: {e}"),
-        hint: "check the template's body and the parameters' types".into(),
-    }
-}
-
-/// A stand-in for a generated value when checking a template's defaults.
-fn placeholder(kind: ParamType) -> Value {
-    match kind {
-        ParamType::Mac => json!("52:54:00:00:00:00"),
-        ParamType::Uuid => json!("00000000-0000-4000-8000-000000000000"),
-        // Only uuid and mac parameters are ever generated (`template::to_generate`).
-        ParamType::String | ParamType::Integer | ParamType::Boolean | ParamType::Size => {
-            Value::Null
-        }
-    }
 }
 
 /// A fresh value for a generated parameter.
@@ -251,7 +215,7 @@ fn view(t: TemplateRow, v: TemplateVersionRow) -> TemplateView {
         template: t,
         version: v,
         findings: parsed.as_ref().map(tpl::check),
-        default_findings: parsed.as_ref().and_then(default_findings),
+        default_findings: parsed.as_ref().and_then(tpl::default_findings),
     }
 }
 
@@ -589,10 +553,8 @@ pub async fn create_configuration_from_template(
     for p in tpl::to_generate(&template, &values) {
         values.insert(p.name.clone(), generate(p.kind));
     }
-    let document =
-        tpl::instantiate(&template, &values).map_err(|f| AppError::InvalidTemplate(json!(f)))?;
-    let document = Document::deserialize(&document)
-        .map_err(|e| AppError::InvalidTemplate(json!([not_a_document("these values", e)])))?;
+    let document = tpl::instantiate_document(&template, &values)
+        .map_err(|f| AppError::InvalidTemplate(json!(f)))?;
     let new = NewConfiguration {
         name: &body.name,
         document,

@@ -568,6 +568,54 @@ fn too_large(body: &Value, values: &BTreeMap<&str, Value>, with: &str) -> Option
     })
 }
 
+/// T012: the body with `with` (the defaults, or the values given) filled in is not a
+/// configuration document.
+fn not_a_document(with: &str, e: serde_json::Error) -> Finding {
+    finding(
+        "T012",
+        "body",
+        format!("with {with}, the body is not a configuration document: {e}"),
+        "check the template's body and the parameters' types",
+    )
+}
+
+/// [`instantiate`], then parsed as a configuration document (T012 when it is not one).
+pub fn instantiate_document(
+    t: &Template,
+    values: &Map<String, Value>,
+) -> Result<crate::model::Document, Vec<Finding>> {
+    let body = instantiate(t, values)?;
+    crate::model::Document::deserialize(&body).map_err(|e| vec![not_a_document("these values", e)])
+}
+
+/// A stand-in for a generated value when checking a template's defaults (only `uuid` and
+/// `mac` parameters are ever generated: [`to_generate`]).
+fn placeholder(kind: ParamType) -> Value {
+    match kind {
+        ParamType::Mac => Value::from("52:54:00:00:00:00"),
+        ParamType::Uuid => Value::from("00000000-0000-4000-8000-000000000000"),
+        ParamType::String | ParamType::Integer | ParamType::Boolean | ParamType::Size => {
+            Value::Null
+        }
+    }
+}
+
+/// The validator's findings for the document the template's defaults give (with stand-ins for
+/// generated values), or T012 when that is not a document; `None` when some parameter needs a
+/// value or the template has errors. What the server answers as `default_findings`, and what
+/// the browser shows while a template is edited.
+pub fn default_findings(t: &Template) -> Option<Vec<Finding>> {
+    let mut values = Map::new();
+    for p in to_generate(t, &Map::new()) {
+        values.insert(p.name.clone(), placeholder(p.kind));
+    }
+    let body = instantiate(t, &values).ok()?;
+    Some(match crate::model::Document::deserialize(&body) {
+        Ok(d) => crate::validate::validate(&d),
+        Err(e) => vec![not_a_document("its defaults", e)],
+    })
+}
+
 /// An upper bound of the JSON text size of `body` with `values` substituted, computed without
 /// substituting (saturating: a body that would expand beyond memory gives `usize::MAX`).
 fn expanded_size(body: &Value, values: &BTreeMap<&str, Value>) -> usize {
