@@ -510,3 +510,36 @@ fn default_findings_are_computed_in_shared_for_the_browser_too() {
     let e = template::instantiate_document(&not_a_doc, &Map::new()).expect_err("not a document");
     assert!(e[0].message.contains("these values"), "{}", e[0].message);
 }
+
+#[test]
+fn builtins_say_whether_each_disk_is_a_file_or_a_block_device() {
+    let t = &template::builtins()[0].template;
+    let doc = template::instantiate_document(
+        t,
+        &values(json!({"uuid": UUID, "disk0_path": "/dev/vg0/vm1", "disk0_storage": "block"})),
+    )
+    .expect("document");
+    let storage: Vec<(&str, &str)> = doc
+        .nodes
+        .iter()
+        .filter_map(|n| n.as_image())
+        .map(|i| (i.id.as_str(), i.storage.as_str()))
+        .collect();
+    assert_eq!(
+        storage,
+        vec![
+            ("pdisk0", "block"),
+            ("sactive0", "file"),
+            ("shidden0", "file"),
+            ("sdisk0", "block")
+        ]
+    );
+    assert!(
+        validate(&doc).iter().all(|f| f.code != "W065"),
+        "{:?}",
+        validate(&doc)
+    );
+    let f = template::instantiate(t, &values(json!({"uuid": UUID, "disk0_storage": "lvm"})))
+        .expect_err("refused");
+    assert_eq!(codes(&f), vec!["T009 values.disk0_storage"]);
+}

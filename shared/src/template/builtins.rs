@@ -112,6 +112,7 @@ fn standard(disks: usize, nic: bool) -> Template {
             if id.starts_with("pdisk") || id.starts_with("sdisk") {
                 let i = id.trim_start_matches(|c: char| !c.is_ascii_digit());
                 n["format"] = Value::String(format!("${{disk{i}_format}}"));
+                n["storage"] = Value::String(format!("${{disk{i}_storage}}"));
             }
         }
     }
@@ -207,6 +208,17 @@ fn standard(disks: usize, nic: bool) -> Template {
         );
         format.constraints.choices = Some(vec!["qcow2".into(), "raw".into()]);
         ps.push(format);
+        let mut storage = param(
+            &format!("disk{i}_storage"),
+            ParamType::String,
+            &format!(
+                "What the path of disk {i} is: file, or block for an LVM volume, partition or \
+                 multipath device (QEMU opens those with host_device)"
+            ),
+            Some("file".into()),
+        );
+        storage.constraints.choices = Some(vec!["file".into(), "block".into()]);
+        ps.push(storage);
     }
     ps.push(port(
         "migration_port",
