@@ -2,7 +2,9 @@
 //! finding while typing (the `shared` validator compiled to WebAssembly), and, once the document
 //! has no errors, the rendered domain XML, command lines and QMP plan.
 //!
-//! State logic lives in [`state`] and is plain Rust, tested natively; `main.rs` only wires it to
+//! State logic lives in [`state`] (the page) and [`editor`] (the graph editor's document,
+//! selection and undo history) and is plain Rust, tested natively; `main.rs` only wires it to
 //! the DOM with Yew.
 
+pub mod editor;
 pub mod state;

@@ -121,137 +121,10 @@ pub fn standard_pair(input: &WizardInput) -> Document {
         layout: Layout::default(),
     };
     for (i, d) in input.disks.iter().enumerate() {
-        let y = 100.0 + 400.0 * i as f64;
-        let t = target(i);
         // 16 slots for disks; beyond 16 disks, further functions of the same slots.
-        let slot = FIRST_DISK_SLOT + (i % 16) as u32;
-        let function = (i / 16) as u32;
-        let (pdev, pq, pimg, prep, pnbd) = (
-            format!("p-{t}"),
-            format!("pquorum{i}"),
-            format!("pdisk{i}"),
-            format!("prep{i}"),
-            format!("pnbd{i}"),
-        );
-        let (sdev, sq, srep, sact, shid, sdisk) = (
-            format!("s-{t}"),
-            format!("squorum{i}"),
-            format!("srep{i}"),
-            format!("sactive{i}"),
-            format!("shidden{i}"),
-            format!("sdisk{i}"),
-        );
-        let image = |id: &str, side, path: String, format, storage: Option<Storage>| {
-            Node::Image(ImageNode {
-                id: id.to_owned(),
-                side,
-                storage: storage.unwrap_or_else(|| Storage::for_path(&path)),
-                path,
-                format,
-                size_bytes: d.size_bytes,
-            })
-        };
-        let quorum = |id: &str, side| {
-            Node::Quorum(QuorumNode {
-                id: id.to_owned(),
-                side,
-                vote_threshold: 1,
-                read_pattern: ReadPattern::Fifo,
-            })
-        };
-        let device = |id: &str, side| {
-            Node::GuestDisk(GuestDiskNode {
-                id: id.to_owned(),
-                side,
-                bus: DiskBus::Virtio,
-                target: t.clone(),
-                pci_slot: slot,
-                pci_function: function,
-            })
-        };
-        // Primary column.
-        b.node(device(&pdev, Side::Primary), 80.0, y);
-        b.node(quorum(&pq, Side::Primary), 80.0, y + 90.0);
-        b.node(
-            image(&pimg, Side::Primary, d.path.clone(), d.format, d.storage),
-            0.0,
-            y + 180.0,
-        );
-        b.node(
-            Node::Replication(ReplicationNode {
-                id: prep.clone(),
-                side: Side::Primary,
-                mode: ReplicationMode::Primary,
-            }),
-            200.0,
-            y + 180.0,
-        );
-        b.node(
-            Node::NbdClient(NbdClientNode {
-                id: pnbd.clone(),
-                side: Side::Primary,
-            }),
-            200.0,
-            y + 270.0,
-        );
-        // Secondary column.
-        let overlay = |role: &str| format!("{}/{}-{role}{i}.qcow2", input.overlay_dir, input.name);
-        b.node(device(&sdev, Side::Secondary), 560.0, y);
-        b.node(quorum(&sq, Side::Secondary), 560.0, y + 90.0);
-        b.node(
-            Node::Replication(ReplicationNode {
-                id: srep.clone(),
-                side: Side::Secondary,
-                mode: ReplicationMode::Secondary,
-            }),
-            560.0,
-            y + 180.0,
-        );
-        b.node(
-            image(
-                &sact,
-                Side::Secondary,
-                overlay("active"),
-                ImageFormat::Qcow2,
-                Some(Storage::File),
-            ),
-            560.0,
-            y + 240.0,
-        );
-        b.node(
-            image(
-                &shid,
-                Side::Secondary,
-                overlay("hidden"),
-                ImageFormat::Qcow2,
-                Some(Storage::File),
-            ),
-            560.0,
-            y + 300.0,
-        );
-        let spath = d.secondary_path.clone().unwrap_or_else(|| d.path.clone());
-        b.node(
-            image(
-                &sdisk,
-                Side::Secondary,
-                spath,
-                d.format,
-                d.secondary_storage,
-            ),
-            420.0,
-            y + 360.0,
-        );
-
-        b.edge(EdgeKind::Attach, &pdev, &pq, None);
-        b.edge(EdgeKind::Child, &pq, &pimg, Some(0));
-        b.edge(EdgeKind::Child, &pq, &prep, Some(1));
-        b.edge(EdgeKind::File, &prep, &pnbd, None);
-        b.edge(EdgeKind::Nbd, &pnbd, &sdisk, None);
-        b.edge(EdgeKind::Attach, &sdev, &sq, None);
-        b.edge(EdgeKind::Child, &sq, &srep, Some(0));
-        b.edge(EdgeKind::File, &srep, &sact, None);
-        b.edge(EdgeKind::Backing, &sact, &shid, None);
-        b.edge(EdgeKind::Backing, &shid, &sdisk, None);
+        let pci = (FIRST_DISK_SLOT + (i % 16) as u32, (i / 16) as u32);
+        let y = 100.0 + 400.0 * i as f64;
+        disk_chain(&mut b, i, d, pci, y, &input.overlay_dir, &input.name);
     }
     let nics = input
         .nic
@@ -294,6 +167,208 @@ pub fn standard_pair(input: &WizardInput) -> Document {
         edges: b.edges,
         layout: b.layout,
     }
+}
+
+/// One protected disk's chain (index `i`, guest device at PCI `pci`, drawn from height `y`):
+/// primary device, quorum, image, replication and NBD client; secondary device, quorum,
+/// replication, active and hidden overlays and disk; and the edges between them.
+fn disk_chain(
+    b: &mut Builder,
+    i: usize,
+    d: &DiskSpec,
+    pci: (u32, u32),
+    y: f64,
+    overlay_dir: &str,
+    guest: &str,
+) {
+    let t = target(i);
+    let (slot, function) = pci;
+    let (pdev, pq, pimg, prep, pnbd) = (
+        format!("p-{t}"),
+        format!("pquorum{i}"),
+        format!("pdisk{i}"),
+        format!("prep{i}"),
+        format!("pnbd{i}"),
+    );
+    let (sdev, sq, srep, sact, shid, sdisk) = (
+        format!("s-{t}"),
+        format!("squorum{i}"),
+        format!("srep{i}"),
+        format!("sactive{i}"),
+        format!("shidden{i}"),
+        format!("sdisk{i}"),
+    );
+    let image = |id: &str, side, path: String, format, storage: Option<Storage>| {
+        Node::Image(ImageNode {
+            id: id.to_owned(),
+            side,
+            storage: storage.unwrap_or_else(|| Storage::for_path(&path)),
+            path,
+            format,
+            size_bytes: d.size_bytes,
+        })
+    };
+    let quorum = |id: &str, side| {
+        Node::Quorum(QuorumNode {
+            id: id.to_owned(),
+            side,
+            vote_threshold: 1,
+            read_pattern: ReadPattern::Fifo,
+        })
+    };
+    let device = |id: &str, side| {
+        Node::GuestDisk(GuestDiskNode {
+            id: id.to_owned(),
+            side,
+            bus: DiskBus::Virtio,
+            target: t.clone(),
+            pci_slot: slot,
+            pci_function: function,
+        })
+    };
+    // Primary column.
+    b.node(device(&pdev, Side::Primary), 80.0, y);
+    b.node(quorum(&pq, Side::Primary), 80.0, y + 90.0);
+    b.node(
+        image(&pimg, Side::Primary, d.path.clone(), d.format, d.storage),
+        0.0,
+        y + 180.0,
+    );
+    b.node(
+        Node::Replication(ReplicationNode {
+            id: prep.clone(),
+            side: Side::Primary,
+            mode: ReplicationMode::Primary,
+        }),
+        200.0,
+        y + 180.0,
+    );
+    b.node(
+        Node::NbdClient(NbdClientNode {
+            id: pnbd.clone(),
+            side: Side::Primary,
+        }),
+        200.0,
+        y + 270.0,
+    );
+    // Secondary column.
+    let overlay = |role: &str| format!("{}/{}-{role}{i}.qcow2", overlay_dir, guest);
+    b.node(device(&sdev, Side::Secondary), 560.0, y);
+    b.node(quorum(&sq, Side::Secondary), 560.0, y + 90.0);
+    b.node(
+        Node::Replication(ReplicationNode {
+            id: srep.clone(),
+            side: Side::Secondary,
+            mode: ReplicationMode::Secondary,
+        }),
+        560.0,
+        y + 180.0,
+    );
+    b.node(
+        image(
+            &sact,
+            Side::Secondary,
+            overlay("active"),
+            ImageFormat::Qcow2,
+            Some(Storage::File),
+        ),
+        560.0,
+        y + 240.0,
+    );
+    b.node(
+        image(
+            &shid,
+            Side::Secondary,
+            overlay("hidden"),
+            ImageFormat::Qcow2,
+            Some(Storage::File),
+        ),
+        560.0,
+        y + 300.0,
+    );
+    let spath = d.secondary_path.clone().unwrap_or_else(|| d.path.clone());
+    b.node(
+        image(
+            &sdisk,
+            Side::Secondary,
+            spath,
+            d.format,
+            d.secondary_storage,
+        ),
+        420.0,
+        y + 360.0,
+    );
+
+    b.edge(EdgeKind::Attach, &pdev, &pq, None);
+    b.edge(EdgeKind::Child, &pq, &pimg, Some(0));
+    b.edge(EdgeKind::Child, &pq, &prep, Some(1));
+    b.edge(EdgeKind::File, &prep, &pnbd, None);
+    b.edge(EdgeKind::Nbd, &pnbd, &sdisk, None);
+    b.edge(EdgeKind::Attach, &sdev, &sq, None);
+    b.edge(EdgeKind::Child, &sq, &srep, Some(0));
+    b.edge(EdgeKind::File, &srep, &sact, None);
+    b.edge(EdgeKind::Backing, &sact, &shid, None);
+    b.edge(EdgeKind::Backing, &shid, &sdisk, None);
+}
+
+/// Adds one protected disk to `doc` with the standard chain on both sides (what "Add
+/// protected disk" does in the editor): the first index whose ids and guest target are free,
+/// the first free PCI slot and function on bus 0, drawn below what is there. Returns the index.
+pub fn add_protected_disk(doc: &mut Document, d: &DiskSpec, overlay_dir: &str) -> usize {
+    let ids: std::collections::BTreeSet<&str> = doc.nodes.iter().map(Node::id).collect();
+    let targets: std::collections::BTreeSet<&str> = doc
+        .nodes
+        .iter()
+        .filter_map(Node::as_guest_disk)
+        .map(|g| g.target.as_str())
+        .collect();
+    let i = (0..)
+        .find(|i| {
+            let t = target(*i);
+            !targets.contains(t.as_str())
+                && [
+                    format!("pdisk{i}"),
+                    format!("sdisk{i}"),
+                    format!("p-{t}"),
+                    format!("s-{t}"),
+                ]
+                .iter()
+                .all(|id| !ids.contains(id.as_str()))
+        })
+        .unwrap_or(0);
+    let used: std::collections::BTreeSet<(u32, u32)> = doc
+        .nodes
+        .iter()
+        .filter_map(Node::as_guest_disk)
+        .map(|g| (g.pci_slot, g.pci_function))
+        .chain(doc.nics.iter().map(|n| (n.pci_slot, 0)))
+        .collect();
+    let pci = (0..8)
+        .flat_map(|f| {
+            (FIRST_DISK_SLOT..=0x1f)
+                .chain(0x03..FIRST_DISK_SLOT)
+                .map(move |s| (s, f))
+        })
+        .find(|p| !used.contains(p))
+        .unwrap_or((FIRST_DISK_SLOT, 0));
+    let y = doc
+        .layout
+        .positions
+        .values()
+        .map(|p| p.y)
+        .fold(0.0_f64, f64::max)
+        + 140.0;
+    let mut b = Builder {
+        nodes: Vec::new(),
+        edges: Vec::new(),
+        layout: Layout::default(),
+    };
+    let guest = doc.guest.name.clone();
+    disk_chain(&mut b, i, d, pci, y, overlay_dir, &guest);
+    doc.nodes.extend(b.nodes);
+    doc.edges.extend(b.edges);
+    doc.layout.positions.extend(b.layout.positions);
+    i
 }
 
 /// Parses a size such as `64M`, `10G`, `512K`, `1T` or a byte count (binary units).

@@ -154,7 +154,9 @@ fn check_edges_resolve(g: &Graph, r: &mut Report) {
     }
 }
 
-fn allowed(kind: EdgeKind, from: &Node, to: &Node) -> Result<(), &'static str> {
+/// Whether an edge of `kind` may go from `from` to `to` (E046), and why not. The editor offers
+/// only the kinds this allows.
+pub fn edge_allowed(kind: EdgeKind, from: &Node, to: &Node) -> Result<(), &'static str> {
     match (kind, from, to) {
         (EdgeKind::Child, Node::Quorum(_), Node::Image(_) | Node::Replication(_)) => Ok(()),
         (EdgeKind::Child, _, _) => Err("a child edge goes from a quorum to an image or replication node"),
@@ -180,7 +182,7 @@ fn check_edge_shapes(g: &Graph, r: &mut Report) {
         let (Some(from), Some(to)) = (g.node(&e.from), g.node(&e.to)) else {
             continue;
         };
-        if let Err(why) = allowed(e.kind, from, to) {
+        if let Err(why) = edge_allowed(e.kind, from, to) {
             r.push(
                 "E046",
                 &[&e.id],
@@ -211,19 +213,38 @@ fn check_edge_shapes(g: &Graph, r: &mut Report) {
     }
 }
 
+/// Whether an edge of `kind` may join `from`'s side to `to`'s (E047): only nbd crosses, from
+/// the primary to the secondary.
+pub fn edge_sides_allowed(kind: EdgeKind, from: &Node, to: &Node) -> bool {
+    match kind {
+        EdgeKind::Nbd => from.side() == Side::Primary && to.side() == Side::Secondary,
+        EdgeKind::Child | EdgeKind::File | EdgeKind::Backing | EdgeKind::Attach => {
+            from.side() == to.side()
+        }
+    }
+}
+
+/// The edge kinds that may go from `from` to `to` (E046 and E047 both hold).
+pub fn allowed_edge_kinds(from: &Node, to: &Node) -> Vec<EdgeKind> {
+    [
+        EdgeKind::Attach,
+        EdgeKind::Child,
+        EdgeKind::File,
+        EdgeKind::Backing,
+        EdgeKind::Nbd,
+    ]
+    .into_iter()
+    .filter(|k| edge_allowed(*k, from, to).is_ok() && edge_sides_allowed(*k, from, to))
+    .collect()
+}
+
 /// Only the nbd edge crosses hosts, and it goes from the primary to the secondary.
 fn check_edge_sides(g: &Graph, r: &mut Report) {
     for e in &g.doc.edges {
         let (Some(from), Some(to)) = (g.node(&e.from), g.node(&e.to)) else {
             continue;
         };
-        let ok = match e.kind {
-            EdgeKind::Nbd => from.side() == Side::Primary && to.side() == Side::Secondary,
-            EdgeKind::Child | EdgeKind::File | EdgeKind::Backing | EdgeKind::Attach => {
-                from.side() == to.side()
-            }
-        };
-        if !ok {
+        if !edge_sides_allowed(e.kind, from, to) {
             r.push(
                 "E047",
                 &[&e.id],

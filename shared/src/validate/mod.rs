@@ -8,6 +8,7 @@
 
 pub mod cross;
 mod graph_rules;
+pub use graph_rules::{allowed_edge_kinds, edge_allowed};
 pub mod hosts;
 mod network;
 mod pair;
