@@ -60,6 +60,8 @@ pub enum Edit {
     AddProtectedDisk { disk: DiskSpec, overlay_dir: String },
     /// A document edited as JSON.
     Replace(Box<Document>),
+    /// Every node placed by the automatic layout ([`crate::geometry::auto_layout`]).
+    AutoLayout,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -216,6 +218,7 @@ impl Editor {
                 add_protected_disk(&mut doc, &disk, &overlay_dir);
             }
             Edit::Replace(new) => doc = *new,
+            Edit::AutoLayout => doc.layout.positions = crate::geometry::auto_layout(&doc),
         }
         let merge = drag.is_some() && drag == self.dragging;
         if !merge {
@@ -424,6 +427,7 @@ mod tests {
                 dx: 5.0,
                 dy: -3.0,
             },
+            Edit::AutoLayout,
             Edit::AddProtectedDisk {
                 disk: DiskSpec {
                     path: "/dev/vg0/data".into(),

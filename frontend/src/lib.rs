@@ -7,4 +7,5 @@
 //! the DOM with Yew.
 
 pub mod editor;
+pub mod geometry;
 pub mod state;
