@@ -34,22 +34,35 @@ pub fn auto_layout(doc: &Document) -> BTreeMap<String, Point> {
             .map(|e| (e.from.as_str(), e.to.as_str()))
             .filter(|(a, b)| members.contains(a) && members.contains(b) && a != b)
             .collect();
-        // Longest path from a root, bounded by the node count (cycles stop growing there).
+        // Longest path from a root: in topological order (Kahn); nodes on a cycle, which that
+        // order never reaches, stay where their reached predecessors put them.
         let mut depth: BTreeMap<&str, usize> = ids.iter().map(|id| (*id, 0)).collect();
-        for _ in 0..ids.len() {
-            let mut changed = false;
-            for (a, b) in &edges {
-                let d = depth[a] + 1;
-                if d > depth[b] && d < ids.len() {
-                    depth.insert(b, d);
-                    changed = true;
+        let mut incoming: BTreeMap<&str, usize> = ids.iter().map(|id| (*id, 0)).collect();
+        let mut out_edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (a, b) in &edges {
+            *incoming.entry(b).or_default() += 1;
+            out_edges.entry(a).or_default().push(b);
+        }
+        let mut ready: Vec<&str> = ids.iter().copied().filter(|id| incoming[id] == 0).collect();
+        while let Some(n) = ready.pop() {
+            let d = depth[n] + 1;
+            for m in out_edges.get(n).into_iter().flatten() {
+                if depth[m] < d {
+                    depth.insert(m, d);
                 }
-            }
-            if !changed {
-                break;
+                let left = incoming.entry(m).or_default();
+                *left -= 1;
+                if *left == 0 {
+                    ready.push(m);
+                }
             }
         }
         // Connected groups, in document order of their first node.
+        let mut neighbours: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (a, b) in &edges {
+            neighbours.entry(a).or_default().push(b);
+            neighbours.entry(b).or_default().push(a);
+        }
         let mut group: BTreeMap<&str, usize> = BTreeMap::new();
         let mut groups = 0;
         for id in &ids {
@@ -61,23 +74,24 @@ pub fn auto_layout(doc: &Document) -> BTreeMap<String, Point> {
                 if group.insert(n, groups).is_some() {
                     continue;
                 }
-                for (a, b) in &edges {
-                    if *a == n && !group.contains_key(b) {
-                        stack.push(b);
-                    }
-                    if *b == n && !group.contains_key(a) {
-                        stack.push(a);
+                for m in neighbours.get(n).into_iter().flatten() {
+                    if !group.contains_key(m) {
+                        stack.push(m);
                     }
                 }
             }
             groups += 1;
         }
+        let mut members_of: Vec<Vec<&str>> = vec![Vec::new(); groups];
+        for id in &ids {
+            members_of[group[id]].push(id);
+        }
         let mut y0 = 0.0;
         let mut width: f64 = 0.0;
-        for g in 0..groups {
+        for group_ids in members_of {
             let mut column: BTreeMap<usize, usize> = BTreeMap::new();
             let mut deepest = 0;
-            for id in ids.iter().filter(|id| group[*id] == g) {
+            for id in &group_ids {
                 let d = depth[id];
                 let c = column.entry(d).or_insert(0);
                 out.insert(

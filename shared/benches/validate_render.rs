@@ -3,24 +3,14 @@
 //! Run: `cargo bench -p lockstep-shared --bench validate_render`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use lockstep_shared::model::{HostRef, ImageFormat, NicModel, NicSource};
+use lockstep_shared::model::{NicModel, NicSource};
 use lockstep_shared::render::{render_all, Validated};
 use lockstep_shared::validate::validate;
-use lockstep_shared::wizard::{standard_pair, DiskSpec, NicSpec, WizardInput};
+use lockstep_shared::wizard::{example_input, standard_pair, NicSpec};
 use lockstep_shared::Document;
 
 fn doc(disks: usize) -> Document {
-    let host = |a: &str| HostRef {
-        name: a.to_owned(),
-        address: a.to_owned(),
-        run_dir: "/run/lockstep".to_owned(),
-    };
-    let mut input = WizardInput::new(
-        "bench",
-        "3f1c2a9e-6b1d-4c2e-9a57-0d7c1e5b8f21",
-        host("10.0.0.1"),
-        host("10.0.0.2"),
-    );
+    let mut input = example_input("bench", disks);
     input.nic = Some(NicSpec {
         mac: "52:54:00:00:00:01".to_owned(),
         model: NicModel::E1000,
@@ -28,16 +18,6 @@ fn doc(disks: usize) -> Document {
             bridge: "br0".to_owned(),
         },
     });
-    input.disks = (0..disks)
-        .map(|i| DiskSpec {
-            path: format!("/var/lib/colo/bench/disk{i}.qcow2"),
-            secondary_path: None,
-            size_bytes: 10 << 30,
-            format: ImageFormat::Qcow2,
-            storage: None,
-            secondary_storage: None,
-        })
-        .collect();
     standard_pair(&input)
 }
 

@@ -71,6 +71,33 @@ impl WizardInput {
     }
 }
 
+/// A wizard input for examples, benchmarks and tests: guest `name` on hosts 10.0.0.1 and
+/// 10.0.0.2, with `disks` 10 GiB qcow2 disks under `/var/lib/colo/<name>/`.
+pub fn example_input(name: &str, disks: usize) -> WizardInput {
+    let host = |a: &str| HostRef {
+        name: a.to_owned(),
+        address: a.to_owned(),
+        run_dir: "/run/lockstep".to_owned(),
+    };
+    let mut input = WizardInput::new(
+        name,
+        "3f1c2a9e-6b1d-4c2e-9a57-0d7c1e5b8f21",
+        host("10.0.0.1"),
+        host("10.0.0.2"),
+    );
+    input.disks = (0..disks)
+        .map(|i| DiskSpec {
+            path: format!("/var/lib/colo/{name}/disk{i}.qcow2"),
+            secondary_path: None,
+            size_bytes: 10 << 30,
+            format: ImageFormat::Qcow2,
+            storage: None,
+            secondary_storage: None,
+        })
+        .collect();
+    input
+}
+
 /// First PCI slot for guest disks; NICs start at 0x03.
 pub const FIRST_DISK_SLOT: u32 = 0x10;
 

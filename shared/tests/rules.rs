@@ -377,27 +377,7 @@ fn proxy(d: &mut Document) -> &mut ColoProxy {
 #[test]
 fn the_wizard_output_is_valid_for_1_to_32_disks() {
     for n in [1usize, 2, 3, 32] {
-        let host = |a: &str| HostRef {
-            name: a.to_owned(),
-            address: a.to_owned(),
-            run_dir: "/run/lockstep".to_owned(),
-        };
-        let mut input = WizardInput::new(
-            "vm",
-            "3f1c2a9e-6b1d-4c2e-9a57-0d7c1e5b8f21",
-            host("10.0.0.1"),
-            host("10.0.0.2"),
-        );
-        input.disks = (0..n)
-            .map(|i| DiskSpec {
-                path: format!("/srv/d{i}.img"),
-                secondary_path: None,
-                size_bytes: 1 << 30,
-                format: ImageFormat::Raw,
-                storage: None,
-                secondary_storage: None,
-            })
-            .collect();
+        let input = lockstep_shared::wizard::example_input("vm", n);
         let f = validate(&standard_pair(&input));
         assert!(f.is_empty(), "{n} disks: {f:?}");
     }

@@ -22,6 +22,7 @@ fn every_source_file_has_a_module_doc() {
         "shared/src",
         "shared/tests",
         "shared/benches",
+        "frontend/benches",
         "backend/src",
         "backend/tests",
         "frontend/src",
