@@ -1,5 +1,6 @@
-//! Who is calling: password hashing (argon2id), session ids, the [`Identity`] extractor, CSRF
-//! and role checks.
+//! Who is calling: password hashing (argon2id), session ids, the [`Identity`] of a caller and
+//! its role checks. Nothing here knows HTTP: `http::session` extracts the identity from a
+//! request (cookie and CSRF, or bearer token), and `http::errors` answers a [`Denied`].
 //!
 //! A browser authenticates with the `lockstep_session` cookie (HttpOnly, SameSite=Strict);
 //! every cookie-authenticated change must also carry the session's CSRF token in the
@@ -8,15 +9,10 @@
 
 pub mod cache;
 
-use crate::db::accounts::{Membership, SessionIdentity};
-use crate::http::errors::AppError;
-use crate::http::AppState;
-use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
+use crate::db::accounts::Membership;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use rand::RngCore;
-use std::future::Future;
-use std::pin::Pin;
 
 pub const SESSION_COOKIE: &str = "lockstep_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -80,6 +76,17 @@ impl Role {
     }
 }
 
+/// Why the caller may not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum Denied {
+    /// The object is not the caller's to see (its existence does not leak).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The caller sees it but lacks the role, or used a token where a person must act.
+    #[error("{0}")]
+    Forbidden(String),
+}
+
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -100,17 +107,17 @@ impl Identity {
 
     /// The team by name, if the caller is a member; otherwise "not found" (no other team's
     /// existence leaks).
-    pub fn team(&self, name: &str) -> Result<&Membership, AppError> {
+    pub fn team(&self, name: &str) -> Result<&Membership, Denied> {
         self.memberships
             .iter()
             .find(|m| m.team == name)
-            .ok_or_else(|| AppError::NotFound(format!("team '{name}'")))
+            .ok_or_else(|| Denied::NotFound(format!("team '{name}'")))
     }
 
     /// Fails with 403 when the caller used an API token: `what` needs a logged-in person.
-    pub fn require_session(&self, what: &str) -> Result<(), AppError> {
+    pub fn require_session(&self, what: &str) -> Result<(), Denied> {
         if self.token_id.is_some() {
-            return Err(AppError::Forbidden(format!(
+            return Err(Denied::Forbidden(format!(
                 "an API token cannot {what}; log in"
             )));
         }
@@ -118,7 +125,7 @@ impl Identity {
     }
 
     /// Fails with 403 unless the caller has at least `role` in the team.
-    pub fn require(&self, team_id: i64, role: Role) -> Result<(), AppError> {
+    pub fn require(&self, team_id: i64, role: Role) -> Result<(), Denied> {
         self.require_in(team_id, role, || "team".to_owned())
     }
 
@@ -129,109 +136,19 @@ impl Identity {
         team_id: i64,
         role: Role,
         what: impl FnOnce() -> String,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), Denied> {
         match self.role_in(team_id) {
             Some(r) if r >= role => Ok(()),
-            Some(r) => Err(AppError::Forbidden(format!(
+            Some(r) => Err(Denied::Forbidden(format!(
                 "this needs the {role:?} role; you are {r:?} in this team"
             ))),
-            None => Err(AppError::NotFound(what())),
+            None => Err(Denied::NotFound(what())),
         }
     }
 
     /// The caller's membership of a team.
     pub fn membership(&self, team_id: i64) -> Option<&Membership> {
         self.memberships.iter().find(|m| m.team_id == team_id)
-    }
-}
-
-fn is_safe_method(req: &HttpRequest) -> bool {
-    matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS")
-}
-
-async fn identify(req: HttpRequest) -> Result<Identity, AppError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no app state")))?;
-    let bearer = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    if let Some(token) = bearer {
-        // API tokens act in one team with the owner's role there; no cookie, so no CSRF.
-        let Some(owner) = state.db.token_owner(&sha256(&token)).await? else {
-            return Err(AppError::Unauthorized);
-        };
-        let id = Identity {
-            user_id: owner.user_id,
-            user_name: owner.user_name,
-            memberships: owner.membership.into_iter().collect(),
-            csrf_token: String::new(),
-            session_hash: Vec::new(),
-            token_id: Some(owner.token_id),
-        };
-        req.extensions_mut().insert(id.clone());
-        return Ok(id);
-    }
-    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
-        return Err(AppError::Unauthorized);
-    };
-    let session_hash = sha256(cookie.value());
-    let found = match state.auth.get(&session_hash) {
-        Some(cached) => Some(cached),
-        None => {
-            let generation = state.auth.generation();
-            let loaded = state.db.session_identity(&session_hash).await?;
-            if let Some(s) = &loaded {
-                state
-                    .auth
-                    .store(generation, session_hash.clone(), s.clone());
-            }
-            loaded
-        }
-    };
-    let Some(SessionIdentity {
-        user_id,
-        user_name,
-        csrf_token,
-        memberships,
-        ..
-    }) = found
-    else {
-        return Err(AppError::Unauthorized);
-    };
-    if !is_safe_method(&req) {
-        let sent = req
-            .headers()
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if sent != csrf_token {
-            return Err(AppError::Forbidden(
-                "missing or wrong X-CSRF-Token header for a cookie-authenticated change".into(),
-            ));
-        }
-    }
-    let id = Identity {
-        user_id,
-        user_name,
-        memberships,
-        csrf_token,
-        session_hash,
-        token_id: None,
-    };
-    req.extensions_mut().insert(id.clone());
-    Ok(id)
-}
-
-impl FromRequest for Identity {
-    type Error = AppError;
-    type Future = Pin<Box<dyn Future<Output = Result<Identity, AppError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        Box::pin(identify(req.clone()))
     }
 }
 

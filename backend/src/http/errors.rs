@@ -31,6 +31,15 @@ pub enum AppError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<crate::auth::Denied> for AppError {
+    fn from(d: crate::auth::Denied) -> AppError {
+        match d {
+            crate::auth::Denied::NotFound(what) => AppError::NotFound(what),
+            crate::auth::Denied::Forbidden(why) => AppError::Forbidden(why),
+        }
+    }
+}
+
 impl AppError {
     /// 409 for an edit made on top of a version that is no longer the current one. The answer
     /// carries the current version, so the edit can be merged and nothing is lost.

@@ -3,11 +3,15 @@
 
 use super::errors::AppError;
 use super::{event, AppState, RequestCtx};
-use crate::auth::{self, Identity, SESSION_COOKIE, SESSION_HOURS};
+use crate::auth::{self, sha256, Identity, CSRF_HEADER, SESSION_COOKIE, SESSION_HOURS};
 use crate::db::accounts::Membership;
+use crate::db::accounts::SessionIdentity;
 use actix_web::cookie::{Cookie, SameSite};
+use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
 use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -145,4 +149,96 @@ pub async fn me(id: Identity) -> HttpResponse {
         csrf_token: id.csrf_token,
         expires_at: None,
     })
+}
+
+/// The caller of a request: an API token (`Authorization: Bearer`), or the session cookie
+/// with, for changes, its CSRF token.
+fn is_safe_method(req: &HttpRequest) -> bool {
+    matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS")
+}
+
+async fn identify(req: HttpRequest) -> Result<Identity, AppError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no app state")))?;
+    let bearer = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    if let Some(token) = bearer {
+        // API tokens act in one team with the owner's role there; no cookie, so no CSRF.
+        let Some(owner) = state.db.token_owner(&sha256(&token)).await? else {
+            return Err(AppError::Unauthorized);
+        };
+        let id = Identity {
+            user_id: owner.user_id,
+            user_name: owner.user_name,
+            memberships: owner.membership.into_iter().collect(),
+            csrf_token: String::new(),
+            session_hash: Vec::new(),
+            token_id: Some(owner.token_id),
+        };
+        req.extensions_mut().insert(id.clone());
+        return Ok(id);
+    }
+    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+        return Err(AppError::Unauthorized);
+    };
+    let session_hash = sha256(cookie.value());
+    let found = match state.auth.get(&session_hash) {
+        Some(cached) => Some(cached),
+        None => {
+            let generation = state.auth.generation();
+            let loaded = state.db.session_identity(&session_hash).await?;
+            if let Some(s) = &loaded {
+                state
+                    .auth
+                    .store(generation, session_hash.clone(), s.clone());
+            }
+            loaded
+        }
+    };
+    let Some(SessionIdentity {
+        user_id,
+        user_name,
+        csrf_token,
+        memberships,
+        ..
+    }) = found
+    else {
+        return Err(AppError::Unauthorized);
+    };
+    if !is_safe_method(&req) {
+        let sent = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if sent != csrf_token {
+            return Err(AppError::Forbidden(
+                "missing or wrong X-CSRF-Token header for a cookie-authenticated change".into(),
+            ));
+        }
+    }
+    let id = Identity {
+        user_id,
+        user_name,
+        memberships,
+        csrf_token,
+        session_hash,
+        token_id: None,
+    };
+    req.extensions_mut().insert(id.clone());
+    Ok(id)
+}
+
+impl FromRequest for Identity {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Identity, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(identify(req.clone()))
+    }
 }
