@@ -9,6 +9,7 @@
 
 use super::errors::AppError;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::path::PathBuf;
 
@@ -91,7 +92,7 @@ fn accepts(req: &HttpRequest, coding: &str) -> bool {
 fn respond(
     req: &HttpRequest,
     name: &str,
-    body: Vec<u8>,
+    body: Bytes,
     coding: Option<&'static str>,
 ) -> HttpResponse {
     let mut r = HttpResponse::Ok();
@@ -125,7 +126,8 @@ fn file(source: &AppSource, req: &HttpRequest, name: &str) -> Option<HttpRespons
                 (_, Some(g)) if accepts(req, "gzip") => (g, Some("gzip")),
                 _ => (a.identity, None),
             };
-            Some(respond(req, name, body.to_vec(), coding))
+            // Served from the binary's own bytes, never copied.
+            Some(respond(req, name, Bytes::from_static(body), coding))
         }
         AppSource::Dir(dir) => {
             // Only plain names inside the folder: no separators, no parent references.
@@ -133,7 +135,7 @@ fn file(source: &AppSource, req: &HttpRequest, name: &str) -> Option<HttpRespons
                 return None;
             }
             let body = std::fs::read(dir.join(name)).ok()?;
-            Some(respond(req, name, body, None))
+            Some(respond(req, name, Bytes::from(body), None))
         }
     }
 }
