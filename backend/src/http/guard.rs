@@ -53,7 +53,7 @@ pub async fn guard(
 }
 
 fn uri_problem(req: &ServiceRequest) -> Option<AppError> {
-    let (what, text) = if req.path().contains('\0') || req.uri().path().contains("%00") {
+    let (what, text) = if req.uri().path().contains("%00") {
         ("path", req.uri().path())
     } else if req.query_string().contains("%00") {
         ("query string", req.query_string())
@@ -70,17 +70,11 @@ fn uri_problem(req: &ServiceRequest) -> Option<AppError> {
     })
 }
 
-/// What a `\u` escape at a position means for the checks here.
-#[derive(PartialEq)]
-enum Escape {
-    Nul,
-    Surrogate,
-}
-
-/// The first `\u0000` or `\uD800`..`\uDFFF` escape in JSON text, if any. A backslash that is
-/// itself escaped (`\\u0000`, the six characters) does not count: the run of backslashes before
-/// the `u` must be odd.
-fn find_escape(b: &[u8]) -> Option<Escape> {
+/// Whether JSON text has a `\u0000` or `\uD800`..`\uDFFF` escape (a surrogate pair is fine,
+/// but only parsing tells a pair from a lone half). A backslash that is itself escaped
+/// (`\\u0000`, the six characters) does not count: the run of backslashes before the `u`
+/// must be odd.
+fn has_escape(b: &[u8]) -> bool {
     for at in memchr::memchr_iter(b'u', b) {
         let mut slashes = 0;
         while at > slashes && b[at - 1 - slashes] == b'\\' {
@@ -89,22 +83,23 @@ fn find_escape(b: &[u8]) -> Option<Escape> {
         if slashes % 2 == 0 {
             continue;
         }
-        let hex = b.get(at + 1..at + 5)?;
-        if hex == b"0000" {
-            return Some(Escape::Nul);
-        }
-        if hex[0].eq_ignore_ascii_case(&b'd')
-            && matches!(hex[1].to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f')
+        let Some(hex) = b.get(at + 1..at + 5) else {
+            return false;
+        };
+        if hex == b"0000"
+            || (hex[0].eq_ignore_ascii_case(&b'd')
+                && matches!(hex[1].to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f'))
         {
-            // A pair (high then low) is fine; only a lone half fails the parse below.
-            return Some(Escape::Surrogate);
+            return true;
         }
     }
-    None
+    false
 }
 
 fn body_problem(bytes: &[u8]) -> Option<AppError> {
-    find_escape(bytes)?;
+    if !has_escape(bytes) {
+        return None;
+    }
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) if e.is_syntax() || e.is_data() => {

@@ -5,7 +5,8 @@
 //! the machine's CPU. [`SaveBody`] parses the body with the document typed. Only when that
 //! fails does it read the body again as a [`Save`], keeping the document as text, so that every
 //! answer stays as it was: a bad body is a `bad_json` 400 (from [`super::json_error`], the same
-//! checks of content type and size as `web::Json`), and a bad document is a `bad_document` 400
+//! check of content type as `web::Json`; an oversized body is answered by
+//! `guard` before this runs), and a bad document is a `bad_document` 400
 //! with its line and column in the document, given only after the access check.
 
 use super::configs::Save;
@@ -14,7 +15,7 @@ use super::errors::AppError;
 use super::json_error;
 use super::MAX_BODY;
 use actix_web::error::JsonPayloadError;
-use actix_web::{dev, http::header, mime, web, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{dev, mime, web, FromRequest, HttpMessage, HttpRequest};
 use lockstep_shared::Document;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -80,17 +81,8 @@ impl FromRequest for SaveBody {
             if !is_json(&req) {
                 return refuse(JsonPayloadError::ContentType);
             }
-            let length = req
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<usize>().ok());
-            if let Some(length) = length.filter(|&l| l > MAX_BODY) {
-                return refuse(JsonPayloadError::OverflowKnownLength {
-                    length,
-                    limit: MAX_BODY,
-                });
-            }
+            // A body over the limit never gets here (`guard` answers it); this read keeps the
+            // extractor safe on its own.
             let bytes = match body?.to_bytes_limited(MAX_BODY).await {
                 Ok(read) => read?,
                 Err(_) => return refuse(JsonPayloadError::Overflow { limit: MAX_BODY }),
