@@ -135,7 +135,7 @@ pub async fn create_team(
     let Some(team_id) = members::create_team(&mut tx, name, id.user_id).await? else {
         drop(tx);
         let mut probe = state.db.begin().await?;
-        members::record_name_probe(&mut probe, id.user_id, PROBE_WINDOW_SECS).await?;
+        members::record_name_probe(&mut probe, id.user_id).await?;
         probe.commit().await.map_err(anyhow::Error::from)?;
         return Err(AppError::Conflict {
             message: format!(
