@@ -231,12 +231,7 @@ impl Editor {
         }
         self.redo.clear();
         self.dragging = drag;
-        // What no longer exists is no longer selected.
-        let d = &self.doc;
-        self.selection.retain(|i| match i {
-            Item::Node(id) => d.node(id).is_some(),
-            Item::Edge(id) => d.edges.iter().any(|e| &e.id == id),
-        });
+        self.prune_selection();
         if let Some(s) = select {
             self.selection = BTreeSet::from([s]);
         }
@@ -267,12 +262,17 @@ impl Editor {
         };
         to.push(std::mem::replace(&mut self.doc, doc));
         self.dragging = None;
+        self.prune_selection();
+        true
+    }
+
+    /// What no longer exists is no longer selected.
+    fn prune_selection(&mut self) {
         let d = &self.doc;
         self.selection.retain(|i| match i {
             Item::Node(id) => d.node(id).is_some(),
             Item::Edge(id) => d.edges.iter().any(|e| &e.id == id),
         });
-        true
     }
 }
 
