@@ -112,22 +112,36 @@ struct Operation {
     has_body: bool,
     /// Top-level fields the description requires of the request body.
     body_required: Vec<String>,
+    /// Every top-level field the description lists for the request body.
+    body_properties: Vec<String>,
     /// Status code -> top-level fields its described answer requires.
     answers: BTreeMap<u16, Vec<String>>,
 }
 
-fn required_of(spec: &Value, schema: &Value) -> Vec<String> {
-    let schema = match schema["$ref"].as_str() {
+/// A schema, or the component it references.
+fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
         Some(r) => &spec["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
         None => schema,
-    };
-    schema["required"]
+    }
+}
+
+fn required_of(spec: &Value, schema: &Value) -> Vec<String> {
+    resolve(spec, schema)["required"]
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|x| x.as_str().map(str::to_owned))
                 .collect()
         })
+        .unwrap_or_default()
+}
+
+/// The names of the properties of a (referenced) schema.
+fn properties_of(spec: &Value, schema: &Value) -> Vec<String> {
+    resolve(spec, schema)["properties"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
         .unwrap_or_default()
 }
 
@@ -151,6 +165,7 @@ fn operations(spec: &Value) -> Vec<Operation> {
                 path: path.clone(),
                 has_body: !body.is_null(),
                 body_required: required_of(spec, body),
+                body_properties: properties_of(spec, body),
                 answers,
             });
         }
@@ -712,6 +727,7 @@ fn every_request_field_of_every_endpoint_survives_hostile_values() {
     ];
     let mut failures = Vec::new();
     let mut sent = 0;
+    let mut fields_walked = 0;
     let mut slowest: Vec<(std::time::Duration, String)> = Vec::new();
     let mut last = std::time::Instant::now();
     let mut check = |what: String, r: Response, failures: &mut Vec<String>| {
@@ -785,8 +801,8 @@ fn every_request_field_of_every_endpoint_survives_hostile_values() {
                 check(format!("{} {path}", op.id), r, &mut failures);
             }
         }
-        // Body fields: every top-level field the description lists, and up to 8 deeper ones
-        // of the sample body (a document has hundreds).
+        // Body fields: every top-level field the description lists (present in the sample or
+        // not), and up to 8 deeper ones of the sample body (a document has hundreds).
         if !op.has_body {
             continue;
         }
@@ -799,7 +815,7 @@ fn every_request_field_of_every_endpoint_survives_hostile_values() {
             .cloned()
             .collect();
         let mut fields = top;
-        for f in op.body_required.iter() {
+        for f in op.body_properties.iter().chain(&op.body_required) {
             let p = format!("/{f}");
             if !fields.contains(&p) {
                 fields.push(p);
@@ -808,6 +824,7 @@ fn every_request_field_of_every_endpoint_survives_hostile_values() {
         deep.retain(|p| p.matches('/').count() > 1);
         deep.shuffle(&mut rng);
         fields.extend(deep.into_iter().take(8));
+        fields_walked += fields.len();
         for pointer in fields {
             let mut values = hostile_values();
             values.extend((0..2).map(|_| json!(random_string(&mut rng))));
@@ -845,7 +862,10 @@ fn every_request_field_of_every_endpoint_survives_hostile_values() {
             op.id
         );
     }
-    eprintln!("hostile walk: {sent} requests, {} wrong", failures.len());
+    eprintln!(
+        "hostile walk: {sent} requests, {} wrong, {fields_walked} body fields",
+        failures.len()
+    );
     slowest.sort();
     for (t, what) in slowest.iter().rev().take(12) {
         eprintln!("slowest (with its fixtures): {t:?} {what}");
