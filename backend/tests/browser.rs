@@ -179,3 +179,224 @@ fn header(head: &str, name: &str) -> Option<String> {
         .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
         .map(|(_, v)| v.trim().to_owned())
 }
+
+/// A WebDriver session pool for one test: chromedriver, or a counted skip.
+fn driver(test: &str) -> Option<lockstep_tests::webdriver::Driver> {
+    if let Err(missing) = lockstep_tests::webdriver::available() {
+        skip(test, "chromedriver", missing);
+        return None;
+    }
+    Some(lockstep_tests::webdriver::Driver::start().expect("start chromedriver"))
+}
+
+/// Where the screenshots of the main screens go (test artifacts).
+fn shot(name: &str) -> std::path::PathBuf {
+    workspace_root()
+        .join("target/screenshots")
+        .join(format!("{name}.png"))
+}
+
+/// Logs in through the form and waits for the configurations page.
+fn log_in(b: &lockstep_tests::webdriver::Browser, base: &str, user: &str) {
+    b.goto(&format!("{base}/login")).expect("login page");
+    let u = b.find("#login-user").expect("user field");
+    b.type_into(&u, user).expect("type user");
+    let p = b.find("#login-password").expect("password field");
+    b.type_into(&p, common::PASSWORD).expect("type password");
+    b.click(&b.find("#login button[type=submit]").expect("submit"))
+        .expect("log in");
+    b.wait_text("#who", user).expect("signed in");
+}
+
+fn node_css(id: &str) -> String {
+    format!("g.node[data-id=\"{id}\"]")
+}
+
+fn count(b: &lockstep_tests::webdriver::Browser, css: &str) -> usize {
+    b.find_all(css).expect("find").len()
+}
+
+/// An operator's session, as issue 12 lists it: log in; create from the standard template;
+/// break the hidden overlay's size and see the error with the node outlined; fix it; drag a
+/// new edge and undo it; add a protected disk; save; see the history diff and the audit entry;
+/// a second session saving the same configuration gets the conflict screen; a viewer sees no
+/// save button. Screenshots of the main screens go to `target/screenshots/`.
+#[test]
+fn an_operator_draws_saves_and_reviews_in_a_real_browser() {
+    let test = "browser::an_operator_draws_saves_and_reviews_in_a_real_browser";
+    let Some(_dist) = built_app(test) else {
+        return;
+    };
+    need_postgres!(test);
+    let Some(driver) = driver(test) else {
+        return;
+    };
+    let db = common::Server::start();
+    db.create_user("ops", "admin", "alice");
+    db.create_user("ops", "editor", "bob");
+    db.create_user("ops", "viewer", "vic");
+    let server = db.with_embedded_app();
+    let base = format!("http://{}", server.addr);
+    let a = driver.browser(1400, 900).expect("browser");
+
+    // Log in and create from the standard template.
+    log_in(&a, &base, "alice");
+    a.screenshot(&shot("configurations")).expect("shot");
+    a.click(&a.find("#new-template-button").expect("button"))
+        .expect("new from template");
+    let name = a.find("#new-name").expect("name field");
+    a.type_into(&name, "web1").expect("name");
+    a.click(&a.find("#create-submit").expect("create"))
+        .expect("create");
+    a.wait("the editor", |b| {
+        Ok(b.url()?.contains("/configurations/").then_some(()))
+    })
+    .expect("editor url");
+    a.wait_text("#status", "Valid: no findings").expect("valid");
+    let url = a.url().expect("url");
+    assert_eq!(count(&a, "g.node"), 11, "the 1-disk pair has 11 nodes");
+
+    // Break the hidden overlay's size: E017, the node outlined; then fix it.
+    a.click(&a.find(&node_css("shidden0")).expect("node"))
+        .expect("select");
+    let size = a.find("#f-size").expect("size field");
+    a.replace_text(&size, "5G").expect("type");
+    a.keys(&[lockstep_tests::webdriver::key::TAB]).expect("tab");
+    a.wait_text("#status", "Not deployable")
+        .expect("error shown");
+    a.find("#findings li[data-code=\"E017\"]")
+        .expect("E017 listed");
+    let class = a
+        .attr(&a.find(&node_css("shidden0")).expect("node"), "class")
+        .expect("class")
+        .unwrap_or_default();
+    assert!(
+        class.contains("flag-error"),
+        "the node is outlined: {class}"
+    );
+    assert!(a
+        .text(&a.find("#badge").expect("badge"))
+        .expect("badge")
+        .contains("✖ 1"));
+    a.screenshot(&shot("findings")).expect("shot");
+    // Clicking the finding selects what it names.
+    a.click(
+        &a.find("#findings li[data-code=\"E017\"] button")
+            .expect("finding"),
+    )
+    .expect("pick");
+    a.wait("the finding's nodes selected", |b| {
+        let c = b
+            .attr(&b.find(&node_css("sdisk0"))?, "class")?
+            .unwrap_or_default();
+        Ok(c.contains("selected").then_some(()))
+    })
+    .expect("selected");
+    a.click(&a.find(&node_css("shidden0")).expect("node"))
+        .expect("select");
+    let size = a.find("#f-size").expect("size field");
+    a.replace_text(&size, "10G").expect("type");
+    a.keys(&[lockstep_tests::webdriver::key::TAB]).expect("tab");
+    a.wait_text("#status", "Valid: no findings").expect("fixed");
+
+    // Drag a new edge (a third child of the quorum) and undo it.
+    let edges = count(&a, "g.edge");
+    let handle = a
+        .find(&format!("{} circle.handle", node_css("pquorum0")))
+        .expect("handle");
+    let target = a.find(&node_css("pdisk0")).expect("target");
+    a.drag(&handle, &target, 8).expect("drag");
+    a.wait("a new edge", |b| {
+        Ok((count(b, "g.edge") == edges + 1).then_some(()))
+    })
+    .expect("edge added");
+    a.click(&a.find("#undo").expect("undo")).expect("undo");
+    a.wait("the edge gone", |b| {
+        Ok((count(b, "g.edge") == edges).then_some(()))
+    })
+    .expect("undone");
+
+    // Add a protected disk, then save.
+    a.click(&a.find("#add-disk").expect("add disk"))
+        .expect("open");
+    a.click(&a.find("#add-disk-submit").expect("submit"))
+        .expect("add");
+    a.wait("the second disk's chain", |b| {
+        Ok((count(b, "g.node") == 22).then_some(()))
+    })
+    .expect("22 nodes");
+    a.wait_text("#status", "Valid").expect("still valid");
+    let msg = a.find("#save-message").expect("message");
+    a.type_into(&msg, "second disk").expect("message");
+    a.click(&a.find("#save").expect("save")).expect("save");
+    a.wait_text("#saved", "Saved version 2").expect("saved");
+    a.screenshot(&shot("editor")).expect("shot");
+
+    // History: the diff of version 1 → 2, drawn and listed.
+    a.goto(&format!("{url}/history")).expect("history");
+    let diff = a
+        .wait_text("#history-diff", "added node pdisk1")
+        .expect("diff");
+    assert!(diff.contains("added edge nbd-pnbd1-sdisk1"), "{diff}");
+    a.find(".diff-canvas g.node.d-added")
+        .expect("added nodes coloured");
+    a.screenshot(&shot("history-diff")).expect("shot");
+
+    // Audit: the save is there, with its diff.
+    a.goto(&format!("{base}/audit")).expect("audit");
+    a.wait_text("#audit", "configuration.update")
+        .expect("audit entry");
+    a.screenshot(&shot("audit")).expect("shot");
+
+    // Conflict: bob opens version 2, alice saves 3, bob's save gets the conflict screen.
+    let b = driver.browser(1400, 900).expect("second browser");
+    log_in(&b, &base, "bob");
+    b.goto(&url).expect("open");
+    b.wait_text("#status", "Valid").expect("loaded");
+    a.goto(&url).expect("open");
+    a.wait_text("#status", "Valid").expect("loaded");
+    // Nothing selected: the panel edits the guest. Alice changes memory, bob the vCPUs.
+    for (who, field, value) in [(&a, "#f-memory", "2048"), (&b, "#f-vcpus", "2")] {
+        let f = who.find(field).expect("field");
+        who.replace_text(&f, value).expect("type");
+        who.keys(&[lockstep_tests::webdriver::key::TAB])
+            .expect("tab");
+        who.find("#dirty").expect("unsaved marker");
+    }
+    a.click(&a.find("#save").expect("save")).expect("save");
+    a.wait_text("#saved", "version 3").expect("alice saved");
+    b.click(&b.find("#save").expect("save")).expect("save");
+    let c = b
+        .wait_text("#conflict", "Someone saved first")
+        .expect("conflict screen");
+    assert!(c.contains("alice saved version 3"), "{c}");
+    let theirs = b
+        .text(&b.find("#their-changes").expect("theirs"))
+        .expect("text");
+    assert!(theirs.contains("guest.memory_mib"), "{theirs}");
+    let mine = b.text(&b.find("#my-changes").expect("mine")).expect("text");
+    assert!(mine.contains("guest.vcpus"), "{mine}");
+    b.screenshot(&shot("conflict")).expect("shot");
+    b.click(&b.find("#conflict-overwrite").expect("overwrite"))
+        .expect("overwrite");
+    b.wait_text("#saved", "version 4")
+        .expect("saved over it knowingly");
+
+    // A viewer sees the graph, read-only, without a save button.
+    let v = driver.browser(1400, 900).expect("third browser");
+    log_in(&v, &base, "vic");
+    v.goto(&url).expect("open");
+    v.wait_text("#status", "Valid").expect("loaded");
+    assert!(
+        v.find_all("#save").expect("find").is_empty(),
+        "a viewer has no save button"
+    );
+    let why = v
+        .text(&v.find("#readonly-reason").expect("reason"))
+        .expect("text");
+    assert!(why.contains("viewer"), "{why}");
+    assert!(
+        v.find_all("#undo").expect("find").is_empty(),
+        "nor editing tools"
+    );
+}

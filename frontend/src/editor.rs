@@ -56,6 +56,8 @@ pub enum Edit {
     Move { ids: Vec<String>, dx: f64, dy: f64 },
     /// Replaces a node (the properties panel); its id must stay.
     SetNode(Node),
+    /// Replaces an edge (the properties panel: a child's index); its id must stay.
+    SetEdge(Edge),
     /// The whole chain for one disk on both sides (the wizard's shape).
     AddProtectedDisk { disk: DiskSpec, overlay_dir: String },
     /// A document edited as JSON.
@@ -213,6 +215,12 @@ impl Editor {
                     return Err(format!("there is no node '{}'", node.id()));
                 };
                 *slot = node;
+            }
+            Edit::SetEdge(edge) => {
+                let Some(slot) = doc.edges.iter_mut().find(|e| e.id == edge.id) else {
+                    return Err(format!("there is no edge '{}'", edge.id));
+                };
+                *slot = edge;
             }
             Edit::AddProtectedDisk { disk, overlay_dir } => {
                 add_protected_disk(&mut doc, &disk, &overlay_dir);

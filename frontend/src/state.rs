@@ -1,6 +1,7 @@
 //! Pure page state: what the page shows for a given document text.
 
 use lockstep_shared::model::{HostRef, ImageFormat};
+use lockstep_shared::render::plan::{Action, Step};
 use lockstep_shared::render::{render_all, Artifacts, Validated};
 use lockstep_shared::validate::{validate, Finding};
 use lockstep_shared::wizard::{standard_pair, DiskSpec, WizardInput};
@@ -57,6 +58,27 @@ pub fn analyze(text: &str) -> Analysis {
     }
 }
 
+/// What one plan step does, as one line a person reads (the command to send or run).
+pub fn step_text(step: &Step) -> String {
+    match &step.action {
+        Action::Host { argv, .. } => format!("run: {}", argv.join(" ")),
+        Action::Launch { paused, .. } => {
+            format!("start the domain{}", if *paused { " paused" } else { "" })
+        }
+        Action::Qmp { command, .. } => serde_json::to_string(command).unwrap_or_default(),
+        Action::Wait {
+            command,
+            timeout_ms,
+            interval_ms,
+            ..
+        } => format!(
+            "repeat {} every {interval_ms} ms until it holds (at most {} s)",
+            serde_json::to_string(command).unwrap_or_default(),
+            timeout_ms / 1000
+        ),
+    }
+}
+
 /// The document the page starts with: the wizard's 1-disk pair.
 pub fn starter_document() -> String {
     let host = |name: &str, address: &str| HostRef {
@@ -99,6 +121,33 @@ mod tests {
             a.status().starts_with("Not a document: line 3, column 0"),
             "{}",
             a.status()
+        );
+    }
+
+    #[test]
+    fn plan_steps_read_as_commands() {
+        let doc = Document::from_json(&starter_document()).expect("doc");
+        let v = Validated::new(doc).expect("valid");
+        let plan = lockstep_shared::render::plan::build(&v);
+        let lines: Vec<String> = plan
+            .phases
+            .iter()
+            .flat_map(|p| &p.steps)
+            .map(step_text)
+            .collect();
+        assert!(
+            lines.iter().any(|l| l.starts_with("run: qemu-img")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("\"execute\":\"migrate-set-capabilities\"")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("start the domain")),
+            "{lines:?}"
         );
     }
 

@@ -26,6 +26,39 @@ impl Response {
     }
 }
 
+/// One response's bytes: to the end of its `Content-Length` body or its last chunk, or to the
+/// end of the stream (some servers, chromedriver among them, keep the socket open after
+/// `Connection: close`).
+fn read_response(s: &mut TcpStream) -> Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return Ok(raw);
+        }
+        raw.extend_from_slice(&buf[..n]);
+        let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+        let length = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == "content-length")
+            .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+        let body = &raw[end + 4..];
+        let complete = match length {
+            Some(len) => body.len() >= len,
+            None if head.contains("chunked") => body.ends_with(b"0\r\n\r\n"),
+            None => false,
+        };
+        if complete {
+            return Ok(raw);
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Client {
     pub addr: String,
@@ -81,8 +114,7 @@ impl Client {
         head.push_str("\r\n");
         s.write_all(head.as_bytes())?;
         s.write_all(body)?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw)?;
+        let raw = read_response(&mut s)?;
         let text = String::from_utf8_lossy(&raw).into_owned();
         let (head, body) = text
             .split_once("\r\n\r\n")

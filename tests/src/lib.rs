@@ -10,6 +10,7 @@ pub mod driver;
 pub mod http;
 pub mod qmp;
 pub mod schema;
+pub mod webdriver;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -165,7 +165,7 @@ fn strings<'a>(v: &'a Value, path: &str, out: &mut Vec<(String, &'a str)>) {
 
 /// Checks one value against its parameter; `Err` says what is wrong. Returns the value as it
 /// goes into the document (sizes become byte counts).
-fn check_value(p: &Parameter, v: &Value) -> Result<Value, String> {
+pub fn check_value(p: &Parameter, v: &Value) -> Result<Value, String> {
     let c = &p.constraints;
     let typed = match p.kind {
         ParamType::String => match v {

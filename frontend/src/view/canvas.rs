@@ -1,0 +1,1007 @@
+//! The graph canvas: the two hosts side by side in SVG, every node and edge drawn by kind,
+//! and the pointer and keyboard turned into editor edits (select, rubber band, drag, connect,
+//! delete, undo and redo, zoom, pan, fit).
+
+use super::EditorHandle;
+use crate::drawing::{edge_ends, edge_label, facts, hit, inside, kind_label, NODE_H, NODE_W};
+use crate::editor::{Edit, Item, NodeKind};
+use crate::geometry::{bounds, fit, positions};
+use lockstep_shared::diff::ChangeKind;
+use lockstep_shared::model::{EdgeKind, Node, Point, Side};
+use lockstep_shared::validate::Finding;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use yew::prelude::*;
+
+/// Screen = world × scale + offset.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct View {
+    scale: f64,
+    offset: Point,
+}
+
+/// What a pointer press started.
+#[derive(Debug, Clone, PartialEq)]
+enum Mode {
+    Idle,
+    /// `node` was pressed; a press without a move selects it alone (unless Shift was held).
+    Drag {
+        last: Point,
+        node: String,
+        moved: bool,
+        extend: bool,
+    },
+    Band {
+        start: Point,
+        now: Point,
+        extend: bool,
+    },
+    Pan {
+        last: (f64, f64),
+    },
+    Connect {
+        from: String,
+        now: Point,
+    },
+}
+
+/// An edge kind to pick, when more than one may join two nodes.
+#[derive(Debug, Clone, PartialEq)]
+struct Choice {
+    from: String,
+    to: String,
+    kinds: Vec<EdgeKind>,
+    at: Point,
+}
+
+#[derive(Properties, PartialEq)]
+pub struct CanvasProps {
+    pub ed: EditorHandle,
+    pub findings: Rc<Vec<Finding>>,
+    /// Ids to centre on; the number changes with each request.
+    pub focus: (u64, Vec<String>),
+    /// A diff's colouring: what happened to each node and edge id.
+    #[prop_or_default]
+    pub marks: Rc<BTreeMap<String, ChangeKind>>,
+}
+
+fn mark_class(m: Option<&ChangeKind>) -> Option<&'static str> {
+    m.map(|k| match k {
+        ChangeKind::Added => "d-added",
+        ChangeKind::Removed => "d-removed",
+        ChangeKind::Changed => "d-changed",
+    })
+}
+
+fn kind_class(n: &Node) -> &'static str {
+    match n {
+        Node::Image(_) => "k-image",
+        Node::Quorum(_) => "k-quorum",
+        Node::Replication(_) => "k-replication",
+        Node::NbdClient(_) => "k-nbd",
+        Node::GuestDisk(_) => "k-guest",
+    }
+}
+
+/// The outline of a node of this kind, in its own box (0,0)-(W,H).
+fn shape(n: &Node) -> Html {
+    let (w, h) = (NODE_W, NODE_H);
+    match n {
+        Node::Quorum(_) => {
+            let pts = format!(
+                "12,0 {},0 {w},{} {},{h} 12,{h} 0,{}",
+                w - 12.0,
+                h / 2.0,
+                w - 12.0,
+                h / 2.0
+            );
+            html! { <polygon class="shape" points={pts} /> }
+        }
+        Node::Replication(_) => html! {
+            <>
+                <rect class="shape" width={w.to_string()} height={h.to_string()} rx="6" />
+                <rect class="inner" x="4" y="4" width={(w - 8.0).to_string()} height={(h - 8.0).to_string()} rx="4" />
+            </>
+        },
+        Node::NbdClient(_) => html! {
+            <rect class="shape" width={w.to_string()} height={h.to_string()} rx={(h / 2.0).to_string()} />
+        },
+        Node::GuestDisk(_) => {
+            let d = format!("M0,10 L10,0 L{w},0 L{w},{h} L0,{h} Z");
+            html! { <path class="shape" d={d} /> }
+        }
+        Node::Image(_) => html! {
+            <>
+                <rect class="shape" width={w.to_string()} height={h.to_string()} rx="3" />
+                <line class="inner" x1="0" y1="8" x2={w.to_string()} y2="8" />
+            </>
+        },
+    }
+}
+
+/// The worst finding naming each id: `true` for an error, `false` for a warning.
+fn flagged(findings: &[Finding]) -> BTreeMap<String, bool> {
+    let mut m: BTreeMap<String, bool> = BTreeMap::new();
+    for f in findings {
+        for s in &f.subjects {
+            let e = m.entry(s.clone()).or_insert(false);
+            *e |= f.is_error();
+        }
+    }
+    m
+}
+
+#[component]
+pub fn Canvas(props: &CanvasProps) -> Html {
+    let ed = props.ed.clone();
+    let svg_ref = use_node_ref();
+    let view = use_state(|| View {
+        scale: 1.0,
+        offset: Point { x: 60.0, y: 70.0 },
+    });
+    let mode = use_mut_ref(|| Mode::Idle);
+    // Redraws for pointer feedback that changes no document (band, connect line).
+    let overlay = use_state(|| 0u64);
+    let choice = use_state(|| None::<Choice>);
+    let add_side = use_state(|| Side::Primary);
+
+    let editor = ed.editor.borrow();
+    let doc = editor.document();
+    let pos = positions(doc);
+    let selection = editor.selection().clone();
+    let flags = flagged(&props.findings);
+
+    // Fit once the canvas has a size, and on a focus request centre its ids.
+    let fit_now = {
+        let view = view.clone();
+        let svg_ref = svg_ref.clone();
+        let ed = ed.clone();
+        Callback::from(move |_: ()| {
+            let Some(el) = svg_ref.cast::<web_sys::Element>() else {
+                return;
+            };
+            let r = el.get_bounding_client_rect();
+            let pos = positions(ed.editor.borrow().document());
+            if let Some((lo, hi)) = bounds(pos.values()) {
+                let (scale, offset) = fit(
+                    (
+                        Point {
+                            x: lo.x - NODE_W / 2.0,
+                            y: lo.y - NODE_H / 2.0 - 30.0,
+                        },
+                        Point {
+                            x: hi.x + NODE_W / 2.0,
+                            y: hi.y + NODE_H / 2.0,
+                        },
+                    ),
+                    r.width(),
+                    r.height(),
+                    24.0,
+                );
+                view.set(View { scale, offset });
+            }
+        })
+    };
+    {
+        let fit_now = fit_now.clone();
+        use_effect_with((), move |_| fit_now.emit(()));
+    }
+    {
+        let view = view.clone();
+        let svg_ref = svg_ref.clone();
+        let ed = ed.clone();
+        use_effect_with(props.focus.clone(), move |(n, ids)| {
+            if *n > 0 {
+                let pos = positions(ed.editor.borrow().document());
+                let pts: Vec<Point> = ids.iter().filter_map(|i| pos.get(i).copied()).collect();
+                if let (Some((lo, hi)), Some(el)) =
+                    (bounds(pts.iter()), svg_ref.cast::<web_sys::Element>())
+                {
+                    let r = el.get_bounding_client_rect();
+                    let c = Point {
+                        x: (lo.x + hi.x) / 2.0,
+                        y: (lo.y + hi.y) / 2.0,
+                    };
+                    let v = *view;
+                    view.set(View {
+                        scale: v.scale,
+                        offset: Point {
+                            x: r.width() / 2.0 - c.x * v.scale,
+                            y: r.height() / 2.0 - c.y * v.scale,
+                        },
+                    });
+                }
+            }
+        });
+    }
+
+    // Screen point of a pointer event, and the world point under it.
+    let to_world = {
+        let svg_ref = svg_ref.clone();
+        let view = *view;
+        move |x: i32, y: i32| -> (f64, f64, Point) {
+            let (sx, sy) = match svg_ref.cast::<web_sys::Element>() {
+                Some(el) => {
+                    let r = el.get_bounding_client_rect();
+                    (x as f64 - r.left(), y as f64 - r.top())
+                }
+                None => (x as f64, y as f64),
+            };
+            (
+                sx,
+                sy,
+                Point {
+                    x: (sx - view.offset.x) / view.scale,
+                    y: (sy - view.offset.y) / view.scale,
+                },
+            )
+        }
+    };
+
+    let capture = |e: &PointerEvent| {
+        if let Some(t) = e.target_dyn_into::<web_sys::Element>() {
+            let _ = t.set_pointer_capture(e.pointer_id());
+        }
+    };
+
+    let on_bg_down = {
+        let mode = mode.clone();
+        let ed = ed.clone();
+        let to_world = to_world.clone();
+        let overlay = overlay.clone();
+        let choice = choice.clone();
+        Callback::from(move |e: PointerEvent| {
+            choice.set(None);
+            let (sx, sy, w) = to_world(e.client_x(), e.client_y());
+            capture(&e);
+            *mode.borrow_mut() = if e.button() == 1 || e.alt_key() {
+                Mode::Pan { last: (sx, sy) }
+            } else {
+                if !e.shift_key() {
+                    ed.with(|ed| ed.clear_selection());
+                }
+                Mode::Band {
+                    start: w,
+                    now: w,
+                    extend: e.shift_key(),
+                }
+            };
+            overlay.set(*overlay + 1);
+        })
+    };
+
+    let on_node_down = {
+        let mode = mode.clone();
+        let ed = ed.clone();
+        let to_world = to_world.clone();
+        let choice = choice.clone();
+        move |id: String| {
+            let mode = mode.clone();
+            let ed = ed.clone();
+            let to_world = to_world.clone();
+            let choice = choice.clone();
+            Callback::from(move |e: PointerEvent| {
+                e.stop_propagation();
+                choice.set(None);
+                let (_, _, w) = to_world(e.client_x(), e.client_y());
+                let item = Item::Node(id.clone());
+                let selected = ed.editor.borrow().selection().contains(&item);
+                if e.shift_key() {
+                    ed.with(|ed| {
+                        if selected {
+                            let rest: Vec<Item> = ed
+                                .selection()
+                                .iter()
+                                .filter(|i| **i != item)
+                                .cloned()
+                                .collect();
+                            ed.select_all_of(rest);
+                        } else {
+                            ed.select(item.clone(), true);
+                        }
+                    });
+                } else if !selected {
+                    ed.with(|ed| ed.select(item.clone(), false));
+                }
+                capture(&e);
+                *mode.borrow_mut() = Mode::Drag {
+                    last: w,
+                    node: id.clone(),
+                    moved: false,
+                    extend: e.shift_key(),
+                };
+            })
+        }
+    };
+
+    let on_handle_down = {
+        let mode = mode.clone();
+        let to_world = to_world.clone();
+        let overlay = overlay.clone();
+        move |id: String| {
+            let mode = mode.clone();
+            let to_world = to_world.clone();
+            let overlay = overlay.clone();
+            Callback::from(move |e: PointerEvent| {
+                e.stop_propagation();
+                let (_, _, w) = to_world(e.client_x(), e.client_y());
+                capture(&e);
+                *mode.borrow_mut() = Mode::Connect {
+                    from: id.clone(),
+                    now: w,
+                };
+                overlay.set(*overlay + 1);
+            })
+        }
+    };
+
+    let on_edge_down = {
+        let ed = ed.clone();
+        move |id: String| {
+            let ed = ed.clone();
+            Callback::from(move |e: PointerEvent| {
+                e.stop_propagation();
+                let extend = e.shift_key();
+                ed.with(|ed| ed.select(Item::Edge(id.clone()), extend));
+            })
+        }
+    };
+
+    let on_move = {
+        let mode = mode.clone();
+        let ed = ed.clone();
+        let to_world = to_world.clone();
+        let overlay = overlay.clone();
+        let view = view.clone();
+        Callback::from(move |e: PointerEvent| {
+            let (sx, sy, w) = to_world(e.client_x(), e.client_y());
+            let mut m = mode.borrow_mut();
+            match &mut *m {
+                Mode::Idle => {}
+                Mode::Drag { last, moved, .. } => {
+                    let (dx, dy) = (w.x - last.x, w.y - last.y);
+                    if dx == 0.0 && dy == 0.0 || ed.readonly {
+                        return;
+                    }
+                    *last = w;
+                    *moved = true;
+                    let ids: Vec<String> = ed
+                        .editor
+                        .borrow()
+                        .selection()
+                        .iter()
+                        .filter_map(|i| match i {
+                            Item::Node(id) => Some(id.clone()),
+                            Item::Edge(_) => None,
+                        })
+                        .collect();
+                    drop(m);
+                    if !ids.is_empty() {
+                        ed.apply(Edit::Move { ids, dx, dy });
+                    }
+                }
+                Mode::Band { now, .. } | Mode::Connect { now, .. } => {
+                    *now = w;
+                    drop(m);
+                    overlay.set(*overlay + 1);
+                }
+                Mode::Pan { last } => {
+                    let (dx, dy) = (sx - last.0, sy - last.1);
+                    *last = (sx, sy);
+                    let v = *view;
+                    view.set(View {
+                        scale: v.scale,
+                        offset: Point {
+                            x: v.offset.x + dx,
+                            y: v.offset.y + dy,
+                        },
+                    });
+                }
+            }
+        })
+    };
+
+    let on_up = {
+        let mode = mode.clone();
+        let ed = ed.clone();
+        let overlay = overlay.clone();
+        let choice = choice.clone();
+        Callback::from(move |_: PointerEvent| {
+            let m = std::mem::replace(&mut *mode.borrow_mut(), Mode::Idle);
+            match m {
+                Mode::Drag {
+                    node,
+                    moved,
+                    extend,
+                    ..
+                } => ed.with(|ed| {
+                    ed.end_drag();
+                    if !moved && !extend {
+                        ed.select(Item::Node(node), false);
+                    }
+                }),
+                Mode::Band { start, now, extend } => {
+                    let pos = positions(ed.editor.borrow().document());
+                    let ids = inside(&pos, start, now);
+                    ed.with(|ed| {
+                        let mut items: BTreeSet<Item> = if extend {
+                            ed.selection().clone()
+                        } else {
+                            BTreeSet::new()
+                        };
+                        items.extend(ids.into_iter().map(Item::Node));
+                        ed.select_all_of(items);
+                    });
+                }
+                Mode::Connect { from, now } => {
+                    let target = {
+                        let e = ed.editor.borrow();
+                        let d = e.document();
+                        let pos = positions(d);
+                        let order: Vec<&str> = d.nodes.iter().map(|n| n.id()).collect();
+                        hit(&pos, &order, now).map(str::to_owned)
+                    };
+                    match target {
+                        Some(to) if to != from => {
+                            let kinds = ed.editor.borrow().edge_kinds(&from, &to);
+                            match kinds.as_slice() {
+                                [] => {
+                                    let e = ed.editor.borrow();
+                                    let d = e.document();
+                                    let k = |id: &str| d.node(id).map(kind_label).unwrap_or("?");
+                                    let msg = format!(
+                                        "No edge can go from {from} ({}) to {to} ({}): the graph allows \
+                                         child, file and backing edges downwards on one host, attach from a \
+                                         guest disk, and nbd from the primary's NBD client to the secondary.",
+                                        k(&from),
+                                        k(&to)
+                                    );
+                                    drop(e);
+                                    ed.notice.emit(msg);
+                                }
+                                [kind] => ed.apply(Edit::Connect {
+                                    from,
+                                    to,
+                                    kind: *kind,
+                                }),
+                                _ => choice.set(Some(Choice {
+                                    from,
+                                    to,
+                                    kinds,
+                                    at: now,
+                                })),
+                            }
+                        }
+                        _ => {}
+                    }
+                    overlay.set(*overlay + 1);
+                }
+                Mode::Pan { .. } | Mode::Idle => {}
+            }
+            overlay.set(*overlay + 1);
+        })
+    };
+
+    let on_wheel = {
+        let view = view.clone();
+        let to_world = to_world.clone();
+        Callback::from(move |e: WheelEvent| {
+            e.prevent_default();
+            let (sx, sy, w) = to_world(e.client_x(), e.client_y());
+            let v = *view;
+            let scale = (v.scale * (-e.delta_y() * 0.0015).exp()).clamp(0.15, 3.0);
+            view.set(View {
+                scale,
+                offset: Point {
+                    x: sx - w.x * scale,
+                    y: sy - w.y * scale,
+                },
+            });
+        })
+    };
+
+    let zoom = {
+        let view = view.clone();
+        let svg_ref = svg_ref.clone();
+        move |factor: f64| {
+            let view = view.clone();
+            let svg_ref = svg_ref.clone();
+            Callback::from(move |_: MouseEvent| {
+                let v = *view;
+                let (cx, cy) = svg_ref
+                    .cast::<web_sys::Element>()
+                    .map(|el| {
+                        let r = el.get_bounding_client_rect();
+                        (r.width() / 2.0, r.height() / 2.0)
+                    })
+                    .unwrap_or((300.0, 200.0));
+                let scale = (v.scale * factor).clamp(0.15, 3.0);
+                let w = Point {
+                    x: (cx - v.offset.x) / v.scale,
+                    y: (cy - v.offset.y) / v.scale,
+                };
+                view.set(View {
+                    scale,
+                    offset: Point {
+                        x: cx - w.x * scale,
+                        y: cy - w.y * scale,
+                    },
+                });
+            })
+        }
+    };
+
+    let on_key = {
+        let ed = ed.clone();
+        let choice = choice.clone();
+        let mode = mode.clone();
+        let overlay = overlay.clone();
+        Callback::from(move |e: KeyboardEvent| {
+            let ctrl = e.ctrl_key() || e.meta_key();
+            let key = e.key();
+            let step = if e.shift_key() { 50.0 } else { 10.0 };
+            let moved = |dx: f64, dy: f64| {
+                let ids: Vec<String> = ed
+                    .editor
+                    .borrow()
+                    .selection()
+                    .iter()
+                    .filter_map(|i| match i {
+                        Item::Node(id) => Some(id.clone()),
+                        Item::Edge(_) => None,
+                    })
+                    .collect();
+                if !ids.is_empty() {
+                    ed.apply(Edit::Move { ids, dx, dy });
+                    ed.with(|ed| ed.end_drag());
+                }
+            };
+            match key.as_str() {
+                "z" | "Z" if ctrl && e.shift_key() => {
+                    ed.with(|ed| {
+                        ed.redo();
+                    });
+                }
+                "z" | "Z" if ctrl => {
+                    ed.with(|ed| {
+                        ed.undo();
+                    });
+                }
+                "y" if ctrl => {
+                    ed.with(|ed| {
+                        ed.redo();
+                    });
+                }
+                "a" if ctrl => {
+                    let items: Vec<Item> = ed
+                        .editor
+                        .borrow()
+                        .document()
+                        .nodes
+                        .iter()
+                        .map(|n| Item::Node(n.id().to_owned()))
+                        .collect();
+                    ed.with(|ed| ed.select_all_of(items));
+                }
+                "Delete" | "Backspace" => ed.apply(Edit::DeleteSelection),
+                "Escape" => {
+                    choice.set(None);
+                    *mode.borrow_mut() = Mode::Idle;
+                    ed.with(|ed| ed.clear_selection());
+                    overlay.set(*overlay + 1);
+                }
+                "ArrowLeft" => moved(-step, 0.0),
+                "ArrowRight" => moved(step, 0.0),
+                "ArrowUp" => moved(0.0, -step),
+                "ArrowDown" => moved(0.0, step),
+                _ => return,
+            }
+            e.prevent_default();
+        })
+    };
+
+    let add_node = {
+        let ed = ed.clone();
+        let view = view.clone();
+        let svg_ref = svg_ref.clone();
+        let add_side = add_side.clone();
+        move |kind: NodeKind| {
+            let ed = ed.clone();
+            let view = view.clone();
+            let svg_ref = svg_ref.clone();
+            let add_side = add_side.clone();
+            Callback::from(move |_: MouseEvent| {
+                let v = *view;
+                let (cx, cy) = svg_ref
+                    .cast::<web_sys::Element>()
+                    .map(|el| {
+                        let r = el.get_bounding_client_rect();
+                        (r.width() / 2.0, r.height() / 2.0)
+                    })
+                    .unwrap_or((300.0, 200.0));
+                let at = Point {
+                    x: (cx - v.offset.x) / v.scale,
+                    y: (cy - v.offset.y) / v.scale,
+                };
+                ed.apply(Edit::AddNode {
+                    kind,
+                    side: *add_side,
+                    at,
+                });
+            })
+        }
+    };
+
+    let on_side = {
+        let add_side = add_side.clone();
+        Callback::from(move |e: Event| {
+            let v = e
+                .target_unchecked_into::<web_sys::HtmlSelectElement>()
+                .value();
+            add_side.set(if v == "secondary" {
+                Side::Secondary
+            } else {
+                Side::Primary
+            });
+        })
+    };
+
+    // Host headings over each side's nodes, and the line between the hosts.
+    let side_x = |side: Side| -> Option<(f64, f64)> {
+        doc.nodes
+            .iter()
+            .filter(|n| n.side() == side)
+            .filter_map(|n| pos.get(n.id()))
+            .fold(None, |acc: Option<(f64, f64)>, p| {
+                Some(acc.map_or((p.x, p.x), |(a, b)| (a.min(p.x), b.max(p.x))))
+            })
+    };
+    let top = pos.values().map(|p| p.y).fold(f64::INFINITY, f64::min);
+    let top = if top.is_finite() {
+        top - NODE_H / 2.0 - 26.0
+    } else {
+        0.0
+    };
+    let heading = |side: Side, label: &str, host: &lockstep_shared::model::HostRef| -> Html {
+        let Some((x0, _)) = side_x(side) else {
+            return html! {};
+        };
+        html! {
+            <text class="host-heading" x={(x0 - NODE_W / 2.0).to_string()} y={top.to_string()}>
+                { format!("{label} · {} ({})", host.name, host.address) }
+            </text>
+        }
+    };
+    let divider = match (side_x(Side::Primary), side_x(Side::Secondary)) {
+        (Some((_, p1)), Some((s0, _))) if s0 > p1 => {
+            let x = (p1 + s0) / 2.0;
+            let y1 = pos.values().map(|p| p.y).fold(f64::NEG_INFINITY, f64::max) + NODE_H;
+            html! { <line class="divider" x1={x.to_string()} x2={x.to_string()} y1={(top - 16.0).to_string()} y2={y1.to_string()} /> }
+        }
+        _ => html! {},
+    };
+
+    let edges = doc.edges.iter().filter_map(|e| {
+        let (a, b) = (pos.get(&e.from)?, pos.get(&e.to)?);
+        let (s, t) = edge_ends(*a, *b);
+        let sel = selection.contains(&Item::Edge(e.id.clone()));
+        let flag = flags.get(&e.id).copied();
+        let class = classes!(
+            "edge",
+            format!("e-{}", e.kind.as_str()),
+            sel.then_some("selected"),
+            flag.map(|err| if err { "flag-error" } else { "flag-warning" }),
+            mark_class(props.marks.get(&e.id))
+        );
+        let (mx, my) = ((s.x + t.x) / 2.0, (s.y + t.y) / 2.0);
+        let label = edge_label(e);
+        Some(html! {
+            <g key={format!("e:{}", e.id)} class={class} data-id={e.id.clone()}
+               onpointerdown={on_edge_down(e.id.clone())}>
+                <title>{ format!("{} edge {} → {}", e.kind.as_str(), e.from, e.to) }</title>
+                <line class="hitline" x1={s.x.to_string()} y1={s.y.to_string()} x2={t.x.to_string()} y2={t.y.to_string()} />
+                <line class="line" x1={s.x.to_string()} y1={s.y.to_string()} x2={t.x.to_string()} y2={t.y.to_string()} marker-end="url(#arrow)" />
+                <rect class="label-bg" x={(mx - 3.5 * label.len() as f64 - 4.0).to_string()} y={(my - 9.0).to_string()} width={(7.0 * label.len() as f64 + 8.0).to_string()} height="16" rx="3" />
+                <text class="label" x={mx.to_string()} y={(my + 3.0).to_string()} text-anchor="middle">{ label }</text>
+            </g>
+        })
+    });
+
+    let nodes = doc.nodes.iter().filter_map(|n| {
+        let p = pos.get(n.id())?;
+        let id = n.id().to_owned();
+        let sel = selection.contains(&Item::Node(id.clone()));
+        let flag = flags.get(&id).copied();
+        let class = classes!(
+            "node",
+            kind_class(n),
+            sel.then_some("selected"),
+            flag.map(|err| if err { "flag-error" } else { "flag-warning" }),
+            mark_class(props.marks.get(&id))
+        );
+        let onfocus = {
+            let ed = ed.clone();
+            let id = id.clone();
+            Callback::from(move |_: FocusEvent| {
+                let item = Item::Node(id.clone());
+                if !ed.editor.borrow().selection().contains(&item) {
+                    ed.with(|ed| ed.select(item.clone(), false));
+                }
+            })
+        };
+        let aria = format!(
+            "{} {} on the {}: {}{}",
+            kind_label(n),
+            id,
+            n.side().as_str(),
+            facts(n),
+            match flag {
+                Some(true) => ", has errors",
+                Some(false) => ", has warnings",
+                None => "",
+            }
+        );
+        Some(html! {
+            <g key={format!("n:{id}")} class={class} data-id={id.clone()} tabindex="0" role="button"
+               aria-label={aria} aria-pressed={sel.to_string()} {onfocus}
+               transform={format!("translate({},{})", p.x - NODE_W / 2.0, p.y - NODE_H / 2.0)}
+               onpointerdown={on_node_down(id.clone())}>
+                { shape(n) }
+                <text class="kind" x="10" y="14">{ kind_label(n) }</text>
+                <text class="id" x="10" y="29">{ id.clone() }</text>
+                <text class="facts" x="10" y="42">{ facts(n) }</text>
+                if let Some(m) = props.marks.get(&id) {
+                    <text class="dmark" x="0" y="-5">{ match m {
+                        ChangeKind::Added => "+ new", ChangeKind::Removed => "− gone", ChangeKind::Changed => "~ changed" } }</text>
+                }
+                if let Some(err) = flag {
+                    <text class="mark" x={(NODE_W - 16.0).to_string()} y="15">{ if err { "✖" } else { "⚠" } }</text>
+                }
+                if !ed.readonly {
+                    <circle class="handle" cx={NODE_W.to_string()} cy={(NODE_H / 2.0).to_string()} r="7"
+                        onpointerdown={on_handle_down(id.clone())}>
+                        <title>{ "Drag to another node to connect" }</title>
+                    </circle>
+                }
+            </g>
+        })
+    });
+
+    let pending = match &*mode.borrow() {
+        Mode::Band { start, now, .. } => html! {
+            <rect class="band" x={start.x.min(now.x).to_string()} y={start.y.min(now.y).to_string()}
+                width={(start.x - now.x).abs().to_string()} height={(start.y - now.y).abs().to_string()} />
+        },
+        Mode::Connect { from, now } => match pos.get(from) {
+            Some(a) => html! {
+                <line class="connecting" x1={(a.x + NODE_W / 2.0).to_string()} y1={a.y.to_string()}
+                    x2={now.x.to_string()} y2={now.y.to_string()} marker-end="url(#arrow)" />
+            },
+            None => html! {},
+        },
+        _ => html! {},
+    };
+
+    let menu = (*choice).clone().map(|c| {
+        let v = *view;
+        let style = format!(
+            "left:{}px;top:{}px",
+            c.at.x * v.scale + v.offset.x,
+            c.at.y * v.scale + v.offset.y
+        );
+        html! {
+            <div class="edge-menu" role="menu" {style} aria-label="Edge kind">
+                <div class="menu-title">{ format!("Connect {} → {} as", c.from, c.to) }</div>
+                { for c.kinds.iter().map(|k| {
+                    let ed = ed.clone();
+                    let choice = choice.clone();
+                    let (from, to, kind) = (c.from.clone(), c.to.clone(), *k);
+                    html! { <button role="menuitem" onclick={Callback::from(move |_| {
+                        choice.set(None);
+                        ed.apply(Edit::Connect { from: from.clone(), to: to.clone(), kind });
+                    })}>{ k.as_str() }</button> }
+                }) }
+            </div>
+        }
+    });
+
+    let (undo_ok, redo_ok) = (editor.can_undo(), editor.can_redo());
+    let has_selection = !selection.is_empty();
+    let v = *view;
+    let transform = format!(
+        "matrix({} 0 0 {} {} {})",
+        v.scale, v.scale, v.offset.x, v.offset.y
+    );
+    let hosts = doc.hosts.clone();
+    let ro = ed.readonly;
+    let undo = {
+        let ed = ed.clone();
+        Callback::from(move |_: MouseEvent| {
+            ed.with(|e| {
+                e.undo();
+            })
+        })
+    };
+    let redo = {
+        let ed = ed.clone();
+        Callback::from(move |_: MouseEvent| {
+            ed.with(|e| {
+                e.redo();
+            })
+        })
+    };
+    let delete = {
+        let ed = ed.clone();
+        Callback::from(move |_: MouseEvent| ed.apply(Edit::DeleteSelection))
+    };
+    let layout = {
+        let ed = ed.clone();
+        let fit_now = fit_now.clone();
+        Callback::from(move |_: MouseEvent| {
+            ed.apply(Edit::AutoLayout);
+            fit_now.emit(());
+        })
+    };
+    let fit_click = {
+        let fit_now = fit_now.clone();
+        Callback::from(move |_: MouseEvent| fit_now.emit(()))
+    };
+
+    html! {
+        <div class="canvas-wrap">
+            <div class="toolbar" role="toolbar" aria-label="Graph tools">
+                if !ro {
+                    <label class="inline">{ "Add on " }
+                        <select aria-label="Side for new nodes" onchange={on_side}>
+                            <option value="primary" selected={*add_side == Side::Primary}>{ "primary" }</option>
+                            <option value="secondary" selected={*add_side == Side::Secondary}>{ "secondary" }</option>
+                        </select>
+                    </label>
+                    <button onclick={add_node(NodeKind::Image)} title="Add an image node">{ "+ Image" }</button>
+                    <button onclick={add_node(NodeKind::Quorum)} title="Add a quorum node">{ "+ Quorum" }</button>
+                    <button onclick={add_node(NodeKind::Replication)} title="Add a replication filter">{ "+ Replication" }</button>
+                    <button onclick={add_node(NodeKind::NbdClient)} title="Add an NBD client">{ "+ NBD client" }</button>
+                    <button onclick={add_node(NodeKind::GuestDisk)} title="Add a guest disk">{ "+ Guest disk" }</button>
+                    <span class="sep" />
+                    <button id="undo" onclick={undo} disabled={!undo_ok} title="Undo (Ctrl+Z)">{ "↶ Undo" }</button>
+                    <button id="redo" onclick={redo} disabled={!redo_ok} title="Redo (Ctrl+Shift+Z)">{ "↷ Redo" }</button>
+                    <button id="delete" onclick={delete} disabled={!has_selection} title="Delete the selection (Delete)">{ "Delete" }</button>
+                    <AddDisk ed={ed.clone()} />
+                    <span class="sep" />
+                    <button onclick={layout} title="Place every node automatically">{ "Auto layout" }</button>
+                }
+                <button onclick={fit_click} title="Fit the graph to the canvas">{ "Fit" }</button>
+                <button onclick={zoom(1.25)} aria-label="Zoom in" title="Zoom in (wheel)">{ "+" }</button>
+                <button onclick={zoom(0.8)} aria-label="Zoom out" title="Zoom out (wheel)">{ "−" }</button>
+            </div>
+            <svg id="canvas" ref={svg_ref} tabindex="0" role="application"
+                aria-label="COLO disk graph: Tab through nodes, arrows move, Delete removes, Ctrl+Z undoes"
+                onpointerdown={on_bg_down} onpointermove={on_move} onpointerup={on_up}
+                onwheel={on_wheel} onkeydown={on_key}>
+                <defs>
+                    <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+                        <path d="M0,0 L10,5 L0,10 z" />
+                    </marker>
+                </defs>
+                <g transform={transform}>
+                    { heading(Side::Primary, "Primary", &hosts.primary) }
+                    { heading(Side::Secondary, "Secondary", &hosts.secondary) }
+                    { divider }
+                    { for edges }
+                    { for nodes }
+                    { pending }
+                </g>
+            </svg>
+            { for menu }
+        </div>
+    }
+}
+
+/// Where the secondary's overlays of `doc` live (the first hidden or active overlay's folder).
+fn overlay_dir(doc: &lockstep_shared::Document) -> String {
+    doc.nodes
+        .iter()
+        .filter_map(Node::as_image)
+        .filter(|i| {
+            i.side == Side::Secondary
+                && (i.id.starts_with("sactive") || i.id.starts_with("shidden"))
+        })
+        .find_map(|i| i.path.rsplit_once('/').map(|(d, _)| d.to_owned()))
+        .unwrap_or_else(|| "/dev/shm/lockstep".to_owned())
+}
+
+#[derive(Properties, PartialEq)]
+struct AddDiskProps {
+    ed: EditorHandle,
+}
+
+/// "Add protected disk": the whole chain for one disk on both sides, asked once.
+#[component]
+fn AddDisk(p: &AddDiskProps) -> Html {
+    let open = use_state(|| false);
+    let error = use_state(|| None::<String>);
+    let (path, secondary, size, format) = (
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+    );
+    let toggle = {
+        let open = open.clone();
+        Callback::from(move |_: MouseEvent| open.set(!*open))
+    };
+    let doc = p.ed.editor.borrow().document().clone();
+    let n = doc
+        .nodes
+        .iter()
+        .filter_map(Node::as_guest_disk)
+        .filter(|g| g.side == Side::Primary)
+        .count();
+    let default_path = format!("/var/lib/colo/{}-disk{n}.qcow2", doc.guest.name);
+    let onsubmit = {
+        let (ed, open, error) = (p.ed.clone(), open.clone(), error.clone());
+        let (path, secondary, size, format) = (
+            path.clone(),
+            secondary.clone(),
+            size.clone(),
+            format.clone(),
+        );
+        let dir = overlay_dir(&doc);
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let v = |r: &NodeRef| {
+                r.cast::<web_sys::HtmlInputElement>()
+                    .map(|i| i.value())
+                    .or_else(|| r.cast::<web_sys::HtmlSelectElement>().map(|s| s.value()))
+                    .unwrap_or_default()
+            };
+            let disk = (|| -> Result<lockstep_shared::wizard::DiskSpec, String> {
+                let path = crate::forms::required(&v(&path), "the image path")?;
+                let s = v(&secondary);
+                Ok(lockstep_shared::wizard::DiskSpec {
+                    path,
+                    secondary_path: (!s.trim().is_empty()).then(|| s.trim().to_owned()),
+                    size_bytes: crate::forms::size(&v(&size))?,
+                    format: if v(&format) == "raw" {
+                        lockstep_shared::model::ImageFormat::Raw
+                    } else {
+                        lockstep_shared::model::ImageFormat::Qcow2
+                    },
+                    storage: None,
+                    secondary_storage: None,
+                })
+            })();
+            match disk {
+                Ok(disk) => {
+                    error.set(None);
+                    open.set(false);
+                    ed.apply(Edit::AddProtectedDisk {
+                        disk,
+                        overlay_dir: dir.clone(),
+                    });
+                }
+                Err(m) => error.set(Some(m)),
+            }
+        })
+    };
+    html! {
+        <>
+            <button id="add-disk" onclick={toggle} aria-expanded={open.to_string()}>{ "+ Protected disk" }</button>
+            if *open {
+                <form class="popover" id="add-disk-form" {onsubmit} aria-label="Add a protected disk">
+                    <div class="field"><label for="ad-path">{ "Image path (primary)" }</label>
+                        <input id="ad-path" ref={path} value={default_path} /></div>
+                    <div class="field"><label for="ad-secondary">{ "Image path on the secondary (empty: the same)" }</label>
+                        <input id="ad-secondary" ref={secondary} /></div>
+                    <div class="field"><label for="ad-size">{ "Size" }</label>
+                        <input id="ad-size" ref={size} value="10 GiB" /></div>
+                    <div class="field"><label for="ad-format">{ "Format" }</label>
+                        <select id="ad-format" ref={format}><option value="qcow2">{ "qcow2" }</option><option value="raw">{ "raw" }</option></select></div>
+                    if let Some(m) = &*error { <div class="field-error" role="alert">{ format!("✖ {m}") }</div> }
+                    <div class="actions"><button type="submit" id="add-disk-submit">{ "Add to both hosts" }</button>
+                        <button type="button" onclick={{ let open = open.clone(); Callback::from(move |_: MouseEvent| open.set(false)) }}>{ "Cancel" }</button></div>
+                </form>
+            }
+        </>
+    }
+}

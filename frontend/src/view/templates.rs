@@ -1,0 +1,287 @@
+//! Templates: the gallery (built-ins and the team's), instantiating one with a form generated
+//! from its typed parameters (each value checked by `shared::template` as it is typed, and the
+//! document it would make validated live), and saving a configuration as a template.
+
+use super::app::{Nav, Session};
+use crate::api;
+use crate::route::Route;
+use lockstep_shared::template::{
+    check_value, instantiate_document, to_generate, ParamType, Parameter, Template,
+};
+use lockstep_shared::validate::validate;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use yew::prelude::*;
+
+/// What a field's text means for its parameter (an empty text: the default, or generated).
+pub fn typed(p: &Parameter, text: &str) -> Option<Value> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    Some(match p.kind {
+        ParamType::Integer => t
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(t.to_owned())),
+        ParamType::Boolean => Value::Bool(t == "true"),
+        _ => Value::String(t.to_owned()),
+    })
+}
+
+/// The values the form gives, and what is wrong with each field that is wrong.
+pub fn form_values(
+    t: &Template,
+    texts: &BTreeMap<String, String>,
+) -> (Map<String, Value>, BTreeMap<String, String>) {
+    let mut values = Map::new();
+    let mut errors = BTreeMap::new();
+    for p in &t.parameters {
+        let Some(v) = texts.get(&p.name).and_then(|s| typed(p, s)) else {
+            continue;
+        };
+        match check_value(p, &v) {
+            Ok(_) => {
+                values.insert(p.name.clone(), v);
+            }
+            Err(e) => {
+                errors.insert(p.name.clone(), e);
+            }
+        }
+    }
+    (values, errors)
+}
+
+/// "Valid", or the counts of the document the values would make (placeholders stand in for
+/// the UUIDs and MACs the server generates).
+pub fn preview(t: &Template, values: &Map<String, Value>) -> String {
+    let mut v = values.clone();
+    for p in to_generate(t, values) {
+        v.insert(
+            p.name.clone(),
+            Value::String(match p.kind {
+                ParamType::Mac => "52:54:00:00:00:01".to_owned(),
+                _ => "00000000-0000-4000-8000-000000000000".to_owned(),
+            }),
+        );
+    }
+    match instantiate_document(t, &v) {
+        Err(f) => format!(
+            "✖ {}",
+            f.iter()
+                .map(|x| x.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Ok(doc) => {
+            let f = validate(&doc);
+            let e = f.iter().filter(|x| x.is_error()).count();
+            match (e, f.len() - e) {
+                (0, 0) => "✔ the configuration would be valid".to_owned(),
+                (0, w) => format!("✔ valid, with {w} warning(s)"),
+                (e, w) => format!("✖ the configuration would have {e} error(s) and {w} warning(s): it saves as a draft"),
+            }
+        }
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct TemplatesProps {
+    pub session: Session,
+    pub nav: Nav,
+}
+
+#[component]
+pub fn Templates(p: &TemplatesProps) -> Html {
+    let list = use_state(|| None::<Result<Vec<Value>, String>>);
+    let open = use_state(|| None::<(i64, String, Template)>);
+    let texts = use_state(BTreeMap::<String, String>::new);
+    let name = use_state(String::new);
+    let error = use_state(|| None::<String>);
+    let team = p.session.team.clone();
+    let can_edit = p.session.role().is_some_and(|r| r != "viewer");
+    {
+        let list = list.clone();
+        use_effect_with(team.clone(), move |team| {
+            let team = team.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let r = api::get(&format!("/api/v1/teams/{team}/templates")).await;
+                list.set(Some(
+                    r.map(|v| v["templates"].as_array().cloned().unwrap_or_default())
+                        .map_err(|e| e.explain()),
+                ));
+            });
+        });
+    }
+    let use_template = |id: i64, title: String| {
+        let (open, error, texts) = (open.clone(), error.clone(), texts.clone());
+        Callback::from(move |_: MouseEvent| {
+            let (open, error, texts, title) =
+                (open.clone(), error.clone(), texts.clone(), title.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::get(&format!("/api/v1/templates/{id}")).await {
+                    Ok(v) => {
+                        let t = Template {
+                            parameters: serde_json::from_value(v["version"]["parameters"].clone())
+                                .unwrap_or_default(),
+                            body: v["version"]["body"].clone(),
+                        };
+                        texts.set(BTreeMap::new());
+                        open.set(Some((id, title, t)));
+                    }
+                    Err(e) => error.set(Some(e.explain())),
+                }
+            });
+        })
+    };
+    let cards = match &*list {
+        None => html! { <p class="muted">{ "Loading…" }</p> },
+        Some(Err(e)) => html! { <p class="error-box" role="alert">{ e }</p> },
+        Some(Ok(l)) => l.iter().map(|t| {
+            let id = t["id"].as_i64().unwrap_or_default();
+            let title = t["name"].as_str().unwrap_or_default().to_owned();
+            html! {
+                <article class="card" data-id={id.to_string()}>
+                    <h2>{ &title }
+                        if t["builtin"].as_bool().unwrap_or(false) { <span class="tag">{ "built in" }</span> }</h2>
+                    <p>{ t["description"].as_str().unwrap_or_default() }</p>
+                    <p class="muted">{ format!("{} parameter(s) · version {} · by {}", t["parameters"], t["current_version"], t["updated_by"].as_str().unwrap_or_default()) }</p>
+                    if can_edit {
+                        <button class="use-template" onclick={use_template(id, title.clone())}>{ "Use this template" }</button>
+                    }
+                </article>
+            }
+        }).collect::<Html>(),
+    };
+    let form = (*open).clone().map(|(id, title, t)| {
+        let (values, errors) = form_values(&t, &texts);
+        let status = if errors.is_empty() { preview(&t, &values) } else { format!("✖ {} field(s) to fix", errors.len()) };
+        let fields = t.parameters.iter().map(|par| {
+            let texts2 = texts.clone();
+            let pname = par.name.clone();
+            let set = Callback::from(move |v: String| {
+                let mut m = (*texts2).clone();
+                m.insert(pname.clone(), v);
+                texts2.set(m);
+            });
+            let id = format!("tp-{}", par.name);
+            let text = texts.get(&par.name).cloned().unwrap_or_default();
+            let placeholder = match (&par.default, par.kind) {
+                (Some(d), _) => format!("default: {}", d.as_str().map(str::to_owned).unwrap_or_else(|| d.to_string())),
+                (None, ParamType::Uuid | ParamType::Mac) => "generated when empty".to_owned(),
+                (None, _) => "required".to_owned(),
+            };
+            let input = match (&par.constraints.choices, par.kind) {
+                (Some(choices), _) => {
+                    let set = set.clone();
+                    html! { <select id={id.clone()} onchange={Callback::from(move |e: Event| set.emit(e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()))}>
+                        <option value="" selected={text.is_empty()}>{ placeholder.clone() }</option>
+                        { for choices.iter().map(|c| { let s = c.as_str().map(str::to_owned).unwrap_or_else(|| c.to_string());
+                            html! { <option value={s.clone()} selected={text == s}>{ s.clone() }</option> } }) }
+                    </select> }
+                }
+                (None, ParamType::Boolean) => {
+                    let set = set.clone();
+                    html! { <select id={id.clone()} onchange={Callback::from(move |e: Event| set.emit(e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()))}>
+                        <option value="" selected={text.is_empty()}>{ placeholder.clone() }</option>
+                        <option value="true" selected={text == "true"}>{ "true" }</option>
+                        <option value="false" selected={text == "false"}>{ "false" }</option>
+                    </select> }
+                }
+                _ => html! { <input id={id.clone()} value={text.clone()} placeholder={placeholder.clone()}
+                    aria-invalid={errors.contains_key(&par.name).to_string()}
+                    oninput={Callback::from(move |e: InputEvent| set.emit(e.target_unchecked_into::<web_sys::HtmlInputElement>().value()))} /> },
+            };
+            html! {
+                <div class={classes!("field", errors.contains_key(&par.name).then_some("invalid"))}>
+                    <label for={id.clone()}>{ format!("{} ({})", par.name, lockstep_frontend_kind(par.kind)) }</label>
+                    { input }
+                    if let Some(e) = errors.get(&par.name) {
+                        <div class="field-error" role="alert">{ format!("✖ {e}") }</div>
+                    } else {
+                        <div class="field-hint">{ &par.description }</div>
+                    }
+                </div>
+            }
+        }).collect::<Html>();
+        let create = {
+            let (name, error, team, go) = (name.clone(), error.clone(), team.clone(), p.nav.go.clone());
+            let ok = errors.is_empty();
+            Callback::from(move |e: SubmitEvent| {
+                e.prevent_default();
+                if !ok {
+                    error.set(Some("Fix the fields marked ✖ first.".to_owned()));
+                    return;
+                }
+                let body = json!({"template_id": id, "name": name.trim(), "values": values, "message": format!("created from template {id}")});
+                let (error, team, go) = (error.clone(), team.clone(), go.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    match api::post(&format!("/api/v1/teams/{team}/configurations/from-template"), &body).await {
+                        Ok(v) => go.emit(Route::Editor(v["id"].as_i64().unwrap_or_default())),
+                        Err(e) => error.set(Some(e.explain())),
+                    }
+                });
+            })
+        };
+        let on_name = {
+            let name = name.clone();
+            Callback::from(move |e: InputEvent| name.set(e.target_unchecked_into::<web_sys::HtmlInputElement>().value()))
+        };
+        html! {
+            <form class="create" id="instantiate" onsubmit={create} aria-label={format!("Use {title}")}>
+                <h2>{ format!("New configuration from \u{201c}{title}\u{201d}") }</h2>
+                <div class="field"><label for="tp-config-name">{ "Configuration name" }</label>
+                    <input id="tp-config-name" value={(*name).clone()} oninput={on_name} required=true /></div>
+                <div class="two">{ fields }</div>
+                <p id="template-preview" role="status">{ status }</p>
+                <button type="submit" id="instantiate-submit">{ "Create configuration" }</button>
+            </form>
+        }
+    });
+    html! {
+        <main class="page wide">
+            <h1>{ format!("Templates of {team}") }</h1>
+            if let Some(e) = &*error { <p class="error-box" role="alert">{ e }</p> }
+            if !can_edit { <p class="muted">{ "Your role can view templates, not use them." }</p> }
+            { for form }
+            <div class="gallery" id="templates">{ cards }</div>
+        </main>
+    }
+}
+
+fn lockstep_frontend_kind(k: ParamType) -> &'static str {
+    match k {
+        ParamType::String => "text",
+        ParamType::Integer => "whole number",
+        ParamType::Boolean => "true or false",
+        ParamType::Size => "size, e.g. 10G",
+        ParamType::Uuid => "UUID",
+        ParamType::Mac => "MAC address",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lockstep_shared::template::builtins;
+
+    #[test]
+    fn the_form_checks_each_value_and_previews_the_document() {
+        let t = builtins().into_iter().next().expect("a built-in").template;
+        let mut texts = BTreeMap::new();
+        assert!(
+            preview(&t, &Map::new()).starts_with('✔'),
+            "{}",
+            preview(&t, &Map::new())
+        );
+        texts.insert("memory_mib".to_owned(), "12".to_owned());
+        texts.insert("disk0_size".to_owned(), "lots".to_owned());
+        let (_, errors) = form_values(&t, &texts);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        texts.insert("memory_mib".to_owned(), "2048".to_owned());
+        texts.insert("disk0_size".to_owned(), "20G".to_owned());
+        let (values, errors) = form_values(&t, &texts);
+        assert!(errors.is_empty());
+        assert_eq!(values["memory_mib"], 2048);
+    }
+}
