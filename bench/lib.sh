@@ -1,5 +1,6 @@
 # Shared by the benchmarks: a release server on a private Postgres in a temporary folder, and
 # a logged-in user. Sets WORK, SERVER_PID, ADDR, CSRF and COOKIE; removes everything on exit.
+# The server serves a placeholder page, or the app in STATIC_DIR when that is set.
 # Usage: source bench/lib.sh; start_server TAG TEAM USER
 
 start_server() {
@@ -9,7 +10,7 @@ start_server() {
     mkdir -p "$WORK/static" && echo '<!doctype html>' > "$WORK/static/index.html"
     SERVER_PID=""
     trap cleanup EXIT
-    LOCKSTEP_LOG=warn "$LS" serve --bind 127.0.0.1:0 --static-dir "$WORK/static" --data-dir "$WORK/data" > "$WORK/server.out" 2> "$WORK/server.err" &
+    LOCKSTEP_LOG=warn "$LS" serve --bind 127.0.0.1:0 --static-dir "${STATIC_DIR:-$WORK/static}" --data-dir "$WORK/data" > "$WORK/server.out" 2> "$WORK/server.err" &
     SERVER_PID=$!
     ADDR=""
     for _ in $(seq 1 300); do

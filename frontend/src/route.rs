@@ -17,6 +17,10 @@ pub enum Route {
     Audit,
     /// Built-in and team templates.
     Templates,
+    Hosts,
+    Members,
+    /// The user's API tokens.
+    Tokens,
     /// The editor on a local document, without a server (nothing is saved).
     Sandbox,
     NotFound(String),
@@ -31,6 +35,9 @@ impl Route {
             ["login"] => Route::Login,
             ["audit"] => Route::Audit,
             ["templates"] => Route::Templates,
+            ["hosts"] => Route::Hosts,
+            ["members"] => Route::Members,
+            ["tokens"] => Route::Tokens,
             ["sandbox"] => Route::Sandbox,
             ["configurations", id] => match id.parse::<i64>() {
                 Ok(id) if id > 0 => Route::Editor(id),
@@ -57,6 +64,9 @@ impl Route {
             Route::History(id) => format!("/configurations/{id}/history"),
             Route::Audit => "/audit".to_owned(),
             Route::Templates => "/templates".to_owned(),
+            Route::Hosts => "/hosts".to_owned(),
+            Route::Members => "/members".to_owned(),
+            Route::Tokens => "/tokens".to_owned(),
             Route::Sandbox => "/sandbox".to_owned(),
             Route::NotFound(p) => p.clone(),
         }
@@ -82,6 +92,9 @@ mod tests {
             Route::History(7),
             Route::Audit,
             Route::Templates,
+            Route::Hosts,
+            Route::Members,
+            Route::Tokens,
             Route::Sandbox,
         ] {
             assert_eq!(Route::parse(&r.path()), r);

@@ -30,6 +30,9 @@ pub struct ConfigRow {
 pub struct ConfigSummary {
     pub id: i64,
     pub name: String,
+    /// The current version's host names (`hosts.primary.name`, `hosts.secondary.name`).
+    pub primary_host: String,
+    pub secondary_host: String,
     pub current_version: i32,
     pub errors: i32,
     pub warnings: i32,
@@ -256,8 +259,10 @@ pub async fn archive(tx: &mut Tx<'_>, id: i64) -> Result<bool> {
 impl Db {
     pub async fn configurations(&self, team_id: i64, archived: bool) -> Result<Vec<ConfigSummary>> {
         Ok(sqlx::query_as(
-            "SELECT c.id, c.name, c.current_version, v.errors, v.warnings, \
-             v.created_at AS updated_at, v.author_name AS updated_by, c.archived_at \
+            "SELECT c.id, c.name, \
+             coalesce(v.document::jsonb #>> '{hosts,primary,name}', '') AS primary_host, \
+             coalesce(v.document::jsonb #>> '{hosts,secondary,name}', '') AS secondary_host, \
+             c.current_version, v.errors, v.warnings, v.created_at AS updated_at, v.author_name AS updated_by, c.archived_at \
              FROM configurations c JOIN configuration_versions v \
              ON v.configuration_id = c.id AND v.version = c.current_version \
              WHERE c.team_id = $1 AND ($2 OR c.archived_at IS NULL) ORDER BY c.name",

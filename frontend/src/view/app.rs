@@ -163,6 +163,9 @@ pub fn App() -> Html {
         }
         (Route::History(id), _) => html! { <super::history::History id={*id} /> },
         (Route::Audit, Some(s)) => html! { <super::audit::Audit session={s.clone()} /> },
+        (Route::Hosts, Some(s)) => html! { <super::team::Hosts session={s.clone()} /> },
+        (Route::Members, Some(s)) => html! { <super::team::Members session={s.clone()} /> },
+        (Route::Tokens, Some(s)) => html! { <super::team::Tokens session={s.clone()} /> },
         (Route::Templates, Some(s)) => {
             html! { <super::templates::Templates session={s.clone()} nav={nav.clone()} /> }
         }
@@ -239,7 +242,10 @@ pub fn App() -> Html {
                     if s.is_some() {
                         { link("Configurations", Route::Configurations) }
                         { link("Templates", Route::Templates) }
+                        { link("Hosts", Route::Hosts) }
+                        { link("Members", Route::Members) }
                         { link("Audit", Route::Audit) }
+                        { link("Tokens", Route::Tokens) }
                     }
                     { link("Sandbox", Route::Sandbox) }
                 </nav>

@@ -219,29 +219,7 @@ pub fn Canvas(props: &CanvasProps) -> Html {
     let to_world = {
         let svg_ref = svg_ref.clone();
         let view = *view;
-        move |x: i32, y: i32| -> (f64, f64, Point) {
-            let (sx, sy) = match svg_ref.cast::<web_sys::Element>() {
-                Some(el) => {
-                    let r = el.get_bounding_client_rect();
-                    (x as f64 - r.left(), y as f64 - r.top())
-                }
-                None => (x as f64, y as f64),
-            };
-            (
-                sx,
-                sy,
-                Point {
-                    x: (sx - view.offset.x) / view.scale,
-                    y: (sy - view.offset.y) / view.scale,
-                },
-            )
-        }
-    };
-
-    let capture = |e: &PointerEvent| {
-        if let Some(t) = e.target_dyn_into::<web_sys::Element>() {
-            let _ = t.set_pointer_capture(e.pointer_id());
-        }
+        move |x: i32, y: i32| world_point(&svg_ref, view, x, y)
     };
 
     let on_bg_down = {
@@ -270,81 +248,114 @@ pub fn Canvas(props: &CanvasProps) -> Html {
         })
     };
 
-    let on_node_down = {
-        let mode = mode.clone();
-        let ed = ed.clone();
-        let to_world = to_world.clone();
-        let choice = choice.clone();
-        move |id: String| {
-            let mode = mode.clone();
-            let ed = ed.clone();
-            let to_world = to_world.clone();
-            let choice = choice.clone();
-            Callback::from(move |e: PointerEvent| {
-                e.stop_propagation();
-                choice.set(None);
-                let (_, _, w) = to_world(e.client_x(), e.client_y());
-                let item = Item::Node(id.clone());
-                let selected = ed.editor.borrow().selection().contains(&item);
-                if e.shift_key() {
-                    ed.with(|ed| {
-                        if selected {
-                            let rest: Vec<Item> = ed
-                                .selection()
-                                .iter()
-                                .filter(|i| **i != item)
-                                .cloned()
-                                .collect();
-                            ed.select_all_of(rest);
-                        } else {
-                            ed.select(item.clone(), true);
-                        }
-                    });
-                } else if !selected {
-                    ed.with(|ed| ed.select(item.clone(), false));
+    // Handlers the node and edge components get: made once, reading the current editor and
+    // view from `live`, so unchanged nodes and edges are not redrawn on every edit.
+    let live = use_mut_ref(|| (ed.clone(), *view));
+    *live.borrow_mut() = (ed.clone(), *view);
+    let force = use_force_update();
+    let events = {
+        let (live, mode, svg_ref, choice, view_state) = (
+            live.clone(),
+            mode.clone(),
+            svg_ref.clone(),
+            choice.clone(),
+            view.clone(),
+        );
+        use_memo((), move |_| {
+            let world = {
+                let (live, svg_ref) = (live.clone(), svg_ref.clone());
+                move |e: &PointerEvent| {
+                    world_point(&svg_ref, live.borrow().1, e.client_x(), e.client_y()).2
                 }
-                capture(&e);
-                *mode.borrow_mut() = Mode::Drag {
-                    last: w,
-                    node: id.clone(),
-                    moved: false,
-                    extend: e.shift_key(),
-                };
-            })
-        }
-    };
-
-    let on_handle_down = {
-        let mode = mode.clone();
-        let to_world = to_world.clone();
-        let overlay = overlay.clone();
-        move |id: String| {
-            let mode = mode.clone();
-            let to_world = to_world.clone();
-            let overlay = overlay.clone();
-            Callback::from(move |e: PointerEvent| {
-                e.stop_propagation();
-                let (_, _, w) = to_world(e.client_x(), e.client_y());
-                capture(&e);
-                *mode.borrow_mut() = Mode::Connect {
-                    from: id.clone(),
-                    now: w,
-                };
-                overlay.set(*overlay + 1);
-            })
-        }
-    };
-
-    let on_edge_down = {
-        let ed = ed.clone();
-        move |id: String| {
-            let ed = ed.clone();
-            Callback::from(move |e: PointerEvent| {
-                e.stop_propagation();
-                let extend = e.shift_key();
-                ed.with(|ed| ed.select(Item::Edge(id.clone()), extend));
-            })
-        }
+            };
+            let down = {
+                let (live, mode, choice, world) =
+                    (live.clone(), mode.clone(), choice.clone(), world.clone());
+                Callback::from(move |(id, e): (String, PointerEvent)| {
+                    e.stop_propagation();
+                    choice.set(None);
+                    let w = world(&e);
+                    let ed = live.borrow().0.clone();
+                    let item = Item::Node(id.clone());
+                    let selected = ed.editor.borrow().selection().contains(&item);
+                    if e.shift_key() {
+                        ed.with(|ed| {
+                            if selected {
+                                let rest: Vec<Item> = ed
+                                    .selection()
+                                    .iter()
+                                    .filter(|i| **i != item)
+                                    .cloned()
+                                    .collect();
+                                ed.select_all_of(rest);
+                            } else {
+                                ed.select(item.clone(), true);
+                            }
+                        });
+                    } else if !selected {
+                        ed.with(|ed| ed.select(item.clone(), false));
+                    }
+                    capture(&e);
+                    *mode.borrow_mut() = Mode::Drag {
+                        last: w,
+                        node: id,
+                        moved: false,
+                        extend: e.shift_key(),
+                    };
+                })
+            };
+            let handle = {
+                let (mode, force, world) = (mode.clone(), force.clone(), world.clone());
+                Callback::from(move |(id, e): (String, PointerEvent)| {
+                    e.stop_propagation();
+                    let now = world(&e);
+                    capture(&e);
+                    *mode.borrow_mut() = Mode::Connect { from: id, now };
+                    force.force_update();
+                })
+            };
+            let edge = {
+                let live = live.clone();
+                Callback::from(move |(id, e): (String, PointerEvent)| {
+                    e.stop_propagation();
+                    let extend = e.shift_key();
+                    let ed = live.borrow().0.clone();
+                    ed.with(|ed| ed.select(Item::Edge(id.clone()), extend));
+                })
+            };
+            let focus = {
+                let (live, svg_ref) = (live.clone(), svg_ref.clone());
+                Callback::from(move |(id, p): (String, Point)| {
+                    let (ed, v) = live.borrow().clone();
+                    let item = Item::Node(id);
+                    if !ed.editor.borrow().selection().contains(&item) {
+                        ed.with(|ed| ed.select(item.clone(), false));
+                    }
+                    // Keyboard focus brings the node into view, at a readable scale.
+                    if let Some(el) = svg_ref.cast::<web_sys::Element>() {
+                        let r = el.get_bounding_client_rect();
+                        let (sx, sy) = (p.x * v.scale + v.offset.x, p.y * v.scale + v.offset.y);
+                        let visible = sx > 0.0 && sy > 0.0 && sx < r.width() && sy < r.height();
+                        if !visible || v.scale < 0.6 {
+                            let scale = v.scale.max(0.8);
+                            view_state.set(View {
+                                scale,
+                                offset: Point {
+                                    x: r.width() / 2.0 - p.x * scale,
+                                    y: r.height() / 2.0 - p.y * scale,
+                                },
+                            });
+                        }
+                    }
+                })
+            };
+            Events {
+                down,
+                handle,
+                edge,
+                focus,
+            }
+        })
     };
 
     let on_move = {
@@ -684,88 +695,27 @@ pub fn Canvas(props: &CanvasProps) -> Html {
     let edges = doc.edges.iter().filter_map(|e| {
         let (a, b) = (pos.get(&e.from)?, pos.get(&e.to)?);
         let (s, t) = edge_ends(*a, *b);
-        let sel = selection.contains(&Item::Edge(e.id.clone()));
-        let flag = flags.get(&e.id).copied();
-        let class = classes!(
-            "edge",
-            format!("e-{}", e.kind.as_str()),
-            sel.then_some("selected"),
-            flag.map(|err| if err { "flag-error" } else { "flag-warning" }),
-            mark_class(props.marks.get(&e.id))
-        );
-        let (mx, my) = ((s.x + t.x) / 2.0, (s.y + t.y) / 2.0);
-        let label = edge_label(e);
         Some(html! {
-            <g key={format!("e:{}", e.id)} class={class} data-id={e.id.clone()}
-               onpointerdown={on_edge_down(e.id.clone())}>
-                <title>{ format!("{} edge {} → {}", e.kind.as_str(), e.from, e.to) }</title>
-                <line class="hitline" x1={s.x.to_string()} y1={s.y.to_string()} x2={t.x.to_string()} y2={t.y.to_string()} />
-                <line class="line" x1={s.x.to_string()} y1={s.y.to_string()} x2={t.x.to_string()} y2={t.y.to_string()} marker-end="url(#arrow)" />
-                <rect class="label-bg" x={(mx - 3.5 * label.len() as f64 - 4.0).to_string()} y={(my - 9.0).to_string()} width={(7.0 * label.len() as f64 + 8.0).to_string()} height="16" rx="3" />
-                <text class="label" x={mx.to_string()} y={(my + 3.0).to_string()} text-anchor="middle">{ label }</text>
-            </g>
+            <EdgeView key={format!("e:{}", e.id)} edge={e.clone()} s={s} t={t}
+                selected={selection.contains(&Item::Edge(e.id.clone()))}
+                flag={flags.get(&e.id).copied()} mark={props.marks.get(&e.id).copied()}
+                on_down={events.edge.clone()} />
         })
     });
 
-    let nodes = doc.nodes.iter().filter_map(|n| {
-        let p = pos.get(n.id())?;
-        let id = n.id().to_owned();
-        let sel = selection.contains(&Item::Node(id.clone()));
-        let flag = flags.get(&id).copied();
-        let class = classes!(
-            "node",
-            kind_class(n),
-            sel.then_some("selected"),
-            flag.map(|err| if err { "flag-error" } else { "flag-warning" }),
-            mark_class(props.marks.get(&id))
-        );
-        let onfocus = {
-            let ed = ed.clone();
-            let id = id.clone();
-            Callback::from(move |_: FocusEvent| {
-                let item = Item::Node(id.clone());
-                if !ed.editor.borrow().selection().contains(&item) {
-                    ed.with(|ed| ed.select(item.clone(), false));
-                }
+    let nodes: Vec<Html> = doc
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let p = pos.get(n.id())?;
+            Some(html! {
+                <NodeView key={format!("n:{}", n.id())} node={n.clone()} at={*p}
+                    selected={selection.contains(&Item::Node(n.id().to_owned()))}
+                    flag={flags.get(n.id()).copied()} mark={props.marks.get(n.id()).copied()}
+                    readonly={ed.readonly} events={events.clone()} />
             })
-        };
-        let aria = format!(
-            "{} {} on the {}: {}{}",
-            kind_label(n),
-            id,
-            n.side().as_str(),
-            facts(n),
-            match flag {
-                Some(true) => ", has errors",
-                Some(false) => ", has warnings",
-                None => "",
-            }
-        );
-        Some(html! {
-            <g key={format!("n:{id}")} class={class} data-id={id.clone()} tabindex="0" role="button"
-               aria-label={aria} aria-pressed={sel.to_string()} {onfocus}
-               transform={format!("translate({},{})", p.x - NODE_W / 2.0, p.y - NODE_H / 2.0)}
-               onpointerdown={on_node_down(id.clone())}>
-                { shape(n) }
-                <text class="kind" x="10" y="14">{ kind_label(n) }</text>
-                <text class="id" x="10" y="29">{ id.clone() }</text>
-                <text class="facts" x="10" y="42">{ facts(n) }</text>
-                if let Some(m) = props.marks.get(&id) {
-                    <text class="dmark" x="0" y="-5">{ match m {
-                        ChangeKind::Added => "+ new", ChangeKind::Removed => "− gone", ChangeKind::Changed => "~ changed" } }</text>
-                }
-                if let Some(err) = flag {
-                    <text class="mark" x={(NODE_W - 16.0).to_string()} y="15">{ if err { "✖" } else { "⚠" } }</text>
-                }
-                if !ed.readonly {
-                    <circle class="handle" cx={NODE_W.to_string()} cy={(NODE_H / 2.0).to_string()} r="7"
-                        onpointerdown={on_handle_down(id.clone())}>
-                        <title>{ "Drag to another node to connect" }</title>
-                    </circle>
-                }
-            </g>
         })
-    });
+        .collect();
 
     let pending = match &*mode.borrow() {
         Mode::Band { start, now, .. } => html! {
@@ -894,6 +844,176 @@ pub fn Canvas(props: &CanvasProps) -> Html {
             </svg>
             { for menu }
         </div>
+    }
+}
+
+/// The screen point of a pointer position in the canvas, and the world point under it.
+fn world_point(svg_ref: &NodeRef, view: View, x: i32, y: i32) -> (f64, f64, Point) {
+    let (sx, sy) = match svg_ref.cast::<web_sys::Element>() {
+        Some(el) => {
+            let r = el.get_bounding_client_rect();
+            (x as f64 - r.left(), y as f64 - r.top())
+        }
+        None => (x as f64, y as f64),
+    };
+    (
+        sx,
+        sy,
+        Point {
+            x: (sx - view.offset.x) / view.scale,
+            y: (sy - view.offset.y) / view.scale,
+        },
+    )
+}
+
+/// Holds the pointer on the element pressed, so a drag continues outside it.
+fn capture(e: &PointerEvent) {
+    if let Some(t) = e.target_dyn_into::<web_sys::Element>() {
+        let _ = t.set_pointer_capture(e.pointer_id());
+    }
+}
+
+/// What nodes and edges report to the canvas (made once; see `live` in [`Canvas`]).
+#[derive(Clone)]
+struct Events {
+    down: Callback<(String, PointerEvent)>,
+    handle: Callback<(String, PointerEvent)>,
+    edge: Callback<(String, PointerEvent)>,
+    focus: Callback<(String, Point)>,
+}
+
+#[derive(Properties, Clone)]
+struct NodeProps {
+    node: Node,
+    at: Point,
+    selected: bool,
+    flag: Option<bool>,
+    mark: Option<ChangeKind>,
+    readonly: bool,
+    events: Rc<Events>,
+}
+
+/// Redrawn only when what it shows changes (the handlers never do).
+impl PartialEq for NodeProps {
+    fn eq(&self, o: &Self) -> bool {
+        self.node == o.node
+            && self.at == o.at
+            && self.selected == o.selected
+            && self.flag == o.flag
+            && self.mark == o.mark
+            && self.readonly == o.readonly
+    }
+}
+
+#[component]
+fn NodeView(p: &NodeProps) -> Html {
+    let n = &p.node;
+    let id = n.id().to_owned();
+    let class = classes!(
+        "node",
+        kind_class(n),
+        p.selected.then_some("selected"),
+        p.flag
+            .map(|err| if err { "flag-error" } else { "flag-warning" }),
+        mark_class(p.mark.as_ref())
+    );
+    let aria = format!(
+        "{} {} on the {}: {}{}",
+        kind_label(n),
+        id,
+        n.side().as_str(),
+        facts(n),
+        match p.flag {
+            Some(true) => ", has errors",
+            Some(false) => ", has warnings",
+            None => "",
+        }
+    );
+    let onfocus = {
+        let (f, id, at) = (p.events.focus.clone(), id.clone(), p.at);
+        Callback::from(move |_: FocusEvent| f.emit((id.clone(), at)))
+    };
+    let onpointerdown = {
+        let (f, id) = (p.events.down.clone(), id.clone());
+        Callback::from(move |e: PointerEvent| f.emit((id.clone(), e)))
+    };
+    let on_handle = {
+        let (f, id) = (p.events.handle.clone(), id.clone());
+        Callback::from(move |e: PointerEvent| f.emit((id.clone(), e)))
+    };
+    html! {
+        <g class={class} data-id={id.clone()} tabindex="0" role="button"
+           aria-label={aria} aria-pressed={p.selected.to_string()} {onfocus} {onpointerdown}
+           transform={format!("translate({},{})", p.at.x - NODE_W / 2.0, p.at.y - NODE_H / 2.0)}>
+            { shape(n) }
+            <text class="kind" x="10" y="14">{ kind_label(n) }</text>
+            <text class="id" x="10" y="29">{ id.clone() }</text>
+            <text class="facts" x="10" y="42">{ facts(n) }</text>
+            if let Some(m) = p.mark {
+                <text class="dmark" x="0" y="-5">{ match m {
+                    ChangeKind::Added => "+ new", ChangeKind::Removed => "− gone", ChangeKind::Changed => "~ changed" } }</text>
+            }
+            if let Some(err) = p.flag {
+                <text class="mark" x={(NODE_W - 16.0).to_string()} y="15">{ if err { "✖" } else { "⚠" } }</text>
+            }
+            if !p.readonly {
+                <circle class="handle" cx={NODE_W.to_string()} cy={(NODE_H / 2.0).to_string()} r="7"
+                    onpointerdown={on_handle}>
+                    <title>{ "Drag to another node to connect" }</title>
+                </circle>
+            }
+        </g>
+    }
+}
+
+#[derive(Properties, Clone)]
+struct EdgeProps {
+    edge: lockstep_shared::model::Edge,
+    s: Point,
+    t: Point,
+    selected: bool,
+    flag: Option<bool>,
+    mark: Option<ChangeKind>,
+    on_down: Callback<(String, PointerEvent)>,
+}
+
+impl PartialEq for EdgeProps {
+    fn eq(&self, o: &Self) -> bool {
+        self.edge == o.edge
+            && self.s == o.s
+            && self.t == o.t
+            && self.selected == o.selected
+            && self.flag == o.flag
+            && self.mark == o.mark
+    }
+}
+
+#[component]
+fn EdgeView(p: &EdgeProps) -> Html {
+    let e = &p.edge;
+    let (s, t) = (p.s, p.t);
+    let class = classes!(
+        "edge",
+        format!("e-{}", e.kind.as_str()),
+        p.selected.then_some("selected"),
+        p.flag
+            .map(|err| if err { "flag-error" } else { "flag-warning" }),
+        mark_class(p.mark.as_ref())
+    );
+    let (mx, my) = ((s.x + t.x) / 2.0, (s.y + t.y) / 2.0);
+    let label = edge_label(e);
+    let onpointerdown = {
+        let (f, id) = (p.on_down.clone(), e.id.clone());
+        Callback::from(move |ev: PointerEvent| f.emit((id.clone(), ev)))
+    };
+    html! {
+        <g class={class} data-id={e.id.clone()} {onpointerdown}>
+            <title>{ format!("{} edge {} → {}", e.kind.as_str(), e.from, e.to) }</title>
+            <line class="hitline" x1={s.x.to_string()} y1={s.y.to_string()} x2={t.x.to_string()} y2={t.y.to_string()} />
+            <line class="line" x1={s.x.to_string()} y1={s.y.to_string()} x2={t.x.to_string()} y2={t.y.to_string()} marker-end="url(#arrow)" />
+            <rect class="label-bg" x={(mx - 3.5 * label.len() as f64 - 4.0).to_string()} y={(my - 9.0).to_string()} width={(7.0 * label.len() as f64 + 8.0).to_string()} height="16" rx="3" />
+            <text class="label" x={mx.to_string()} y={(my + 3.0).to_string()} text-anchor="middle">{ label }</text>
+        </g>
     }
 }
 

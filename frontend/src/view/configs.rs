@@ -174,9 +174,9 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
     };
 
     let rows = match &*list {
-        None => html! { <tr><td colspan="7" class="muted">{ "Loading…" }</td></tr> },
-        Some(Err(e)) => html! { <tr><td colspan="7" class="error-box" role="alert">{ e }</td></tr> },
-        Some(Ok(l)) if l.is_empty() => html! { <tr><td colspan="7" class="muted">{ "No configurations yet: create one." }</td></tr> },
+        None => html! { <tr><td colspan="8" class="muted">{ "Loading…" }</td></tr> },
+        Some(Err(e)) => html! { <tr><td colspan="8" class="error-box" role="alert">{ e }</td></tr> },
+        Some(Ok(l)) if l.is_empty() => html! { <tr><td colspan="8" class="muted">{ "No configurations yet: create one." }</td></tr> },
         Some(Ok(l)) => l.iter().map(|c| {
             let id = c["id"].as_i64().unwrap_or_default();
             let name = c["name"].as_str().unwrap_or_default().to_owned();
@@ -206,6 +206,7 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                 <tr data-id={id.to_string()}>
                     <td><a href={Route::Editor(id).path()} onclick={open(id)}>{ name.clone() }</a>
                         if is_archived { <span class="tag">{ "archived" }</span> }</td>
+                    <td>{ format!("{} → {}", c["primary_host"].as_str().unwrap_or_default(), c["secondary_host"].as_str().unwrap_or_default()) }</td>
                     <td>{ c["current_version"].as_i64().unwrap_or(0) }</td>
                     <td class={if e > 0 { "bad" } else { "good" }}>
                         { if e > 0 { format!("✖ {e} error(s)") } else { "✔ deployable".to_owned() } }
@@ -397,7 +398,7 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
             { create_form }
             <label class="inline"><input type="checkbox" id="show-archived" checked={*archived} onchange={toggle_archived} />{ " Show archived" }</label>
             <table class="list" id="configurations">
-                <thead><tr><th>{ "Name" }</th><th>{ "Version" }</th><th>{ "Findings" }</th><th>{ "Last change" }</th><th>{ "By" }</th><th><span class="sr">{ "Actions" }</span></th></tr></thead>
+                <thead><tr><th>{ "Name" }</th><th>{ "Hosts" }</th><th>{ "Version" }</th><th>{ "Findings" }</th><th>{ "Last change" }</th><th>{ "By" }</th><th><span class="sr">{ "Actions" }</span></th></tr></thead>
                 <tbody>{ rows }</tbody>
             </table>
         </main>

@@ -16,11 +16,49 @@ use lockstep_shared::diff::{diff, ChangeKind, Diff};
 use lockstep_shared::validate::validate;
 use lockstep_shared::Document;
 use serde_json::{json, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
+
+thread_local! {
+    /// When the first change since the last drawing happened (`performance.now()`).
+    static EDIT_START: Cell<Option<f64>> = const { Cell::new(None) };
+}
+
+fn now() -> f64 {
+    super::window()
+        .performance()
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+/// Timing for `bench/browser.sh`: how long each change took until it was drawn (validate,
+/// findings, canvas), appended to `window.lockstepEditTimes`; and the mark
+/// `lockstep-editor-ready` once the first document is on the screen.
+fn record_drawn(first: bool) {
+    let w = super::window();
+    if first {
+        if let Some(p) = w.performance() {
+            let _ = p.mark("lockstep-editor-ready");
+        }
+    }
+    if let Some(t0) = EDIT_START.with(Cell::take) {
+        let key = wasm_bindgen::JsValue::from_str("lockstepEditTimes");
+        let list = js_sys::Reflect::get(&w, &key)
+            .ok()
+            .filter(|v| v.is_object())
+            .unwrap_or_else(|| {
+                let a = js_sys::Array::new();
+                let _ = js_sys::Reflect::set(&w, &key, &a);
+                a.into()
+            });
+        if let Ok(list) = list.dyn_into::<js_sys::Array>() {
+            list.push(&(now() - t0).into());
+        }
+    }
+}
 
 /// A stored configuration as the editor holds it.
 #[derive(Clone, PartialEq)]
@@ -176,6 +214,11 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
             let notice = notice.clone();
             let saved_note = saved_note.clone();
             Callback::from(move |_| {
+                EDIT_START.with(|s| {
+                    if s.get().is_none() {
+                        s.set(Some(now()));
+                    }
+                });
                 notice.set(None);
                 saved_note.set(None);
                 rev.set(*rev + 1);
@@ -196,6 +239,14 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
     let dirty = stored
         .as_ref()
         .is_some_and(|s| &s.base != ed_rc.borrow().document());
+
+    {
+        let first = use_mut_ref(|| true);
+        use_effect_with(*rev, move |_| {
+            let f = std::mem::replace(&mut *first.borrow_mut(), false);
+            record_drawn(f);
+        });
+    }
 
     // Warn before leaving with unsaved changes.
     {
@@ -451,7 +502,7 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
                     <Findings findings={findings.clone()} {pick} />
                     <Panel ed={handle.clone()} />
                 </aside>
-                <Preview ed={handle.clone()} {errors} />
+                <Preview ed={handle.clone()} />
             </div>
             { for conflict_view }
         </main>

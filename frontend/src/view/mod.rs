@@ -10,6 +10,7 @@ pub mod findings;
 pub mod history;
 pub mod panel;
 pub mod preview;
+pub mod team;
 pub mod templates;
 
 use crate::editor::{Edit, Editor};

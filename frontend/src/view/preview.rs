@@ -2,6 +2,10 @@
 //! plan's phases and runbooks as a readable list (side, phase, command, why), both QEMU
 //! command lines, and the document's JSON, which can be edited (both views stay in step).
 //! Each text can be copied or downloaded.
+//!
+//! The rendered tabs follow the document once edits pause ([`SETTLE_MS`]), so a drag or a
+//! burst of keys costs one validation and one canvas drawing per step, not a re-render of
+//! every XML and plan line.
 
 use super::{copy_text, download, EditorHandle};
 use crate::editor::Edit;
@@ -9,7 +13,11 @@ use crate::state::step_text;
 use lockstep_shared::render::plan::{build, Step};
 use lockstep_shared::render::{render_all, Validated};
 use lockstep_shared::Document;
+use std::rc::Rc;
 use yew::prelude::*;
+
+/// How long edits must pause before the rendered tabs follow them.
+pub const SETTLE_MS: u32 = 250;
 
 #[derive(Clone, Copy, PartialEq)]
 pub enum Tab {
@@ -48,25 +56,109 @@ fn steps_table(steps: &[Step]) -> Html {
     }
 }
 
+/// One rendered tab of one document snapshot; redrawn only when the snapshot or tab changes.
+#[derive(Properties)]
+struct RenderedProps {
+    snapshot: u64,
+    doc: Rc<Document>,
+    tab: Tab,
+}
+
+impl PartialEq for RenderedProps {
+    fn eq(&self, o: &Self) -> bool {
+        self.snapshot == o.snapshot && self.tab == o.tab
+    }
+}
+
+#[component]
+fn Rendered(p: &RenderedProps) -> Html {
+    let v = match Validated::new((*p.doc).clone()) {
+        Ok(v) => v,
+        Err(f) => {
+            let e = f.iter().filter(|x| x.is_error()).count();
+            return html! { <p class="muted">{ format!("Fix the {e} error(s) to see the rendered output.") }</p> };
+        }
+    };
+    if p.tab == Tab::Plan {
+        let plan = build(&v);
+        let save =
+            Callback::from(move |_: MouseEvent| download("plan.json", &render_all(&v).plan_json));
+        return html! {
+            <div class="plan">
+                <div class="actions"><button onclick={save}>{ "Download plan.json" }</button></div>
+                <h3>{ "Deploy" }</h3>
+                { for plan.phases.iter().map(|ph| html! {
+                    <details open=true>
+                        <summary>{ format!("{} ({} steps)", ph.title, ph.steps.len()) }</summary>
+                        { steps_table(&ph.steps) }
+                    </details>
+                }) }
+                <h3>{ "Runbooks" }</h3>
+                { for plan.runbooks.iter().map(|r| html! {
+                    <details>
+                        <summary>{ format!("{}: {}", r.title, r.when) }</summary>
+                        { steps_table(&r.steps) }
+                    </details>
+                }) }
+            </div>
+        };
+    }
+    let a = render_all(&v);
+    let (name, text) = match p.tab {
+        Tab::PrimaryXml => ("primary.xml", a.primary_xml),
+        Tab::SecondaryXml => ("secondary.xml", a.secondary_xml),
+        Tab::PrimaryCmdline => ("primary.cmdline", a.primary_cmdline),
+        _ => ("secondary.cmdline", a.secondary_cmdline),
+    };
+    let copy = {
+        let text = text.clone();
+        Callback::from(move |_: MouseEvent| copy_text(&text))
+    };
+    let save = {
+        let text = text.clone();
+        Callback::from(move |_: MouseEvent| download(name, &text))
+    };
+    html! { <>
+        <div class="actions">
+            <button onclick={copy}>{ "Copy" }</button>
+            <button onclick={save}>{ format!("Download {name}") }</button>
+        </div>
+        <pre id="preview">{ text }</pre>
+    </> }
+}
+
 #[derive(Properties, PartialEq)]
 pub struct PreviewProps {
     pub ed: EditorHandle,
-    pub errors: usize,
 }
 
 #[component]
 pub fn Preview(p: &PreviewProps) -> Html {
     let tab = use_state(|| Tab::Plan);
-    let doc = p.ed.editor.borrow().document().clone();
-    let json_text = use_state(|| doc.to_json_pretty());
+    // The document the tabs show, and its number: it follows the editor once edits pause.
+    let snapshot = use_state(|| (0u64, Rc::new(p.ed.editor.borrow().document().clone())));
+    let json_text = use_state(|| snapshot.1.to_json_pretty());
     let json_error = use_state(|| None::<String>);
     {
-        // The document changed elsewhere: show it, unless the text already says the same.
+        let snapshot = snapshot.clone();
+        let ed = p.ed.clone();
+        use_effect_with(p.ed.rev, move |rev| {
+            let rev = *rev;
+            let t = gloo_timers::callback::Timeout::new(SETTLE_MS, move || {
+                if snapshot.0 != rev {
+                    snapshot.set((rev, Rc::new(ed.editor.borrow().document().clone())));
+                }
+            });
+            move || drop(t)
+        });
+    }
+    {
+        // A new snapshot: the JSON view shows it, unless its text already says the same.
         let json_text = json_text.clone();
         let json_error = json_error.clone();
-        let doc = doc.clone();
-        use_effect_with(p.ed.rev, move |_| {
-            if Document::from_json(&json_text).ok().as_ref() != Some(&doc) {
+        let doc = snapshot.1.clone();
+        use_effect_with(snapshot.0, move |_| {
+            if Document::from_json(&json_text).ok().as_ref() != Some(&*doc) {
                 json_text.set(doc.to_json_pretty());
                 json_error.set(None);
             }
@@ -102,68 +194,8 @@ pub fn Preview(p: &PreviewProps) -> Html {
                     value={(*json_text).clone()} {oninput} />
             </> }
         }
-        _ if p.errors > 0 => html! {
-            <p class="muted">{ format!("Fix the {} error(s) to see the rendered output.", p.errors) }</p>
-        },
-        t => match Validated::new(doc.clone()) {
-            Err(_) => {
-                html! { <p class="muted">{ "Fix the errors to see the rendered output." }</p> }
-            }
-            Ok(v) => {
-                if t == Tab::Plan {
-                    let plan = build(&v);
-                    html! {
-                        <div class="plan">
-                            <h3>{ "Deploy" }</h3>
-                            { for plan.phases.iter().map(|ph| html! {
-                                <details open=true>
-                                    <summary>{ format!("{} ({} steps)", ph.title, ph.steps.len()) }</summary>
-                                    { steps_table(&ph.steps) }
-                                </details>
-                            }) }
-                            <h3>{ "Runbooks" }</h3>
-                            { for plan.runbooks.iter().map(|r| html! {
-                                <details>
-                                    <summary>{ format!("{}: {}", r.title, r.when) }</summary>
-                                    { steps_table(&r.steps) }
-                                </details>
-                            }) }
-                        </div>
-                    }
-                } else {
-                    let a = render_all(&v);
-                    let (name, text) = match t {
-                        Tab::PrimaryXml => ("primary.xml", a.primary_xml),
-                        Tab::SecondaryXml => ("secondary.xml", a.secondary_xml),
-                        Tab::PrimaryCmdline => ("primary.cmdline", a.primary_cmdline),
-                        _ => ("secondary.cmdline", a.secondary_cmdline),
-                    };
-                    let copy = {
-                        let text = text.clone();
-                        Callback::from(move |_: MouseEvent| copy_text(&text))
-                    };
-                    let save = {
-                        let text = text.clone();
-                        Callback::from(move |_: MouseEvent| download(name, &text))
-                    };
-                    html! { <>
-                        <div class="actions">
-                            <button onclick={copy}>{ "Copy" }</button>
-                            <button onclick={save}>{ format!("Download {name}") }</button>
-                        </div>
-                        <pre id="preview">{ text }</pre>
-                    </> }
-                }
-            }
-        },
+        t => html! { <Rendered snapshot={snapshot.0} doc={snapshot.1.clone()} tab={t} /> },
     };
-    let plan_json = (*tab == Tab::Plan && p.errors == 0)
-        .then(|| {
-            Validated::new(doc.clone())
-                .ok()
-                .map(|v| render_all(&v).plan_json)
-        })
-        .flatten();
     html! {
         <section class="preview" aria-label="Preview">
             <nav role="tablist">
@@ -174,9 +206,7 @@ pub fn Preview(p: &PreviewProps) -> Html {
                         class={if *tab == t { "active" } else { "" }}
                         onclick={Callback::from(move |_| tab.set(t))}>{ *label }</button> }
                 }) }
-                if let Some(pj) = plan_json {
-                    <button class="right" onclick={Callback::from(move |_: MouseEvent| download("plan.json", &pj))}>{ "Download plan.json" }</button>
-                }
+                if snapshot.0 != p.ed.rev { <span class="right muted">{ "updating…" }</span> }
             </nav>
             <div class="tab-body">{ body }</div>
         </section>
