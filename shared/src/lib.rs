@@ -7,6 +7,7 @@
 //! reports every finding; [`render::Validated`] is only constructed from a document without errors,
 //! and the renderers accept nothing else.
 
+pub mod api;
 pub mod diff;
 pub mod model;
 pub mod render;

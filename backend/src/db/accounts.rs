@@ -3,6 +3,7 @@
 use super::{Db, Tx};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use lockstep_shared::api;
 
 #[derive(Debug, Clone)]
 pub struct UserRow {
@@ -34,11 +35,34 @@ pub struct SessionIdentity {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct Membership {
     pub team_id: i64,
     pub team: String,
     pub role: String,
+}
+
+impl From<&Membership> for api::Membership {
+    fn from(m: &Membership) -> api::Membership {
+        api::Membership {
+            team_id: m.team_id,
+            team: m.team.clone(),
+            role: m.role.clone(),
+        }
+    }
+}
+
+impl From<TokenRow> for api::Token {
+    fn from(t: TokenRow) -> api::Token {
+        api::Token {
+            id: t.id,
+            name: t.name,
+            team: t.team,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
 }
 
 impl Db {
@@ -236,7 +260,7 @@ pub struct TokenOwner {
     pub membership: Option<Membership>,
 }
 
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenRow {
     pub id: i64,
     pub name: String,

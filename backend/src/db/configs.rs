@@ -3,13 +3,13 @@
 use super::{Db, Tx};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use lockstep_shared::api;
 use lockstep_shared::validate::cross::Claim;
-use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use sqlx::types::Json;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConfigRow {
     pub id: i64,
     pub team_id: i64,
@@ -21,12 +21,11 @@ pub struct ConfigRow {
     pub template_id: Option<i64>,
     pub template_version: Option<i32>,
     /// Digest of the stored host claims (see [`claims_digest`]).
-    #[serde(skip)]
     pub claims_digest: Option<Vec<u8>>,
 }
 
 /// A configuration in a list, with the state of its current version.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConfigSummary {
     pub id: i64,
     pub name: String,
@@ -42,8 +41,7 @@ pub struct ConfigSummary {
 }
 
 /// JSON text stored in a text column (documents, see migration 0010), checked when read.
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone)]
 pub struct StoredJson(Box<RawValue>);
 
 impl TryFrom<String> for StoredJson {
@@ -62,14 +60,12 @@ impl std::ops::Deref for StoredJson {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VersionRow {
     pub version: i32,
     /// The document's JSON text as stored (answers copy it; nothing re-encodes it).
-    #[schema(value_type = crate::http::openapi::DocumentJson)]
     #[sqlx(try_from = "String")]
     pub document: StoredJson,
-    #[schema(value_type = Vec<crate::http::openapi::FindingJson>)]
     pub findings: Json<Box<RawValue>>,
     pub errors: i32,
     pub warnings: i32,
@@ -79,7 +75,7 @@ pub struct VersionRow {
 }
 
 /// Version metadata without the document.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VersionMeta {
     pub version: i32,
     pub errors: i32,
@@ -87,6 +83,66 @@ pub struct VersionMeta {
     pub author_name: String,
     pub message: String,
     pub created_at: DateTime<Utc>,
+}
+
+impl From<&ConfigRow> for api::Configuration {
+    fn from(c: &ConfigRow) -> api::Configuration {
+        api::Configuration {
+            id: c.id,
+            team_id: c.team_id,
+            name: c.name.clone(),
+            current_version: c.current_version,
+            created_at: c.created_at,
+            archived_at: c.archived_at,
+            template_id: c.template_id,
+            template_version: c.template_version,
+        }
+    }
+}
+
+impl From<ConfigSummary> for api::ConfigurationSummary {
+    fn from(c: ConfigSummary) -> api::ConfigurationSummary {
+        api::ConfigurationSummary {
+            id: c.id,
+            name: c.name,
+            primary_host: c.primary_host,
+            secondary_host: c.secondary_host,
+            current_version: c.current_version,
+            errors: c.errors,
+            warnings: c.warnings,
+            updated_at: c.updated_at,
+            updated_by: c.updated_by,
+            archived_at: c.archived_at,
+        }
+    }
+}
+
+impl From<VersionRow> for api::Version {
+    fn from(v: VersionRow) -> api::Version {
+        api::Version {
+            version: v.version,
+            document: v.document.0,
+            findings: v.findings.0,
+            errors: v.errors,
+            warnings: v.warnings,
+            author_name: v.author_name,
+            message: v.message,
+            created_at: v.created_at,
+        }
+    }
+}
+
+impl From<VersionMeta> for api::VersionMeta {
+    fn from(v: VersionMeta) -> api::VersionMeta {
+        api::VersionMeta {
+            version: v.version,
+            errors: v.errors,
+            warnings: v.warnings,
+            author_name: v.author_name,
+            message: v.message,
+            created_at: v.created_at,
+        }
+    }
 }
 
 /// What a save writes.

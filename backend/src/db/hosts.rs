@@ -3,9 +3,9 @@
 use super::{Db, Tx};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use lockstep_shared::api;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HostRow {
     pub id: i64,
     pub team_id: i64,
@@ -15,6 +15,21 @@ pub struct HostRow {
     pub notes: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl From<HostRow> for api::Host {
+    fn from(h: HostRow) -> api::Host {
+        api::Host {
+            id: h.id,
+            team_id: h.team_id,
+            name: h.name,
+            libvirt_uri: h.libvirt_uri,
+            address: h.address,
+            notes: h.notes,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
+        }
+    }
 }
 
 pub struct HostFields<'a> {

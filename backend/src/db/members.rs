@@ -2,9 +2,9 @@
 
 use super::{Db, Tx};
 use anyhow::Result;
-use serde::Serialize;
+use lockstep_shared::api;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MemberRow {
     pub user_id: i64,
     pub user: String,
@@ -115,13 +115,35 @@ impl Db {
 }
 
 /// A pending invitation to a team.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InvitationRow {
     pub team: String,
     pub user: String,
     pub role: String,
     pub invited_by: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<MemberRow> for api::Member {
+    fn from(m: MemberRow) -> api::Member {
+        api::Member {
+            user_id: m.user_id,
+            user: m.user,
+            role: m.role,
+        }
+    }
+}
+
+impl From<InvitationRow> for api::Invitation {
+    fn from(i: InvitationRow) -> api::Invitation {
+        api::Invitation {
+            team: i.team,
+            user: i.user,
+            role: i.role,
+            invited_by: i.invited_by,
+            created_at: i.created_at,
+        }
+    }
 }
 
 const INVITATION: &str = "SELECT t.name AS team, i.user_name AS user, i.role, i.invited_by, \

@@ -3,10 +3,10 @@
 use super::{Db, Saved, Tx};
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use lockstep_shared::api;
 use serde_json::Value;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TemplateRow {
     pub id: i64,
     pub team_id: Option<i64>,
@@ -23,7 +23,7 @@ impl TemplateRow {
 }
 
 /// A template in a list, with its current version's description.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TemplateSummary {
     pub id: i64,
     pub name: String,
@@ -36,14 +36,12 @@ pub struct TemplateSummary {
     pub archived_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TemplateVersionRow {
     pub version: i32,
     pub description: String,
-    #[schema(value_type = Vec<crate::http::openapi::ParameterJson>)]
     pub parameters: Value,
     /// A configuration document with `${name}` placeholders.
-    #[schema(value_type = Object)]
     pub body: Value,
     pub author_name: String,
     pub message: String,
@@ -51,7 +49,7 @@ pub struct TemplateVersionRow {
 }
 
 /// Template version metadata without parameters and body.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TemplateVersionMeta {
     pub version: i32,
     pub description: String,
@@ -210,5 +208,60 @@ impl Db {
         .bind(id)
         .fetch_all(&self.pool)
         .await?)
+    }
+}
+
+impl From<&TemplateRow> for api::Template {
+    fn from(t: &TemplateRow) -> api::Template {
+        api::Template {
+            id: t.id,
+            team_id: t.team_id,
+            name: t.name.clone(),
+            current_version: t.current_version,
+            created_at: t.created_at,
+            archived_at: t.archived_at,
+        }
+    }
+}
+
+impl From<TemplateSummary> for api::TemplateSummary {
+    fn from(t: TemplateSummary) -> api::TemplateSummary {
+        api::TemplateSummary {
+            id: t.id,
+            name: t.name,
+            builtin: t.builtin,
+            current_version: t.current_version,
+            description: t.description,
+            parameters: t.parameters,
+            updated_at: t.updated_at,
+            updated_by: t.updated_by,
+            archived_at: t.archived_at,
+        }
+    }
+}
+
+impl From<TemplateVersionRow> for api::TemplateVersion {
+    fn from(t: TemplateVersionRow) -> api::TemplateVersion {
+        api::TemplateVersion {
+            version: t.version,
+            description: t.description,
+            parameters: t.parameters,
+            body: t.body,
+            author_name: t.author_name,
+            message: t.message,
+            created_at: t.created_at,
+        }
+    }
+}
+
+impl From<TemplateVersionMeta> for api::TemplateVersionMeta {
+    fn from(t: TemplateVersionMeta) -> api::TemplateVersionMeta {
+        api::TemplateVersionMeta {
+            version: t.version,
+            description: t.description,
+            author_name: t.author_name,
+            message: t.message,
+            created_at: t.created_at,
+        }
     }
 }

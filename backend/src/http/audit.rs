@@ -2,29 +2,19 @@
 //! first, with filters and a cursor.
 
 use super::errors::AppError;
+use super::openapi::schema;
 use super::AppState;
 use crate::audit::{NewEvent, StoredEvent};
 use crate::auth::{Identity, Role};
 use crate::db::audit::AuditFilter;
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use lockstep_shared::api::AuditPage;
 use lockstep_shared::Document;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
-use utoipa::{IntoParams, ToSchema};
-
-/// One page of events, newest first.
-#[derive(Serialize, ToSchema)]
-pub struct AuditPage {
-    /// Events: time, actor, team, action, target, before/after, request id, source, user
-    /// agent, result, and the event's chain hash; `configuration.update` events also carry
-    /// `diff`, the structural diff between the versions they record.
-    #[schema(value_type = Vec<Object>)]
-    events: Vec<Value>,
-    /// Pass as `cursor` for the next (older) page; absent on the last page.
-    next_cursor: Option<i64>,
-}
+use utoipa::IntoParams;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -89,7 +79,7 @@ async fn update_diffs(
 }
 
 /// Audit events of the caller's teams (and the caller's own logins), with filters and a cursor.
-#[utoipa::path(tag = "audit", params(Query), responses((status = 200, body = AuditPage)))]
+#[utoipa::path(tag = "audit", params(Query), responses((status = 200, body = schema::AuditPage)))]
 #[get("/audit")]
 pub async fn list_audit_events(
     state: web::Data<AppState>,

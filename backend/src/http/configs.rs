@@ -7,101 +7,20 @@
 
 use super::docs::{artifacts, parse};
 use super::errors::AppError;
-use super::openapi::{DiffJson, DocumentJson, FindingJson};
+use super::openapi::schema;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
 use crate::db::batch::PendingSave;
 use crate::db::configs::{self, ConfigRow, NewVersion};
 use crate::db::Saved;
 use actix_web::{get, post, put, web, HttpResponse};
+use lockstep_shared::api::{self, CreatedConfiguration, SavedVersion, TemplateRef};
 use lockstep_shared::render::Validated;
 use lockstep_shared::validate::{cross, sort_findings, validate};
 use lockstep_shared::Document;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::Deserialize;
 use serde_json::{json, Value};
-use utoipa::{IntoParams, ToSchema};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = CreateConfiguration)]
-pub struct Create {
-    name: String,
-    #[schema(value_type = DocumentJson)]
-    document: Box<RawValue>,
-    #[serde(default)]
-    message: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = SaveConfiguration)]
-pub struct Save {
-    /// The version this edit started from.
-    pub base_version: i32,
-    #[schema(value_type = DocumentJson)]
-    pub document: Box<RawValue>,
-    #[serde(default)]
-    pub message: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ConfigList {
-    configurations: Vec<configs::ConfigSummary>,
-}
-
-/// The template version a configuration was made from.
-#[derive(Serialize, ToSchema)]
-pub struct TemplateRef {
-    id: i64,
-    version: i32,
-}
-
-/// A stored version: its number and what the validator found.
-#[derive(Serialize, ToSchema)]
-pub struct SavedVersion {
-    id: i64,
-    version: i32,
-    errors: i32,
-    warnings: i32,
-    #[schema(value_type = Vec<FindingJson>)]
-    findings: Value,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CreatedConfiguration {
-    name: String,
-    #[serde(flatten)]
-    saved: SavedVersion,
-    template: Option<TemplateRef>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ConfigWithCurrent {
-    configuration: ConfigRow,
-    /// The current version (a serialized `VersionRow`, often from `versions::VersionCache`).
-    #[schema(value_type = configs::VersionRow)]
-    current: Box<RawValue>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Archived {
-    pub id: i64,
-    pub archived: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VersionList {
-    versions: Vec<configs::VersionMeta>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DiffBody {
-    from: i32,
-    to: i32,
-    #[schema(value_type = DiffJson)]
-    diff: lockstep_shared::diff::Diff,
-}
+use utoipa::IntoParams;
 
 /// A validated document: the version a save stores.
 struct Checked(NewVersion);
@@ -198,7 +117,7 @@ pub(super) async fn owned(
 }
 
 /// The team's configurations with the state of their current version (viewer).
-#[utoipa::path(tag = "configurations", params(super::ListQuery), responses((status = 200, body = ConfigList)))]
+#[utoipa::path(tag = "configurations", params(super::ListQuery), responses((status = 200, body = schema::ConfigurationList)))]
 #[get("/teams/{team}/configurations")]
 pub async fn list_configurations(
     state: web::Data<AppState>,
@@ -209,20 +128,20 @@ pub async fn list_configurations(
     let m = id.team(&team)?;
     id.require(m.team_id, Role::Viewer)?;
     let list = state.db.configurations(m.team_id, q.archived).await?;
-    Ok(HttpResponse::Ok().json(ConfigList {
-        configurations: list,
+    Ok(HttpResponse::Ok().json(api::ConfigurationList {
+        configurations: list.into_iter().map(Into::into).collect(),
     }))
 }
 
 /// Creates a configuration (version 1), validated and cross-checked (editor).
-#[utoipa::path(tag = "configurations", responses((status = 201, body = CreatedConfiguration), (status = 409, description = "the name is taken in the team")))]
+#[utoipa::path(tag = "configurations", request_body = schema::CreateConfiguration, responses((status = 201, body = schema::CreatedConfiguration), (status = 409, description = "the name is taken in the team")))]
 #[post("/teams/{team}/configurations")]
 pub async fn create_configuration(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
     team: web::Path<String>,
-    body: web::Json<Create>,
+    body: web::Json<api::CreateConfiguration>,
 ) -> Result<HttpResponse, AppError> {
     let m = id.team(&team)?.clone();
     let new = NewConfiguration {
@@ -305,7 +224,7 @@ pub async fn create_in_team(
 }
 
 /// A configuration with its current version (viewer).
-#[utoipa::path(tag = "configurations", responses((status = 200, body = ConfigWithCurrent)))]
+#[utoipa::path(tag = "configurations", responses((status = 200, body = schema::ConfigurationWithCurrent)))]
 #[get("/configurations/{id}")]
 pub async fn get_configuration(
     state: web::Data<AppState>,
@@ -321,26 +240,27 @@ pub async fn get_configuration(
                 .version(c.id, c.current_version)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("configuration {} has no current version", c.id))?;
+            let v = api::Version::from(v);
             let json = serde_json::value::to_raw_value(&v).map_err(anyhow::Error::from)?;
             state.versions.put(c.id, c.current_version, json.clone());
             json
         }
     };
-    Ok(HttpResponse::Ok().json(ConfigWithCurrent {
-        configuration: c,
+    Ok(HttpResponse::Ok().json(api::ConfigurationWithCurrent {
+        configuration: (&c).into(),
         current,
     }))
 }
 
 /// Saves a new version on top of `base_version` (editor).
-#[utoipa::path(tag = "configurations", request_body = Save, responses((status = 200, body = SavedVersion), (status = 409, description = "base_version is not current (details.current holds it), or archived")))]
+#[utoipa::path(tag = "configurations", request_body = schema::SaveConfiguration, responses((status = 200, body = schema::SavedVersion), (status = 409, description = "base_version is not current (details.current holds it), or archived")))]
 #[put("/configurations/{id}")]
 pub async fn save_configuration(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
     cid: web::Path<i64>,
-    body: super::save_body::SaveBody,
+    super::save_body::SaveBody(body): super::save_body::SaveBody,
 ) -> Result<HttpResponse, AppError> {
     // The configuration (one statement for the saves waiting together), then the claims of
     // other configurations that collide with the document's (held in memory, see `db::claims`).
@@ -376,7 +296,11 @@ pub async fn save_configuration(
     match state.saves.save(save).await? {
         Saved::Version(_) => Ok(HttpResponse::Ok().json(answer)),
         Saved::Conflict(current) => {
-            let cur = state.db.version(cfg.id, current).await?;
+            let cur = state
+                .db
+                .version(cfg.id, current)
+                .await?
+                .map(api::Version::from);
             Err(AppError::stale("document", body.base_version, current, cur))
         }
         Saved::Archived => Err(AppError::archived(format!("configuration {}", cfg.id))),
@@ -384,7 +308,7 @@ pub async fn save_configuration(
 }
 
 /// Archives a configuration (editor).
-#[utoipa::path(tag = "configurations", responses((status = 200, body = Archived), (status = 409, description = "already archived")))]
+#[utoipa::path(tag = "configurations", responses((status = 200, body = schema::Archived), (status = 409, description = "already archived")))]
 #[post("/configurations/{id}/archive")]
 pub async fn archive_configuration(
     state: web::Data<AppState>,
@@ -411,14 +335,14 @@ pub async fn archive_configuration(
     );
     e.target_name = Some(cfg.name.clone());
     super::commit_with_event(tx, &e).await?;
-    Ok(HttpResponse::Ok().json(Archived {
+    Ok(HttpResponse::Ok().json(api::Archived {
         id: cfg.id,
         archived: true,
     }))
 }
 
 /// Every version, newest first, without documents (viewer).
-#[utoipa::path(tag = "configurations", responses((status = 200, body = VersionList)))]
+#[utoipa::path(tag = "configurations", responses((status = 200, body = schema::VersionList)))]
 #[get("/configurations/{id}/versions")]
 pub async fn list_configuration_versions(
     state: web::Data<AppState>,
@@ -426,8 +350,14 @@ pub async fn list_configuration_versions(
     cid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let cfg = owned(&state, &id, *cid, Role::Viewer).await?;
-    Ok(HttpResponse::Ok().json(VersionList {
-        versions: state.db.versions(cfg.id).await?,
+    Ok(HttpResponse::Ok().json(api::VersionList {
+        versions: state
+            .db
+            .versions(cfg.id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     }))
 }
 
@@ -446,7 +376,7 @@ async fn one_version(
 }
 
 /// One version with its document and findings (viewer).
-#[utoipa::path(tag = "configurations", responses((status = 200, body = configs::VersionRow)))]
+#[utoipa::path(tag = "configurations", responses((status = 200, body = schema::Version)))]
 #[get("/configurations/{id}/versions/{version}")]
 pub async fn get_configuration_version(
     state: web::Data<AppState>,
@@ -454,11 +384,11 @@ pub async fn get_configuration_version(
     path: web::Path<(i64, i32)>,
 ) -> Result<HttpResponse, AppError> {
     let (cid, v) = path.into_inner();
-    Ok(HttpResponse::Ok().json(one_version(&state, &id, cid, v).await?))
+    Ok(HttpResponse::Ok().json(api::Version::from(one_version(&state, &id, cid, v).await?)))
 }
 
 /// The libvirt XML, QMP plan and command lines of a version (viewer).
-#[utoipa::path(tag = "configurations", responses((status = 200, body = super::docs::Artifacts), (status = 422, description = "the version has errors")))]
+#[utoipa::path(tag = "configurations", responses((status = 200, body = schema::Artifacts), (status = 422, description = "the version has errors")))]
 #[get("/configurations/{id}/versions/{version}/rendered")]
 pub async fn render_configuration_version(
     state: web::Data<AppState>,
@@ -481,7 +411,7 @@ pub struct DiffQuery {
 }
 
 /// Structural diff between two versions (viewer).
-#[utoipa::path(tag = "configurations", params(DiffQuery), responses((status = 200, body = DiffBody)))]
+#[utoipa::path(tag = "configurations", params(DiffQuery), responses((status = 200, body = schema::VersionDiff)))]
 #[get("/configurations/{id}/diff")]
 pub async fn diff_configuration_versions(
     state: web::Data<AppState>,
@@ -492,7 +422,7 @@ pub async fn diff_configuration_versions(
     let a = one_version(&state, &id, *cid, q.from).await?;
     let b = one_version(&state, &id, *cid, q.to).await?;
     let d = lockstep_shared::diff::diff(&parse(a.document.get())?, &parse(b.document.get())?);
-    Ok(HttpResponse::Ok().json(DiffBody {
+    Ok(HttpResponse::Ok().json(api::VersionDiff {
         from: q.from,
         to: q.to,
         diff: d,

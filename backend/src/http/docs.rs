@@ -2,40 +2,14 @@
 //! the shared core on the posted document.
 
 use super::errors::AppError;
-use super::openapi::{DocumentJson, FindingJson};
+use super::openapi::schema;
 use actix_web::{get, post, web, HttpResponse};
+use lockstep_shared::api::{Artifacts, Validation};
 use lockstep_shared::render::{render_all, Validated};
 use lockstep_shared::validate::validate;
 use lockstep_shared::Document;
-use serde::Serialize;
+use serde_json::json;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
-use utoipa::ToSchema;
-
-/// The artifacts rendered from a valid document.
-#[derive(Serialize, ToSchema)]
-pub struct Artifacts {
-    /// libvirt domain XML of the primary.
-    primary_xml: String,
-    /// libvirt domain XML of the secondary.
-    secondary_xml: String,
-    /// The ordered QMP steps that start replication, and the failover/reprotect runbooks.
-    #[schema(value_type = Object)]
-    plan: Box<RawValue>,
-    /// The equivalent QEMU command line of the primary.
-    primary_cmdline: String,
-    secondary_cmdline: String,
-    #[schema(value_type = Vec<FindingJson>)]
-    warnings: Value,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Validation {
-    errors: usize,
-    warnings: usize,
-    #[schema(value_type = Vec<FindingJson>)]
-    findings: Value,
-}
 
 /// Parses a document from its JSON text (a posted body, a document inside one, or a stored
 /// version), naming the line and column of a problem within the document.
@@ -95,7 +69,7 @@ pub async fn document_schema() -> HttpResponse {
 }
 
 /// Validates a document (no account needed): every finding with its stable code.
-#[utoipa::path(tag = "documents", request_body(content = DocumentJson, content_type = "application/json"), responses((status = 200, body = Validation)))]
+#[utoipa::path(tag = "documents", request_body(content = schema::Document, content_type = "application/json"), responses((status = 200, body = schema::Validation)))]
 #[post("/validate")]
 pub async fn validate_document(body: web::Bytes) -> Result<HttpResponse, AppError> {
     let doc = parse(text(&body)?)?;
@@ -109,7 +83,7 @@ pub async fn validate_document(body: web::Bytes) -> Result<HttpResponse, AppErro
 }
 
 /// Renders a valid document (no account needed): XML, QMP plan, command lines.
-#[utoipa::path(tag = "documents", request_body(content = DocumentJson, content_type = "application/json"), responses((status = 200, body = Artifacts), (status = 422, description = "the document has errors (details.findings)")))]
+#[utoipa::path(tag = "documents", request_body(content = schema::Document, content_type = "application/json"), responses((status = 200, body = schema::Artifacts), (status = 422, description = "the document has errors (details.findings)")))]
 #[post("/render")]
 pub async fn render_document(body: web::Bytes) -> Result<HttpResponse, AppError> {
     let doc = parse(text(&body)?)?;

@@ -124,9 +124,11 @@ impl ResponseError for AppError {
                 Some(why) => {
                     tracing::warn!(error = format!("{e:#}"), "a value was refused by Postgres");
                     let message = format!("a value in the request cannot be stored: {why}");
-                    return HttpResponse::BadRequest().json(
-                        json!({ "code": "bad_value", "message": message, "details": Value::Null }),
-                    );
+                    return HttpResponse::BadRequest().json(lockstep_shared::api::ErrorBody {
+                        code: "bad_value".to_owned(),
+                        message,
+                        details: Value::Null,
+                    });
                 }
                 None => {
                     tracing::error!(error = format!("{e:#}"), "internal error");
@@ -138,6 +140,10 @@ impl ResponseError for AppError {
         if let AppError::TooManyRequests { retry_after } = self {
             b.insert_header(("Retry-After", retry_after.to_string()));
         }
-        b.json(json!({ "code": code, "message": self.to_string(), "details": details }))
+        b.json(lockstep_shared::api::ErrorBody {
+            code: code.to_owned(),
+            message: self.to_string(),
+            details,
+        })
     }
 }

@@ -2,39 +2,23 @@
 //! and change them, admins delete them; every change is audited with before and after.
 
 use super::errors::AppError;
+use super::openapi::schema;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
 use crate::db::configs::is_unique_violation;
 use crate::db::hosts::{self, HostFields, HostRow};
 use actix_web::{delete, get, post, put, web, HttpResponse};
+use lockstep_shared::api;
 use lockstep_shared::validate::hosts::{address_problem, same_host_reason};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use utoipa::ToSchema;
 
-#[derive(Serialize, ToSchema)]
-pub struct HostList {
-    hosts: Vec<HostRow>,
+/// A host's fields as the API takes them: read for the database, and checked.
+trait HostBody {
+    fn fields(&self) -> HostFields<'_>;
+    fn check(&self) -> Result<(), AppError>;
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct Deleted {
-    id: i64,
-    deleted: bool,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HostBody {
-    name: String,
-    libvirt_uri: String,
-    /// Replication address the peer reaches this host on.
-    address: String,
-    #[serde(default)]
-    notes: String,
-}
-
-impl HostBody {
+impl HostBody for api::HostFields {
     fn fields(&self) -> HostFields<'_> {
         HostFields {
             name: &self.name,
@@ -113,7 +97,7 @@ fn taken(name: &str) -> AppError {
 /// without case or a trailing dot, addresses as parsed IP addresses): registered hosts are how
 /// Lockstep tells machines apart, so one machine must not be two of them.
 fn check_distinct(
-    body: &HostBody,
+    body: &api::HostFields,
     others: &[HostRow],
     except: Option<i64>,
 ) -> Result<(), AppError> {
@@ -132,7 +116,7 @@ fn check_distinct(
 }
 
 /// The team's hosts (viewer).
-#[utoipa::path(tag = "hosts", responses((status = 200, body = HostList)))]
+#[utoipa::path(tag = "hosts", responses((status = 200, body = schema::HostList)))]
 #[get("/teams/{team}/hosts")]
 pub async fn list_hosts(
     state: web::Data<AppState>,
@@ -141,20 +125,26 @@ pub async fn list_hosts(
 ) -> Result<HttpResponse, AppError> {
     let m = id.team(&team)?;
     id.require(m.team_id, Role::Viewer)?;
-    Ok(HttpResponse::Ok().json(HostList {
-        hosts: state.db.hosts(m.team_id).await?,
+    Ok(HttpResponse::Ok().json(api::HostList {
+        hosts: state
+            .db
+            .hosts(m.team_id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     }))
 }
 
 /// Registers a host (editor); every field problem at once in details.fields.
-#[utoipa::path(tag = "hosts", responses((status = 201, body = HostRow), (status = 409, description = "the team already has this host, by name or under another spelling of its name or address")))]
+#[utoipa::path(tag = "hosts", request_body = schema::HostFields, responses((status = 201, body = schema::Host), (status = 409, description = "the team already has this host, by name or under another spelling of its name or address")))]
 #[post("/teams/{team}/hosts")]
 pub async fn create_host(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
     team: web::Path<String>,
-    body: web::Json<HostBody>,
+    body: web::Json<api::HostFields>,
 ) -> Result<HttpResponse, AppError> {
     let m = id.team(&team)?.clone();
     id.require(m.team_id, Role::Editor)?;
@@ -178,31 +168,34 @@ pub async fn create_host(
         Some(h.id.to_string()),
     );
     e.target_name = Some(h.name.clone());
+    let h = api::Host::from(h);
     e.after = Some(json!(h));
     super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Created().json(h))
 }
 
 /// One host (viewer).
-#[utoipa::path(tag = "hosts", responses((status = 200, body = HostRow)))]
+#[utoipa::path(tag = "hosts", responses((status = 200, body = schema::Host)))]
 #[get("/hosts/{id}")]
 pub async fn get_host(
     state: web::Data<AppState>,
     id: Identity,
     hid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(owned(&state, &id, *hid, Role::Viewer).await?))
+    Ok(HttpResponse::Ok().json(api::Host::from(
+        owned(&state, &id, *hid, Role::Viewer).await?,
+    )))
 }
 
 /// Changes a host (editor).
-#[utoipa::path(tag = "hosts", responses((status = 200, body = HostRow), (status = 409, description = "the team already has this host, by name or under another spelling of its name or address")))]
+#[utoipa::path(tag = "hosts", request_body = schema::HostFields, responses((status = 200, body = schema::Host), (status = 409, description = "the team already has this host, by name or under another spelling of its name or address")))]
 #[put("/hosts/{id}")]
 pub async fn update_host(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
     hid: web::Path<i64>,
-    body: web::Json<HostBody>,
+    body: web::Json<api::HostFields>,
 ) -> Result<HttpResponse, AppError> {
     let before = owned(&state, &id, *hid, Role::Editor).await?;
     body.check()?;
@@ -224,14 +217,15 @@ pub async fn update_host(
         Some(before.id.to_string()),
     );
     e.target_name = Some(after.name.clone());
-    e.before = Some(json!(before));
+    let after = api::Host::from(after);
+    e.before = Some(json!(api::Host::from(before)));
     e.after = Some(json!(after));
     super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Ok().json(after))
 }
 
 /// Deletes a host (admin).
-#[utoipa::path(tag = "hosts", responses((status = 200, body = Deleted)))]
+#[utoipa::path(tag = "hosts", responses((status = 200, body = schema::Deleted)))]
 #[delete("/hosts/{id}")]
 pub async fn delete_host(
     state: web::Data<AppState>,
@@ -252,10 +246,8 @@ pub async fn delete_host(
         Some(before.id.to_string()),
     );
     e.target_name = Some(before.name.clone());
-    e.before = Some(json!(before));
+    let id = before.id;
+    e.before = Some(json!(api::Host::from(before)));
     super::commit_with_event(tx, &e).await?;
-    Ok(HttpResponse::Ok().json(Deleted {
-        id: before.id,
-        deleted: true,
-    }))
+    Ok(HttpResponse::Ok().json(api::Deleted { id, deleted: true }))
 }

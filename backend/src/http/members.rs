@@ -9,104 +9,35 @@
 //! are global), and such answers are rate limited per user like failed logins.
 
 use super::errors::AppError;
+use super::openapi::schema;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
-use crate::db::accounts::Membership;
 use crate::db::members;
-use crate::db::members::{InvitationRow, MemberRow};
 use actix_web::{delete, get, post, put, web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use lockstep_shared::api::{self, InvitationAnswered, MemberRemoved, RoleSet};
 use serde_json::{json, Value};
-use utoipa::ToSchema;
 
-#[derive(Serialize, ToSchema)]
-pub struct TeamList {
-    teams: Vec<Membership>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct NewTeamCreated {
-    id: i64,
-    name: String,
-    role: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MemberList {
-    members: Vec<MemberRow>,
-    /// Invitations not yet accepted or declined.
-    invitations: Vec<InvitationRow>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RoleSet {
-    team: String,
-    user: String,
-    role: String,
-    /// `member`: the member's role changed; `invited`: the user is invited with this role and
-    /// becomes a member on accepting.
-    status: String,
-    /// The role (or invited role) before (absent: new).
-    previous_role: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MemberRemoved {
-    team: String,
-    user: String,
-    removed: bool,
-    /// What was removed: `member`, or `invitation`.
-    what: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InvitationList {
-    invitations: Vec<InvitationRow>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InvitationAnswered {
-    team: String,
-    /// `accepted` (now a member with `role`) or `declined`.
-    status: String,
-    role: String,
-}
-
-/// Answers that say a team name is taken, allowed per user within [`PROBE_WINDOW_SECS`].
 const MAX_NAME_PROBES: i64 = 10;
 const PROBE_WINDOW_SECS: u64 = 300;
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewTeam {
-    name: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetRole {
-    /// viewer, editor, deployer or admin.
-    role: String,
-}
-
 /// Teams the caller is in, with the caller's role.
 /// The caller's teams and roles.
-#[utoipa::path(tag = "teams", responses((status = 200, body = TeamList)))]
+#[utoipa::path(tag = "teams", responses((status = 200, body = schema::TeamList)))]
 #[get("/teams")]
 pub async fn list_teams(id: Identity) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(TeamList {
-        teams: id.memberships,
+    Ok(HttpResponse::Ok().json(api::TeamList {
+        teams: id.memberships.iter().map(Into::into).collect(),
     }))
 }
 
 /// Creates a team; the caller becomes its admin (log in; not with a token).
-#[utoipa::path(tag = "teams", responses((status = 201, body = NewTeamCreated), (status = 409, description = "the name is taken")))]
+#[utoipa::path(tag = "teams", request_body = schema::NewTeam, responses((status = 201, body = schema::TeamCreated), (status = 409, description = "the name is taken")))]
 #[post("/teams")]
 pub async fn create_team(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
-    body: web::Json<NewTeam>,
+    body: web::Json<api::NewTeam>,
 ) -> Result<HttpResponse, AppError> {
     id.require_session("create teams")?;
     let name = body.name.trim();
@@ -160,7 +91,7 @@ pub async fn create_team(
     super::commit_with_event(tx, &e).await?;
     // Other servers hear of it from Postgres; this one forgets at once.
     state.auth.invalidate();
-    Ok(HttpResponse::Created().json(NewTeamCreated {
+    Ok(HttpResponse::Created().json(api::TeamCreated {
         id: team_id,
         name: name.to_owned(),
         role: "admin".to_owned(),
@@ -168,7 +99,7 @@ pub async fn create_team(
 }
 
 /// The team's members and roles (viewer).
-#[utoipa::path(tag = "teams", responses((status = 200, body = MemberList)))]
+#[utoipa::path(tag = "teams", responses((status = 200, body = schema::MemberList)))]
 #[get("/teams/{team}/members")]
 pub async fn list_members(
     state: web::Data<AppState>,
@@ -177,9 +108,21 @@ pub async fn list_members(
 ) -> Result<HttpResponse, AppError> {
     let m = id.team(&team)?;
     id.require(m.team_id, Role::Viewer)?;
-    Ok(HttpResponse::Ok().json(MemberList {
-        members: state.db.members(m.team_id).await?,
-        invitations: state.db.team_invitations(m.team_id).await?,
+    Ok(HttpResponse::Ok().json(api::MemberList {
+        members: state
+            .db
+            .members(m.team_id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+        invitations: state
+            .db
+            .team_invitations(m.team_id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     }))
 }
 
@@ -197,14 +140,14 @@ fn would_orphan(admins: i64, team: &str) -> Result<(), AppError> {
 
 /// Changes a member's role, or invites a user who is not a member (admin). The answer is the
 /// same whether or not an account by that name exists.
-#[utoipa::path(tag = "teams", responses((status = 200, body = RoleSet, description = "a member's role changed"), (status = 202, body = RoleSet, description = "the user is invited"), (status = 409, description = "the team would have no admin left")))]
+#[utoipa::path(tag = "teams", request_body = schema::SetRole, responses((status = 200, body = schema::RoleSet, description = "a member's role changed"), (status = 202, body = schema::RoleSet, description = "the user is invited"), (status = 409, description = "the team would have no admin left")))]
 #[put("/teams/{team}/members/{user}")]
 pub async fn set_member_role(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
     path: web::Path<(String, String)>,
-    body: web::Json<SetRole>,
+    body: web::Json<api::SetRole>,
 ) -> Result<HttpResponse, AppError> {
     let (team, user) = path.into_inner();
     id.require_session("change members")?;
@@ -273,7 +216,7 @@ pub async fn set_member_role(
 
 /// Removes a member, or withdraws an invitation (admin); a member's sessions and tokens lose
 /// the team at once.
-#[utoipa::path(tag = "teams", responses((status = 200, body = MemberRemoved), (status = 409, description = "the team would have no admin left")))]
+#[utoipa::path(tag = "teams", responses((status = 200, body = schema::MemberRemoved), (status = 409, description = "the team would have no admin left")))]
 #[delete("/teams/{team}/members/{user}")]
 pub async fn remove_member(
     state: web::Data<AppState>,
@@ -327,14 +270,20 @@ pub async fn remove_member(
 }
 
 /// The caller's pending invitations (log in).
-#[utoipa::path(tag = "teams", responses((status = 200, body = InvitationList)))]
+#[utoipa::path(tag = "teams", responses((status = 200, body = schema::InvitationList)))]
 #[get("/invitations")]
 pub async fn list_invitations(
     state: web::Data<AppState>,
     id: Identity,
 ) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(InvitationList {
-        invitations: state.db.invitations_of(&id.user_name).await?,
+    Ok(HttpResponse::Ok().json(api::InvitationList {
+        invitations: state
+            .db
+            .invitations_of(&id.user_name)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     }))
 }
 
@@ -381,7 +330,7 @@ async fn answer_invitation(
 
 /// Accepts the caller's invitation to `team`: a member with the invited role from now on
 /// (log in; not with a token).
-#[utoipa::path(tag = "teams", responses((status = 200, body = InvitationAnswered)))]
+#[utoipa::path(tag = "teams", responses((status = 200, body = schema::InvitationAnswered)))]
 #[post("/invitations/{team}/accept")]
 pub async fn accept_invitation(
     state: web::Data<AppState>,
@@ -393,7 +342,7 @@ pub async fn accept_invitation(
 }
 
 /// Declines the caller's invitation to `team` (log in; not with a token).
-#[utoipa::path(tag = "teams", responses((status = 200, body = InvitationAnswered)))]
+#[utoipa::path(tag = "teams", responses((status = 200, body = schema::InvitationAnswered)))]
 #[delete("/invitations/{team}")]
 pub async fn decline_invitation(
     state: web::Data<AppState>,

@@ -303,24 +303,16 @@ fn path_error(e: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Err
     AppError::bad("bad_path", format!("the path is not valid: {e}")).into()
 }
 
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Health {
-    /// `ok`, or `degraded` when Postgres does not answer.
-    status: String,
-    /// `ok`, or why Postgres did not answer.
-    database: String,
-}
-
 /// Liveness with one trivial Postgres query (503 when Postgres does not answer).
-#[utoipa::path(tag = "health", responses((status = 200, body = Health), (status = 503, body = Health)))]
+#[utoipa::path(tag = "health", responses((status = 200, body = openapi::schema::Health), (status = 503, body = openapi::schema::Health)))]
 #[get("/healthz")]
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     match state.db.ping().await {
-        Ok(_) => HttpResponse::Ok().json(Health {
+        Ok(_) => HttpResponse::Ok().json(lockstep_shared::api::Health {
             status: "ok".into(),
             database: "ok".into(),
         }),
-        Err(e) => HttpResponse::ServiceUnavailable().json(Health {
+        Err(e) => HttpResponse::ServiceUnavailable().json(lockstep_shared::api::Health {
             status: "degraded".into(),
             database: format!("{e:#}"),
         }),

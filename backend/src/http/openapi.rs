@@ -4,48 +4,104 @@
 //! types. The types of the shared crate (document, finding, template parameter, diff) are
 //! described by their own JSON Schemas (schemars), merged in as components. No UI is served.
 
+use lockstep_shared::api;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use utoipa::openapi::{ObjectBuilder, RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-/// A component defined by a shared-crate type's JSON Schema (merged in by [`finish`]).
-macro_rules! shared_schema {
-    ($marker:ident, $name:literal) => {
-        pub struct $marker;
-        impl PartialSchema for $marker {
-            fn schema() -> RefOr<Schema> {
-                // Replaced by the schemars definition in `finish`.
-                ObjectBuilder::new().into()
-            }
+/// Components defined by shared types' JSON Schemas: a marker type for each, named like the
+/// component, for `#[utoipa::path]` (`body = schema::ConfigurationList`), and the schemars
+/// schema that replaces the marker's placeholder in [`finish`].
+macro_rules! shared_schemas {
+    ($($marker:ident => $ty:ty),* $(,)?) => {
+        /// Markers for the shared types in the OpenAPI description.
+        pub mod schema {
+            use super::*;
+            $(
+                pub struct $marker;
+                impl PartialSchema for $marker {
+                    fn schema() -> RefOr<Schema> {
+                        // Replaced by the schemars definition in `finish`.
+                        ObjectBuilder::new().into()
+                    }
+                }
+                impl ToSchema for $marker {
+                    fn name() -> Cow<'static, str> {
+                        Cow::Borrowed(stringify!($marker))
+                    }
+                }
+            )*
         }
-        impl ToSchema for $marker {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed($name)
-            }
+
+        fn shared_roots(g: &mut schemars::SchemaGenerator) -> Vec<(&'static str, schemars::Schema)> {
+            vec![$((stringify!($marker), g.subschema_for::<$ty>())),*]
         }
     };
 }
 
-shared_schema!(DocumentJson, "Document");
-shared_schema!(FindingJson, "Finding");
-shared_schema!(ParameterJson, "Parameter");
-shared_schema!(BindingJson, "Binding");
-shared_schema!(DiffJson, "Diff");
+shared_schemas! {
+    Document => lockstep_shared::model::Document,
+    Finding => lockstep_shared::validate::Finding,
+    Parameter => lockstep_shared::template::Parameter,
+    Binding => lockstep_shared::template::Binding,
+    Diff => lockstep_shared::diff::Diff,
+    Error => api::ErrorBody,
+    Health => api::Health,
+    Login => api::Login,
+    Membership => api::Membership,
+    SessionInfo => api::SessionInfo,
+    LoggedOut => api::LoggedOut,
+    CreateConfiguration => api::CreateConfiguration,
+    SaveConfiguration => api::SaveConfiguration,
+    Configuration => api::Configuration,
+    ConfigurationSummary => api::ConfigurationSummary,
+    ConfigurationList => api::ConfigurationList,
+    Version => api::Version,
+    VersionMeta => api::VersionMeta,
+    VersionList => api::VersionList,
+    ConfigurationWithCurrent => api::ConfigurationWithCurrent,
+    SavedVersion => api::SavedVersion,
+    CreatedConfiguration => api::CreatedConfiguration,
+    Archived => api::Archived,
+    VersionDiff => api::VersionDiff,
+    Validation => api::Validation,
+    Artifacts => api::Artifacts,
+    Host => api::Host,
+    HostList => api::HostList,
+    HostFields => api::HostFields,
+    Deleted => api::Deleted,
+    TeamList => api::TeamList,
+    NewTeam => api::NewTeam,
+    TeamCreated => api::TeamCreated,
+    MemberList => api::MemberList,
+    InvitationList => api::InvitationList,
+    SetRole => api::SetRole,
+    RoleSet => api::RoleSet,
+    MemberRemoved => api::MemberRemoved,
+    InvitationAnswered => api::InvitationAnswered,
+    CreateToken => api::CreateToken,
+    NewToken => api::NewToken,
+    TokenList => api::TokenList,
+    Revoked => api::Revoked,
+    TemplateList => api::TemplateList,
+    TemplateView => api::TemplateView,
+    TemplateVersion => api::TemplateVersion,
+    TemplateVersionList => api::TemplateVersionList,
+    SavedTemplate => api::SavedTemplate,
+    CreateTemplate => api::CreateTemplate,
+    SaveTemplate => api::SaveTemplate,
+    TemplateFromConfiguration => api::TemplateFromConfiguration,
+    Instantiate => api::Instantiate,
+    AuditPage => api::AuditPage,
+}
 
 /// The shared crate's types, as JSON Schema definitions under `#/components/schemas`.
 fn shared_definitions() -> Map<String, Value> {
-    use lockstep_shared::{diff, model, template, validate};
     let mut settings = schemars::generate::SchemaSettings::draft2020_12();
     settings.definitions_path = "/components/schemas".into();
     let mut g = settings.into_generator();
-    let roots = [
-        ("Document", g.subschema_for::<model::Document>()),
-        ("Finding", g.subschema_for::<validate::Finding>()),
-        ("Parameter", g.subschema_for::<template::Parameter>()),
-        ("Binding", g.subschema_for::<template::Binding>()),
-        ("Diff", g.subschema_for::<diff::Diff>()),
-    ];
+    let roots = shared_roots(&mut g);
     let mut defs: Map<String, Value> = g.take_definitions(true).into_iter().collect();
     for (name, schema) in roots {
         let v = schema.to_value();
@@ -86,18 +142,6 @@ pub fn finish(api: utoipa::openapi::OpenApi) -> Value {
         .unwrap_or_default();
     let mut merged = schemas;
     merged.extend(shared_definitions());
-    merged.insert(
-        "Error".into(),
-        json!({
-            "type": "object",
-            "required": ["code", "message", "details"],
-            "properties": {
-                "code": {"type": "string", "description": "stable machine-readable code, e.g. bad_json, not_found, conflict"},
-                "message": {"type": "string", "description": "what is wrong, for people"},
-                "details": {"description": "code-specific details (line/column, findings, current version, ...)"}
-            }
-        }),
-    );
     v["components"]["schemas"] = Value::Object(merged);
     v["components"]["securitySchemes"] = json!({
         "session": {"type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE,

@@ -1,6 +1,6 @@
 //! A save's body, parsed in one pass in the usual case.
 //!
-//! `web::Json<Save>` kept the document as raw text (a scan of all of it), and the handler then
+//! `web::Json` of a save kept the document as raw text (a scan of all of it), and the handler then
 //! parsed that text again into a `Document`; under the save benchmark the scan alone was 3% of
 //! the machine's CPU. [`SaveBody`] parses the body with the document typed. Only when that
 //! fails does it read the body again as a [`Save`], keeping the document as text, so that every
@@ -9,40 +9,31 @@
 //! `guard` before this runs), and a bad document is a `bad_document` 400
 //! with its line and column in the document, given only after the access check.
 
-use super::configs::Save;
 use super::docs::parse;
 use super::errors::AppError;
 use super::json_error;
 use super::MAX_BODY;
 use actix_web::error::JsonPayloadError;
 use actix_web::{dev, mime, web, FromRequest, HttpMessage, HttpRequest};
+use lockstep_shared::api;
 use lockstep_shared::Document;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::future::Future;
 use std::pin::Pin;
 
-/// The fields of [`Save`] with the document as `D`: parsed in the same pass as the body
-/// (`Body<Document>`), and as the handler takes it ([`SaveBody`]).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Body<D> {
-    pub base_version: i32,
-    pub document: D,
-    #[serde(default)]
-    pub message: String,
-}
+/// The body of a save, its document read in the same pass as the body when it parses (the
+/// wire type is [`api::SaveConfiguration`]).
+pub struct SaveBody(pub api::SaveConfiguration<Doc>);
 
-/// The body of a save (its schema is [`Save`]).
-pub type SaveBody = Body<Doc>;
-
-impl<D> Body<D> {
-    fn map<E>(self, f: impl FnOnce(D) -> E) -> Body<E> {
-        Body {
-            base_version: self.base_version,
-            document: f(self.document),
-            message: self.message,
-        }
+/// The same body with another kind of document.
+fn with_document<D, E>(
+    b: api::SaveConfiguration<D>,
+    f: impl FnOnce(D) -> E,
+) -> api::SaveConfiguration<E> {
+    api::SaveConfiguration {
+        base_version: b.base_version,
+        document: f(b.document),
+        message: b.message,
     }
 }
 
@@ -89,15 +80,12 @@ impl FromRequest for SaveBody {
             };
             // Checked as UTF-8 once, not string by string as `from_slice` does.
             let text = std::str::from_utf8(&bytes).ok();
-            if let Some(Ok(s)) = text.map(serde_json::from_str::<Body<Document>>) {
-                return Ok(s.map(|d| Doc::Parsed(Box::new(d))));
+            if let Some(Ok(s)) = text.map(serde_json::from_str::<api::SaveConfiguration<Document>>)
+            {
+                return Ok(SaveBody(with_document(s, |d| Doc::Parsed(Box::new(d)))));
             }
-            match serde_json::from_slice::<Save>(&bytes) {
-                Ok(s) => Ok(SaveBody {
-                    base_version: s.base_version,
-                    message: s.message,
-                    document: Doc::Text(s.document),
-                }),
+            match serde_json::from_slice::<api::SaveConfiguration>(&bytes) {
+                Ok(s) => Ok(SaveBody(with_document(s, Doc::Text))),
                 Err(e) => refuse(JsonPayloadError::Deserialize(e)),
             }
         })

@@ -2,52 +2,29 @@
 //! per source address (in Postgres, so every server instance sees them).
 
 use super::errors::AppError;
+use super::openapi::schema;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{self, sha256, Identity, CSRF_HEADER, SESSION_COOKIE, SESSION_HOURS};
-use crate::db::accounts::Membership;
 use crate::db::accounts::SessionIdentity;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
 use actix_web::{get, post, web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use lockstep_shared::api::{self, LoggedOut, SessionInfo};
 use std::future::Future;
 use std::pin::Pin;
-use utoipa::ToSchema;
-
-#[derive(Serialize, ToSchema)]
-pub struct SessionInfo {
-    user: String,
-    teams: Vec<Membership>,
-    /// Send it as X-CSRF-Token with every change made with the session cookie.
-    csrf_token: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct LoggedOut {
-    logged_out: bool,
-}
 
 /// Failed attempts allowed per user name, and per source, within [`WINDOW_SECS`].
 const MAX_PER_USER: i64 = 5;
 const MAX_PER_SOURCE: i64 = 20;
 const WINDOW_SECS: i64 = 300;
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Login {
-    user: String,
-    password: String,
-}
-
 /// Logs in: a session cookie and the CSRF token for changes.
-#[utoipa::path(tag = "session", responses((status = 200, body = SessionInfo, description = "sets the HttpOnly session cookie"), (status = 401, description = "wrong user or password"), (status = 429, description = "too many failed logins (Retry-After)")))]
+#[utoipa::path(tag = "session", request_body = schema::Login, responses((status = 200, body = schema::SessionInfo, description = "sets the HttpOnly session cookie"), (status = 401, description = "wrong user or password"), (status = 429, description = "too many failed logins (Retry-After)")))]
 #[post("/login")]
 pub async fn login(
     state: web::Data<AppState>,
     ctx: RequestCtx,
-    body: web::Json<Login>,
+    body: web::Json<api::Login>,
 ) -> Result<HttpResponse, AppError> {
     let db = &state.db;
     let source = ctx.source.clone().unwrap_or_default();
@@ -103,14 +80,14 @@ pub async fn login(
         .finish();
     Ok(HttpResponse::Ok().cookie(cookie).json(SessionInfo {
         user: user.name,
-        teams: memberships,
+        teams: memberships.iter().map(Into::into).collect(),
         csrf_token: csrf,
         expires_at: Some(expires),
     }))
 }
 
 /// Ends the session (the cookie stops working, even if replayed).
-#[utoipa::path(tag = "session", responses((status = 200, body = LoggedOut)))]
+#[utoipa::path(tag = "session", responses((status = 200, body = schema::LoggedOut)))]
 #[post("/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
@@ -140,12 +117,12 @@ pub async fn logout(
 }
 
 /// Who the caller is, their teams and roles, and the CSRF token.
-#[utoipa::path(tag = "session", responses((status = 200, body = SessionInfo)))]
+#[utoipa::path(tag = "session", responses((status = 200, body = schema::SessionInfo)))]
 #[get("/me")]
 pub async fn me(id: Identity) -> HttpResponse {
     HttpResponse::Ok().json(SessionInfo {
         user: id.user_name,
-        teams: id.memberships,
+        teams: id.memberships.iter().map(Into::into).collect(),
         csrf_token: id.csrf_token,
         expires_at: None,
     })

@@ -8,120 +8,17 @@
 
 use super::configs::{create_in_team, FromTemplate, NewConfiguration};
 use super::errors::AppError;
-use super::openapi::{BindingJson, FindingJson, ParameterJson};
+use super::openapi::schema;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{random_hex, Identity, Role};
 use crate::db::templates::{self, NewTemplateVersion, TemplateRow, TemplateVersionRow};
-use crate::db::templates::{TemplateSummary, TemplateVersionMeta};
 use crate::db::Saved;
 use actix_web::{get, post, put, web, HttpResponse};
-use lockstep_shared::template::{self as tpl, Binding, ParamType, Parameter, Template};
+use lockstep_shared::api::{self, SavedTemplate, TemplateView};
+use lockstep_shared::template::{self as tpl, ParamType, Parameter, Template};
 use lockstep_shared::validate::Finding;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
-use utoipa::ToSchema;
-
-#[derive(Serialize, ToSchema)]
-pub struct TemplateList {
-    templates: Vec<TemplateSummary>,
-}
-
-/// A template version with what is wrong with it.
-#[derive(Serialize, ToSchema)]
-pub struct TemplateView {
-    template: TemplateRow,
-    builtin: bool,
-    version: TemplateVersionRow,
-    /// The template's own findings (T0xx/W0xx).
-    #[schema(value_type = Option<Vec<FindingJson>>)]
-    findings: Option<Vec<Finding>>,
-    /// Findings of the document its defaults give; absent when a value is required.
-    #[schema(value_type = Option<Vec<FindingJson>>)]
-    default_findings: Option<Vec<Finding>>,
-}
-
-/// A stored template version.
-#[derive(Serialize, ToSchema)]
-pub struct SavedTemplate {
-    id: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    version: i32,
-    #[schema(value_type = Vec<FindingJson>)]
-    findings: Vec<Finding>,
-    #[schema(value_type = Option<Vec<FindingJson>>)]
-    default_findings: Option<Vec<Finding>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TemplateVersionList {
-    versions: Vec<TemplateVersionMeta>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = CreateTemplate)]
-pub struct Create {
-    name: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    #[schema(value_type = Vec<ParameterJson>)]
-    parameters: Vec<Parameter>,
-    /// A configuration document with `${name}` placeholders.
-    #[schema(value_type = Object)]
-    body: Value,
-    #[serde(default)]
-    message: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = SaveTemplate)]
-pub struct Save {
-    base_version: i32,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    #[schema(value_type = Vec<ParameterJson>)]
-    parameters: Vec<Parameter>,
-    /// A configuration document with `${name}` placeholders.
-    #[schema(value_type = Object)]
-    body: Value,
-    #[serde(default)]
-    message: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FromConfiguration {
-    name: String,
-    #[serde(default)]
-    description: String,
-    /// Values of the document that become parameters.
-    #[serde(default)]
-    #[schema(value_type = Vec<BindingJson>)]
-    bindings: Vec<Binding>,
-    /// The configuration version to start from (default: the current one).
-    version: Option<i32>,
-    #[serde(default)]
-    message: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Instantiate {
-    template_id: i64,
-    /// Default: the template's current version.
-    template_version: Option<i32>,
-    name: String,
-    /// Parameter values by name; parameters left out take their default.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    values: Map<String, Value>,
-    #[serde(default)]
-    message: String,
-}
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 fn check_description(d: &str) -> Result<(), AppError> {
     if d.len() > 4096 {
@@ -212,15 +109,15 @@ fn view(t: TemplateRow, v: TemplateVersionRow) -> TemplateView {
     let parsed = stored(&v).ok();
     TemplateView {
         builtin: t.builtin(),
-        template: t,
-        version: v,
+        template: (&t).into(),
+        version: v.into(),
         findings: parsed.as_ref().map(tpl::check),
         default_findings: parsed.as_ref().and_then(tpl::default_findings),
     }
 }
 
 /// The built-in templates and the team's (viewer).
-#[utoipa::path(tag = "templates", params(super::ListQuery), responses((status = 200, body = TemplateList)))]
+#[utoipa::path(tag = "templates", params(super::ListQuery), responses((status = 200, body = schema::TemplateList)))]
 #[get("/teams/{team}/templates")]
 pub async fn list_templates(
     state: web::Data<AppState>,
@@ -231,7 +128,9 @@ pub async fn list_templates(
     let m = id.team(&team)?;
     id.require(m.team_id, Role::Viewer)?;
     let list = state.db.templates(m.team_id, q.archived).await?;
-    Ok(HttpResponse::Ok().json(TemplateList { templates: list }))
+    Ok(HttpResponse::Ok().json(api::TemplateList {
+        templates: list.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// A team template to create.
@@ -316,14 +215,14 @@ fn recorded(version: i32, t: &Template, message: &str) -> Value {
 }
 
 /// Creates a team template (editor).
-#[utoipa::path(tag = "templates", responses((status = 201, body = SavedTemplate), (status = 409, description = "the name is taken in the team"), (status = 422, description = "the template has errors (details.findings)")))]
+#[utoipa::path(tag = "templates", request_body = schema::CreateTemplate, responses((status = 201, body = schema::SavedTemplate), (status = 409, description = "the name is taken in the team"), (status = 422, description = "the template has errors (details.findings)")))]
 #[post("/teams/{team}/templates")]
 pub async fn create_template(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
     team: web::Path<String>,
-    body: web::Json<Create>,
+    body: web::Json<api::CreateTemplate>,
 ) -> Result<HttpResponse, AppError> {
     let m = id.team(&team)?.clone();
     let b = body.into_inner();
@@ -342,7 +241,7 @@ pub async fn create_template(
 }
 
 /// A template's current version with its findings.
-#[utoipa::path(tag = "templates", responses((status = 200, body = TemplateView)))]
+#[utoipa::path(tag = "templates", responses((status = 200, body = schema::TemplateView)))]
 #[get("/templates/{id}")]
 pub async fn get_template(
     state: web::Data<AppState>,
@@ -359,14 +258,14 @@ pub async fn get_template(
 }
 
 /// Saves a new template version on top of `base_version` (editor; built-ins are read-only).
-#[utoipa::path(tag = "templates", responses((status = 200, body = SavedTemplate), (status = 409, description = "base_version is not current (details.current holds it), or archived"), (status = 422, description = "the template has errors")))]
+#[utoipa::path(tag = "templates", request_body = schema::SaveTemplate, responses((status = 200, body = schema::SavedTemplate), (status = 409, description = "base_version is not current (details.current holds it), or archived"), (status = 422, description = "the template has errors")))]
 #[put("/templates/{id}")]
 pub async fn save_template(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
     tid: web::Path<i64>,
-    body: web::Json<Save>,
+    body: web::Json<api::SaveTemplate>,
 ) -> Result<HttpResponse, AppError> {
     let row = visible(&state, &id, *tid, Some(Role::Editor)).await?;
     let b = body.into_inner();
@@ -413,14 +312,15 @@ pub async fn save_template(
         Saved::Archived => Err(AppError::archived(format!("template {}", row.id))),
         Saved::Conflict(current) => {
             drop(tx);
-            let cur = state.db.template_version(row.id, current).await?;
+            let cur =
+                (state.db.template_version(row.id, current).await?).map(api::TemplateVersion::from);
             Err(AppError::stale("template", b.base_version, current, cur))
         }
     }
 }
 
 /// Archives a team template (editor).
-#[utoipa::path(tag = "templates", responses((status = 200, body = super::configs::Archived)))]
+#[utoipa::path(tag = "templates", responses((status = 200, body = schema::Archived)))]
 #[post("/templates/{id}/archive")]
 pub async fn archive_template(
     state: web::Data<AppState>,
@@ -447,14 +347,14 @@ pub async fn archive_template(
     );
     e.target_name = Some(row.name.clone());
     super::commit_with_event(tx, &e).await?;
-    Ok(HttpResponse::Ok().json(super::configs::Archived {
+    Ok(HttpResponse::Ok().json(api::Archived {
         id: row.id,
         archived: true,
     }))
 }
 
 /// Every version of a template, newest first.
-#[utoipa::path(tag = "templates", responses((status = 200, body = TemplateVersionList)))]
+#[utoipa::path(tag = "templates", responses((status = 200, body = schema::TemplateVersionList)))]
 #[get("/templates/{id}/versions")]
 pub async fn list_template_versions(
     state: web::Data<AppState>,
@@ -462,13 +362,19 @@ pub async fn list_template_versions(
     tid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let t = visible(&state, &id, *tid, None).await?;
-    Ok(HttpResponse::Ok().json(TemplateVersionList {
-        versions: state.db.template_versions(t.id).await?,
+    Ok(HttpResponse::Ok().json(api::TemplateVersionList {
+        versions: state
+            .db
+            .template_versions(t.id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     }))
 }
 
 /// One template version.
-#[utoipa::path(tag = "templates", responses((status = 200, body = TemplateView)))]
+#[utoipa::path(tag = "templates", responses((status = 200, body = schema::TemplateView)))]
 #[get("/templates/{id}/versions/{version}")]
 pub async fn get_template_version(
     state: web::Data<AppState>,
@@ -487,14 +393,14 @@ pub async fn get_template_version(
 
 /// Saves a configuration (a version of it) as a new template of its team.
 /// Saves a configuration version as a template of its team; bound values become parameters (editor).
-#[utoipa::path(tag = "templates", responses((status = 201, body = SavedTemplate), (status = 422, description = "a binding points at nothing, or the template has errors")))]
+#[utoipa::path(tag = "templates", request_body = schema::TemplateFromConfiguration, responses((status = 201, body = schema::SavedTemplate), (status = 422, description = "a binding points at nothing, or the template has errors")))]
 #[post("/configurations/{id}/template")]
 pub async fn template_from_configuration(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
     cid: web::Path<i64>,
-    body: web::Json<FromConfiguration>,
+    body: web::Json<api::TemplateFromConfiguration>,
 ) -> Result<HttpResponse, AppError> {
     let cfg = super::configs::owned(&state, &id, *cid, Role::Editor).await?;
     let m = id
@@ -523,14 +429,14 @@ pub async fn template_from_configuration(
 
 /// Creates a configuration in the team from a template version and parameter values.
 /// Creates a configuration from a template version and parameter values (editor).
-#[utoipa::path(tag = "templates", responses((status = 201, body = super::configs::CreatedConfiguration), (status = 409, description = "the name is taken, or the template is archived"), (status = 422, description = "values missing, of the wrong type or outside their constraints (details.findings)")))]
+#[utoipa::path(tag = "templates", request_body = schema::Instantiate, responses((status = 201, body = schema::CreatedConfiguration), (status = 409, description = "the name is taken, or the template is archived"), (status = 422, description = "values missing, of the wrong type or outside their constraints (details.findings)")))]
 #[post("/teams/{team}/configurations/from-template")]
 pub async fn create_configuration_from_template(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
     team: web::Path<String>,
-    body: web::Json<Instantiate>,
+    body: web::Json<api::Instantiate>,
 ) -> Result<HttpResponse, AppError> {
     let m = id.team(&team)?.clone();
     id.require(m.team_id, Role::Editor)?;

@@ -1,52 +1,21 @@
 //! API tokens for automation: created for one team, shown once, stored hashed, revocable.
 
 use super::errors::AppError;
+use super::openapi::schema;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{self, Identity, Role};
 use crate::db::accounts;
-use crate::db::accounts::TokenRow;
 use actix_web::{delete, get, post, web, HttpResponse};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-#[derive(Serialize, ToSchema)]
-pub struct NewToken {
-    id: i64,
-    name: String,
-    team: String,
-    role: String,
-    /// The token: shown only in this answer (only its SHA-256 is stored).
-    token: String,
-    note: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TokenList {
-    tokens: Vec<TokenRow>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Revoked {
-    id: i64,
-    revoked: bool,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = CreateToken)]
-pub struct Create {
-    name: String,
-    team: String,
-}
+use lockstep_shared::api::{self, NewToken, Revoked};
 
 /// Creates an API token for one of the caller's teams (log in; a token cannot make tokens).
-#[utoipa::path(tag = "tokens", responses((status = 201, body = NewToken)))]
+#[utoipa::path(tag = "tokens", request_body = schema::CreateToken, responses((status = 201, body = schema::NewToken)))]
 #[post("/tokens")]
 pub async fn create_token(
     state: web::Data<AppState>,
     ctx: RequestCtx,
     id: Identity,
-    body: web::Json<Create>,
+    body: web::Json<api::CreateToken>,
 ) -> Result<HttpResponse, AppError> {
     id.require_session("create tokens")?;
     let m = id.team(&body.team)?.clone();
@@ -86,19 +55,25 @@ pub async fn create_token(
 }
 
 /// The caller's tokens (never the token text).
-#[utoipa::path(tag = "tokens", responses((status = 200, body = TokenList)))]
+#[utoipa::path(tag = "tokens", responses((status = 200, body = schema::TokenList)))]
 #[get("/tokens")]
 pub async fn list_tokens(
     state: web::Data<AppState>,
     id: Identity,
 ) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(TokenList {
-        tokens: state.db.tokens(id.user_id).await?,
+    Ok(HttpResponse::Ok().json(api::TokenList {
+        tokens: state
+            .db
+            .tokens(id.user_id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     }))
 }
 
 /// Revokes one of the caller's tokens.
-#[utoipa::path(tag = "tokens", responses((status = 200, body = Revoked)))]
+#[utoipa::path(tag = "tokens", responses((status = 200, body = schema::Revoked)))]
 #[delete("/tokens/{id}")]
 pub async fn revoke_token(
     state: web::Data<AppState>,

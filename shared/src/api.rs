@@ -1,0 +1,561 @@
+//! The JSON the HTTP API sends and accepts, defined once: the server's handlers build and read
+//! these types, the OpenAPI description is made from their JSON Schemas, and the browser app
+//! reads the same types. Plain serde data; database rows stay private to the server and are
+//! converted into these.
+//!
+//! Documents and findings the server passes through as stored text are [`RawValue`]s (described
+//! in the schema as what they hold); readers parse them with [`Document::from_json`] for its
+//! line and column on errors.
+
+use crate::diff::Diff;
+use crate::model::Document;
+use crate::template::{Binding, Parameter};
+use crate::validate::Finding;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// Every error answer: `{code, message, details}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `bad_json`, `not_found`, `conflict`.
+    pub code: String,
+    /// What is wrong, for people.
+    pub message: String,
+    /// Code-specific details (line and column, findings, the current version, ...).
+    #[serde(default)]
+    pub details: Value,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` when Postgres does not answer.
+    pub status: String,
+    /// `ok`, or why Postgres did not answer.
+    pub database: String,
+}
+
+// ---- Session
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub user: String,
+    pub password: String,
+}
+
+/// A team the user is in, with the user's role there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Membership {
+    pub team_id: i64,
+    pub team: String,
+    /// viewer, editor, deployer or admin.
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SessionInfo {
+    pub user: String,
+    pub teams: Vec<Membership>,
+    /// Send it as X-CSRF-Token with every change made with the session cookie.
+    pub csrf_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct LoggedOut {
+    pub logged_out: bool,
+}
+
+// ---- Configurations
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConfiguration {
+    pub name: String,
+    #[schemars(with = "Document")]
+    pub document: Box<RawValue>,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// A save: a new version on top of `base_version`. The server reads the document typed
+/// (`D` = [`Document`]) in the same pass as the body, or as text to report its errors.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "SaveConfiguration")]
+pub struct SaveConfiguration<D = Box<RawValue>> {
+    /// The version this edit started from.
+    pub base_version: i32,
+    #[schemars(with = "Document")]
+    pub document: D,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// A configuration (without its versions).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Configuration {
+    pub id: i64,
+    pub team_id: i64,
+    pub name: String,
+    pub current_version: i32,
+    pub created_at: DateTime<Utc>,
+    pub archived_at: Option<DateTime<Utc>>,
+    /// The template version it was instantiated from.
+    pub template_id: Option<i64>,
+    pub template_version: Option<i32>,
+}
+
+/// A configuration in a list, with the state of its current version.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ConfigurationSummary {
+    pub id: i64,
+    pub name: String,
+    /// The current version's host names (`hosts.primary.name`, `hosts.secondary.name`).
+    pub primary_host: String,
+    pub secondary_host: String,
+    pub current_version: i32,
+    pub errors: i32,
+    pub warnings: i32,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ConfigurationList {
+    pub configurations: Vec<ConfigurationSummary>,
+}
+
+/// A stored version with its document and findings (as stored: nothing re-encodes them).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Version {
+    pub version: i32,
+    #[schemars(with = "Document")]
+    pub document: Box<RawValue>,
+    #[schemars(with = "Vec<Finding>")]
+    pub findings: Box<RawValue>,
+    pub errors: i32,
+    pub warnings: i32,
+    pub author_name: String,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Version metadata without the document.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct VersionMeta {
+    pub version: i32,
+    pub errors: i32,
+    pub warnings: i32,
+    pub author_name: String,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct VersionList {
+    pub versions: Vec<VersionMeta>,
+}
+
+/// A configuration with its current version (`current` is a [`Version`]).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ConfigurationWithCurrent {
+    pub configuration: Configuration,
+    /// The current version, as the server holds it serialized.
+    #[schemars(with = "Version")]
+    pub current: Box<RawValue>,
+}
+
+/// The template version a configuration was made from.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateRef {
+    pub id: i64,
+    pub version: i32,
+}
+
+/// A stored version: its number and what the validator found.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SavedVersion {
+    pub id: i64,
+    pub version: i32,
+    pub errors: i32,
+    pub warnings: i32,
+    #[schemars(with = "Vec<Finding>")]
+    pub findings: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CreatedConfiguration {
+    pub name: String,
+    #[serde(flatten)]
+    pub saved: SavedVersion,
+    pub template: Option<TemplateRef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Archived {
+    pub id: i64,
+    pub archived: bool,
+}
+
+/// The structural diff between two versions.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct VersionDiff {
+    pub from: i32,
+    pub to: i32,
+    pub diff: Diff,
+}
+
+/// What the validator found in a document.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Validation {
+    pub errors: usize,
+    pub warnings: usize,
+    #[schemars(with = "Vec<Finding>")]
+    pub findings: Value,
+}
+
+/// The artifacts rendered from a valid document.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Artifacts {
+    /// libvirt domain XML of the primary.
+    pub primary_xml: String,
+    /// libvirt domain XML of the secondary.
+    pub secondary_xml: String,
+    /// The ordered QMP steps that start replication, and the failover and re-protect runbooks.
+    #[schemars(with = "Map<String, Value>")]
+    pub plan: Box<RawValue>,
+    /// The equivalent QEMU command line of the primary.
+    pub primary_cmdline: String,
+    pub secondary_cmdline: String,
+    #[schemars(with = "Vec<Finding>")]
+    pub warnings: Value,
+}
+
+// ---- Hosts
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Host {
+    pub id: i64,
+    pub team_id: i64,
+    pub name: String,
+    pub libvirt_uri: String,
+    pub address: String,
+    pub notes: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct HostList {
+    pub hosts: Vec<Host>,
+}
+
+/// A host to register, or its new fields.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostFields {
+    pub name: String,
+    pub libvirt_uri: String,
+    /// Replication address the peer reaches this host on.
+    pub address: String,
+    #[serde(default)]
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Deleted {
+    pub id: i64,
+    pub deleted: bool,
+}
+
+// ---- Teams and members
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TeamList {
+    pub teams: Vec<Membership>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTeam {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TeamCreated {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Member {
+    pub user_id: i64,
+    pub user: String,
+    pub role: String,
+}
+
+/// A pending invitation to a team.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Invitation {
+    pub team: String,
+    pub user: String,
+    pub role: String,
+    pub invited_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MemberList {
+    pub members: Vec<Member>,
+    /// Invitations not yet accepted or declined.
+    pub invitations: Vec<Invitation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct InvitationList {
+    pub invitations: Vec<Invitation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRole {
+    /// viewer, editor, deployer or admin.
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RoleSet {
+    pub team: String,
+    pub user: String,
+    pub role: String,
+    /// `member`: the member's role changed; `invited`: the user is invited with this role and
+    /// becomes a member on accepting.
+    pub status: String,
+    /// The role (or invited role) before (absent: new).
+    pub previous_role: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MemberRemoved {
+    pub team: String,
+    pub user: String,
+    pub removed: bool,
+    /// What was removed: `member`, or `invitation`.
+    pub what: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct InvitationAnswered {
+    pub team: String,
+    /// `accepted` (now a member with `role`) or `declined`.
+    pub status: String,
+    pub role: String,
+}
+
+// ---- Tokens
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+    pub team: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct NewToken {
+    pub id: i64,
+    pub name: String,
+    pub team: String,
+    pub role: String,
+    /// The token: shown only in this answer (only its SHA-256 is stored).
+    pub token: String,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Token {
+    pub id: i64,
+    pub name: String,
+    pub team: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TokenList {
+    pub tokens: Vec<Token>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Revoked {
+    pub id: i64,
+    pub revoked: bool,
+}
+
+// ---- Templates
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Template {
+    pub id: i64,
+    /// Absent for built-in templates.
+    pub team_id: Option<i64>,
+    pub name: String,
+    pub current_version: i32,
+    pub created_at: DateTime<Utc>,
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+/// A template in a list, with its current version's description.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateSummary {
+    pub id: i64,
+    pub name: String,
+    pub builtin: bool,
+    pub current_version: i32,
+    pub description: String,
+    pub parameters: i32,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateList {
+    pub templates: Vec<TemplateSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateVersion {
+    pub version: i32,
+    pub description: String,
+    #[schemars(with = "Vec<Parameter>")]
+    pub parameters: Value,
+    /// A configuration document with `${name}` placeholders.
+    #[schemars(with = "Map<String, Value>")]
+    pub body: Value,
+    pub author_name: String,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Template version metadata without parameters and body.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateVersionMeta {
+    pub version: i32,
+    pub description: String,
+    pub author_name: String,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateVersionList {
+    pub versions: Vec<TemplateVersionMeta>,
+}
+
+/// A template version with what is wrong with it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateView {
+    pub template: Template,
+    pub builtin: bool,
+    pub version: TemplateVersion,
+    /// The template's own findings (T0xx/W0xx).
+    pub findings: Option<Vec<Finding>>,
+    /// Findings of the document its defaults give; absent when a value is required.
+    pub default_findings: Option<Vec<Finding>>,
+}
+
+/// A stored template version.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SavedTemplate {
+    pub id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub version: i32,
+    pub findings: Vec<Finding>,
+    pub default_findings: Option<Vec<Finding>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTemplate {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub parameters: Vec<Parameter>,
+    /// A configuration document with `${name}` placeholders.
+    #[schemars(with = "Map<String, Value>")]
+    pub body: Value,
+    #[serde(default)]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveTemplate {
+    pub base_version: i32,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub parameters: Vec<Parameter>,
+    /// A configuration document with `${name}` placeholders.
+    #[schemars(with = "Map<String, Value>")]
+    pub body: Value,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// Save a configuration version as a team template.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateFromConfiguration {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Values of the document that become parameters.
+    #[serde(default)]
+    pub bindings: Vec<Binding>,
+    /// The configuration version to start from (default: the current one).
+    pub version: Option<i32>,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// Create a configuration from a template version and parameter values.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Instantiate {
+    pub template_id: i64,
+    /// Default: the template's current version.
+    pub template_version: Option<i32>,
+    pub name: String,
+    /// Parameter values by name; parameters left out take their default.
+    #[serde(default)]
+    pub values: Map<String, Value>,
+    #[serde(default)]
+    pub message: String,
+}
+
+// ---- Audit
+
+/// One page of audit events, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AuditPage {
+    /// Events: time, actor, team, action, target, before/after, request id, source, user
+    /// agent, result, and the event's chain hash; `configuration.update` events also carry
+    /// `diff`, the structural diff between the versions they record.
+    #[schemars(with = "Vec<Map<String, Value>>")]
+    pub events: Vec<Value>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<i64>,
+}
