@@ -3,6 +3,8 @@
 //! [`ApiError`] whose message a person can read (the server's `message`, or what went wrong
 //! on the way).
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use std::cell::RefCell;
 use wasm_bindgen::{JsCast, JsValue};
@@ -24,7 +26,7 @@ pub struct ApiError {
     pub status: u16,
     pub code: String,
     pub message: String,
-    pub details: Value,
+    pub details: Box<Value>,
 }
 
 impl ApiError {
@@ -33,7 +35,7 @@ impl ApiError {
             status: 0,
             code: "network".to_owned(),
             message: message.into(),
-            details: Value::Null,
+            details: Box::new(Value::Null),
         }
     }
 
@@ -122,7 +124,7 @@ pub fn error_from(status: u16, json: &Value, retry_after: Option<String>) -> Api
         status,
         code: text("code").unwrap_or_else(|| format!("http_{status}")),
         message,
-        details: json.get("details").cloned().unwrap_or(Value::Null),
+        details: Box::new(json.get("details").cloned().unwrap_or(Value::Null)),
     }
 }
 
@@ -130,16 +132,32 @@ fn js_error(e: JsValue) -> ApiError {
     ApiError::local(format!("The browser refused the request: {e:?}"))
 }
 
-pub async fn get(path: &str) -> Result<Value, ApiError> {
-    call("GET", path, None).await
+/// Reads an answer as its `shared::api` type.
+fn typed<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    serde_json::from_value(v)
+        .map_err(|e| ApiError::local(format!("The server's answer was not understood ({e}).")))
 }
 
-pub async fn post(path: &str, body: &Value) -> Result<Value, ApiError> {
-    call("POST", path, Some(body)).await
+/// `GET path` as a `shared::api` type.
+pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+    typed(call("GET", path, None).await?)
 }
 
-pub async fn put(path: &str, body: &Value) -> Result<Value, ApiError> {
-    call("PUT", path, Some(body)).await
+/// `method path` with a `shared::api` body, answered with another.
+pub async fn send<B: Serialize, T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: &B,
+) -> Result<T, ApiError> {
+    let body = serde_json::to_value(body).map_err(|e| ApiError::local(e.to_string()))?;
+    typed(call(method, path, Some(&body)).await?)
+}
+
+/// `method path` without a body (an archive, a revoke, a delete): the answer is not needed.
+pub async fn act(method: &str, path: &str) -> Result<(), ApiError> {
+    call(method, path, Some(&Value::Object(Default::default())))
+        .await
+        .map(|_| ())
 }
 
 #[cfg(test)]

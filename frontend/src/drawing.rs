@@ -19,6 +19,11 @@ pub fn size_text(bytes: u64) -> String {
     format!("{bytes} B")
 }
 
+/// A time as the pages show it (UTC, to the minute).
+pub fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
 /// The kind as the canvas labels it.
 pub fn kind_label(n: &Node) -> &'static str {
     match n {

@@ -1,8 +1,9 @@
 //! `GET /api/v1/openapi.json`: the OpenAPI 3.1 description of the API, generated from the
 //! handlers (`#[utoipa::path]` on each, collected by `utoipa-actix-web` from the same calls
 //! that register the routes, so every route is described) and their request and response
-//! types. The types of the shared crate (document, finding, template parameter, diff) are
-//! described by their own JSON Schemas (schemars), merged in as components. No UI is served.
+//! types. Those types are `shared::api`'s (and the document, finding, parameter and diff
+//! types), described by their own JSON Schemas (schemars) and merged in as components; the
+//! handlers name them through the marker types of [`schema`]. No UI is served.
 
 use lockstep_shared::api;
 use serde_json::{json, Map, Value};
@@ -126,8 +127,8 @@ const PUBLIC: [&str; 6] = [
 /// Completes the generated description: metadata, the shared schemas, the security schemes
 /// (session cookie with its CSRF header for changes, or an API token) on every operation
 /// that needs them, and the error answers every operation can give.
-pub fn finish(api: utoipa::openapi::OpenApi) -> Value {
-    let mut v = serde_json::to_value(&api).unwrap_or_default();
+pub fn finish(description: utoipa::openapi::OpenApi) -> Value {
+    let mut v = serde_json::to_value(&description).unwrap_or_default();
     v["info"] = json!({
         "title": "Lockstep API",
         "version": env!("CARGO_PKG_VERSION"),

@@ -5,7 +5,7 @@ use super::configs::Configurations;
 use super::editor_page::EditorPage;
 use crate::api;
 use crate::route::Route;
-use serde_json::{json, Value};
+use lockstep_shared::api as wire;
 use std::cell::Cell;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -16,45 +16,26 @@ thread_local! {
     pub static DIRTY: Cell<bool> = const { Cell::new(false) };
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Team {
-    pub id: i64,
-    pub name: String,
-    pub role: String,
-}
-
 /// The logged-in user, their teams and the team being worked in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     pub user: String,
-    pub teams: Vec<Team>,
+    pub teams: Vec<wire::Membership>,
     pub team: String,
 }
 
 impl Session {
     /// From `/api/v1/login` or `/api/v1/me`; keeps `team` when the user is still in it.
-    pub fn from_json(v: &Value, team: Option<&str>) -> Session {
-        let teams: Vec<Team> = v["teams"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|t| Team {
-                        id: t["team_id"].as_i64().unwrap_or_default(),
-                        name: t["team"].as_str().unwrap_or_default().to_owned(),
-                        role: t["role"].as_str().unwrap_or_default().to_owned(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+    pub fn new(info: wire::SessionInfo, team: Option<&str>) -> Session {
         let team = team
-            .filter(|t| teams.iter().any(|x| x.name == *t))
+            .filter(|t| info.teams.iter().any(|x| x.team == *t))
             .map(str::to_owned)
-            .or_else(|| teams.first().map(|t| t.name.clone()))
+            .or_else(|| info.teams.first().map(|t| t.team.clone()))
             .unwrap_or_default();
-        api::set_csrf(v["csrf_token"].as_str().map(str::to_owned));
+        crate::api::set_csrf(Some(info.csrf_token));
         Session {
-            user: v["user"].as_str().unwrap_or_default().to_owned(),
-            teams,
+            user: info.user,
+            teams: info.teams,
             team,
         }
     }
@@ -62,7 +43,7 @@ impl Session {
     pub fn role_in(&self, team_id: i64) -> Option<&str> {
         self.teams
             .iter()
-            .find(|t| t.id == team_id)
+            .find(|t| t.team_id == team_id)
             .map(|t| t.role.as_str())
     }
 
@@ -70,7 +51,7 @@ impl Session {
     pub fn role(&self) -> Option<&str> {
         self.teams
             .iter()
-            .find(|t| t.name == self.team)
+            .find(|t| t.team == self.team)
             .map(|t| t.role.as_str())
     }
 }
@@ -95,10 +76,10 @@ pub fn App() -> Html {
         let session = session.clone();
         use_effect_with((), move |_| {
             wasm_bindgen_futures::spawn_local(async move {
-                let s = api::get("/api/v1/me")
+                let s = api::get::<wire::SessionInfo>("/api/v1/me")
                     .await
                     .ok()
-                    .map(|v| Session::from_json(&v, None));
+                    .map(|v| Session::new(v, None));
                 session.set(Some(s));
             });
         });
@@ -211,7 +192,7 @@ pub fn App() -> Html {
                     let session = session.clone();
                     let go = go.clone();
                     wasm_bindgen_futures::spawn_local(async move {
-                        let _ = api::post("/api/v1/logout", &json!({})).await;
+                        let _ = api::act("POST", "/api/v1/logout").await;
                         api::set_csrf(None);
                         session.set(Some(None));
                         go.emit(Route::Login);
@@ -223,7 +204,7 @@ pub fn App() -> Html {
                     <label for="team">{ "Team" }</label>
                     <select id="team" onchange={on_team}>
                         { for sess.teams.iter().map(|t| html! {
-                            <option value={t.name.clone()} selected={t.name == sess.team}>{ format!("{} ({})", t.name, t.role) }</option>
+                            <option value={t.team.clone()} selected={t.team == sess.team}>{ format!("{} ({})", t.team, t.role) }</option>
                         }) }
                     </select>
                     <span id="who">{ format!("Signed in as {}", sess.user) }</span>
@@ -282,14 +263,17 @@ fn Login(p: &LoginProps) -> Html {
                     .map(|i| i.value())
                     .unwrap_or_default()
             };
-            let body = json!({"user": value(&user), "password": value(&password)});
+            let body = wire::Login {
+                user: value(&user),
+                password: value(&password),
+            };
             let (error, busy, on_login) = (error.clone(), busy.clone(), on_login.clone());
             busy.set(true);
             wasm_bindgen_futures::spawn_local(async move {
-                let r = api::post("/api/v1/login", &body).await;
+                let r = api::send::<_, wire::SessionInfo>("POST", "/api/v1/login", &body).await;
                 busy.set(false);
                 match r {
-                    Ok(v) => on_login.emit(Session::from_json(&v, None)),
+                    Ok(v) => on_login.emit(Session::new(v, None)),
                     Err(e) if e.status == 401 => {
                         error.set(Some("Wrong user name or password.".to_owned()))
                     }

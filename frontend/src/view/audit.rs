@@ -101,16 +101,18 @@ pub fn Audit(p: &AuditProps) -> Html {
             let q = query(&team, &filters, cursor);
             let (pages, next, error) = (pages.clone(), next.clone(), error.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::get(&format!("/api/v1/audit?{q}")).await {
+                match api::get::<lockstep_shared::api::AuditPage>(&format!("/api/v1/audit?{q}"))
+                    .await
+                {
                     Ok(v) => {
                         let mut all = if cursor.is_some() {
                             (*pages).clone()
                         } else {
                             Vec::new()
                         };
-                        all.extend(v["events"].as_array().cloned().unwrap_or_default());
+                        all.extend(v.events);
                         pages.set(all);
-                        next.set(v["next_cursor"].as_i64());
+                        next.set(v.next_cursor);
                         error.set(None);
                     }
                     Err(e) => error.set(Some(e.explain())),

@@ -6,9 +6,10 @@ use super::fields::TextField;
 use crate::api;
 use crate::forms;
 use crate::route::Route;
+use lockstep_shared::api as wire;
 use lockstep_shared::model::{HostRef, ImageFormat, NicModel, NicSource};
 use lockstep_shared::wizard::{standard_pair, DiskSpec, NicSpec, WizardInput};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 use yew::prelude::*;
 
@@ -129,10 +130,10 @@ pub fn wizard_document(
 
 #[component]
 pub fn Configurations(p: &ConfigurationsProps) -> Html {
-    let list = use_state(|| None::<Result<Vec<Value>, String>>);
+    let list = use_state(|| None::<Result<Vec<wire::ConfigurationSummary>, String>>);
     let archived = use_state(|| false);
     let reload = use_state(|| 0u32);
-    let templates = use_state(Vec::<Value>::new);
+    let templates = use_state(Vec::<wire::TemplateSummary>::new);
     let creating = use_state(|| None::<&'static str>);
     let form = use_state(wizard_defaults);
     let error = use_state(|| None::<String>);
@@ -154,11 +155,14 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                     ))
                     .await;
                     list.set(Some(
-                        r.map(|v| v["configurations"].as_array().cloned().unwrap_or_default())
+                        r.map(|v: wire::ConfigurationList| v.configurations)
                             .map_err(|e| e.explain()),
                     ));
-                    if let Ok(t) = api::get(&format!("/api/v1/teams/{team}/templates")).await {
-                        templates.set(t["templates"].as_array().cloned().unwrap_or_default());
+                    if let Ok(t) =
+                        api::get::<wire::TemplateList>(&format!("/api/v1/teams/{team}/templates"))
+                            .await
+                    {
+                        templates.set(t.templates);
                     }
                 });
             },
@@ -178,10 +182,10 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
         Some(Err(e)) => html! { <tr><td colspan="8" class="error-box" role="alert">{ e }</td></tr> },
         Some(Ok(l)) if l.is_empty() => html! { <tr><td colspan="8" class="muted">{ "No configurations yet: create one." }</td></tr> },
         Some(Ok(l)) => l.iter().map(|c| {
-            let id = c["id"].as_i64().unwrap_or_default();
-            let name = c["name"].as_str().unwrap_or_default().to_owned();
-            let (e, w) = (c["errors"].as_i64().unwrap_or(0), c["warnings"].as_i64().unwrap_or(0));
-            let is_archived = !c["archived_at"].is_null();
+            let id = c.id;
+            let name = c.name.clone();
+            let (e, w) = (c.errors, c.warnings);
+            let is_archived = c.archived_at.is_some();
             let archive = {
                 let reload = reload.clone();
                 let error = error.clone();
@@ -195,7 +199,7 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                     }
                     let (reload, error) = (reload.clone(), error.clone());
                     wasm_bindgen_futures::spawn_local(async move {
-                        match api::post(&format!("/api/v1/configurations/{id}/archive"), &json!({})).await {
+                        match api::act("POST", &format!("/api/v1/configurations/{id}/archive")).await {
                             Ok(_) => reload.set(*reload + 1),
                             Err(e) => error.set(Some(e.explain())),
                         }
@@ -206,14 +210,14 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                 <tr data-id={id.to_string()}>
                     <td><a href={Route::Editor(id).path()} onclick={open(id)}>{ name.clone() }</a>
                         if is_archived { <span class="tag">{ "archived" }</span> }</td>
-                    <td>{ format!("{} → {}", c["primary_host"].as_str().unwrap_or_default(), c["secondary_host"].as_str().unwrap_or_default()) }</td>
-                    <td>{ c["current_version"].as_i64().unwrap_or(0) }</td>
+                    <td>{ format!("{} → {}", c.primary_host, c.secondary_host) }</td>
+                    <td>{ c.current_version }</td>
                     <td class={if e > 0 { "bad" } else { "good" }}>
                         { if e > 0 { format!("✖ {e} error(s)") } else { "✔ deployable".to_owned() } }
                         if w > 0 { { format!(" · ⚠ {w}") } }
                     </td>
-                    <td>{ c["updated_at"].as_str().unwrap_or_default().get(..16).unwrap_or_default().replace('T', " ") }</td>
-                    <td>{ c["updated_by"].as_str().unwrap_or_default() }</td>
+                    <td>{ crate::drawing::when(&c.updated_at) }</td>
+                    <td>{ &c.updated_by }</td>
                     <td>
                         if can_edit && !is_archived {
                             <button onclick={archive} aria-label={format!("Archive {name}")}>{ "Archive" }</button>
@@ -278,17 +282,30 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                         let tid: i64 = f
                             .get("template")
                             .and_then(|t| t.parse().ok())
-                            .or_else(|| templates.first().and_then(|t| t["id"].as_i64()))
+                            .or_else(|| templates.first().map(|t| t.id))
                             .unwrap_or(0);
                         (
                             format!("/api/v1/teams/{team}/configurations/from-template"),
-                            json!({"template_id": tid, "name": name, "values": {"name": guest_name(&name)}, "message": "created from a template"}),
+                            json!(wire::Instantiate {
+                                template_id: tid,
+                                template_version: None,
+                                values: [("name".to_owned(), json!(guest_name(&name)))]
+                                    .into_iter()
+                                    .collect(),
+                                name,
+                                message: "created from a template".to_owned(),
+                            }),
                         )
                     } else {
                         match wizard_document(&f, &new_uuid()) {
                             Ok((name, doc)) => (
                                 format!("/api/v1/teams/{team}/configurations"),
-                                json!({"name": name, "document": doc, "message": "created with the wizard"}),
+                                json!(wire::CreateConfiguration {
+                                    name,
+                                    document: serde_json::value::to_raw_value(&doc)
+                                        .unwrap_or_default(),
+                                    message: "created with the wizard".to_owned(),
+                                }),
                             ),
                             Err(m) => {
                                 error.set(Some(format!("Not created: {m}.")));
@@ -298,8 +315,9 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                     };
                     let (error, go) = (error.clone(), go.clone());
                     wasm_bindgen_futures::spawn_local(async move {
-                        match api::post(&path, &body).await {
-                            Ok(v) => go.emit(Route::Editor(v["id"].as_i64().unwrap_or_default())),
+                        match api::send::<_, wire::CreatedConfiguration>("POST", &path, &body).await
+                        {
+                            Ok(v) => go.emit(Route::Editor(v.saved.id)),
                             Err(e) => {
                                 let detail = e.details["findings"]
                                     .as_array()
@@ -337,9 +355,8 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                             <label for="new-template">{ "Template" }</label>
                             <select id="new-template">
                                 { for templates.iter().map(|t| html! {
-                                    <option value={t["id"].to_string()}>{ format!("{}{} — {}", t["name"].as_str().unwrap_or_default(),
-                                        if t["builtin"].as_bool().unwrap_or(false) { " (built in)" } else { "" },
-                                        t["description"].as_str().unwrap_or_default()) }</option>
+                                    <option value={t.id.to_string()}>{ format!("{}{} — {}", t.name,
+                                        if t.builtin { " (built in)" } else { "" }, t.description) }</option>
                                 }) }
                             </select>
                         </div>

@@ -12,10 +12,10 @@ use crate::api::{self, ApiError};
 use crate::editor::{Editor, Item};
 use crate::route::Route;
 use crate::state::starter_document;
+use lockstep_shared::api as wire;
 use lockstep_shared::diff::{diff, ChangeKind, Diff};
 use lockstep_shared::validate::validate;
 use lockstep_shared::Document;
-use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
@@ -112,10 +112,27 @@ fn diff_list(d: &Diff, id: &str) -> Html {
     }
 }
 
-/// Reads a version answer (`document` and its metadata) into a document.
-fn version_doc(v: &Value) -> Result<Document, String> {
-    let text = v["document"].to_string();
-    Document::from_json(&text).map_err(|e| format!("the stored document does not parse: {e}"))
+/// A stored version's document.
+fn version_doc(v: &wire::Version) -> Result<Document, String> {
+    Document::from_json(v.document.get())
+        .map_err(|e| format!("the stored document does not parse: {e}"))
+}
+
+/// A configuration and one of its versions (the current one, or `version`).
+async fn load(
+    id: i64,
+    version: Option<i64>,
+) -> Result<(wire::Configuration, wire::Version), String> {
+    let c: wire::ConfigurationWithCurrent = api::get(&format!("/api/v1/configurations/{id}"))
+        .await
+        .map_err(|e| e.explain())?;
+    let v: wire::Version = match version {
+        Some(n) => api::get(&format!("/api/v1/configurations/{id}/versions/{n}"))
+            .await
+            .map_err(|e| e.explain())?,
+        None => serde_json::from_str(c.current.get()).map_err(|e| e.to_string())?,
+    };
+    Ok((c.configuration, v))
 }
 
 #[component]
@@ -147,33 +164,16 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
                 }
                 Some(id) => {
                     wasm_bindgen_futures::spawn_local(async move {
-                        let answer = match api::get(&format!("/api/v1/configurations/{id}")).await {
-                            Ok(mut v) => match version {
-                                Some(n) => {
-                                    api::get(&format!("/api/v1/configurations/{id}/versions/{n}"))
-                                        .await
-                                        .map(|old| {
-                                            v["current"] = old;
-                                            v
-                                        })
-                                }
-                                None => Ok(v),
-                            },
-                            Err(e) => Err(e),
-                        };
-                        match answer {
-                            Ok(v) => match version_doc(&v["current"]) {
+                        match load(id, version).await {
+                            Ok((c, v)) => match version_doc(&v) {
                                 Ok(doc) => {
-                                    let c = &v["configuration"];
                                     stored.set(Some(Stored {
                                         id,
-                                        name: c["name"].as_str().unwrap_or_default().to_owned(),
-                                        team_id: c["team_id"].as_i64().unwrap_or_default(),
-                                        base_version: v["current"]["version"]
-                                            .as_i64()
-                                            .unwrap_or_default(),
+                                        name: c.name,
+                                        team_id: c.team_id,
+                                        base_version: v.version as i64,
                                         base: doc.clone(),
-                                        archived: !c["archived_at"].is_null(),
+                                        archived: c.archived_at.is_some(),
                                     }));
                                     *editor.borrow_mut() =
                                         Some(Rc::new(RefCell::new(Editor::new(doc))));
@@ -181,7 +181,7 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
                                 }
                                 Err(e) => load_error.set(Some(e)),
                             },
-                            Err(e) => load_error.set(Some(e.explain())),
+                            Err(e) => load_error.set(Some(e)),
                         }
                     });
                 }
@@ -316,11 +316,11 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
             let Some(s) = (*stored).clone() else { return };
             let doc = ed_rc.borrow().document().clone();
             let base = over.unwrap_or(s.base_version);
-            let body = json!({
-                "base_version": base,
-                "document": serde_json::to_value(&doc).unwrap_or(Value::Null),
-                "message": *message,
-            });
+            let body = wire::SaveConfiguration {
+                base_version: base as i32,
+                document: doc.clone(),
+                message: (*message).clone(),
+            };
             let (stored, saving, conflict, notice, saved_note, message, rev) = (
                 stored.clone(),
                 saving.clone(),
@@ -332,12 +332,12 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
             );
             saving.set(true);
             wasm_bindgen_futures::spawn_local(async move {
-                let r = api::put(&format!("/api/v1/configurations/{}", s.id), &body).await;
+                let r: Result<wire::SavedVersion, _> =
+                    api::send("PUT", &format!("/api/v1/configurations/{}", s.id), &body).await;
                 saving.set(false);
                 match r {
                     Ok(v) => {
-                        let version = v["version"].as_i64().unwrap_or(base + 1);
-                        let e = v["errors"].as_i64().unwrap_or(0);
+                        let (version, e) = (v.version as i64, v.errors);
                         saved_note.set(Some(if e > 0 {
                             format!("Saved version {version} as a draft with {e} error(s): it cannot be deployed until they are fixed.")
                         } else {
@@ -358,21 +358,17 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
                         message: m,
                         ..
                     }) if details["current"].is_object() => {
-                        match version_doc(&details["current"]) {
-                            Ok(current) => conflict.set(Some(Conflict {
-                                current_version: details["current_version"]
-                                    .as_i64()
-                                    .unwrap_or_default(),
+                        let theirs =
+                            serde_json::from_value::<wire::Version>(details["current"].clone())
+                                .map_err(|e| e.to_string())
+                                .and_then(|v| Ok((version_doc(&v)?, v)));
+                        match theirs {
+                            Ok((current, v)) => conflict.set(Some(Conflict {
+                                current_version: v.version as i64,
                                 theirs: diff(&s.base, &current),
                                 mine: diff(&s.base, &doc),
-                                author: details["current"]["author_name"]
-                                    .as_str()
-                                    .unwrap_or("someone")
-                                    .to_owned(),
-                                message: details["current"]["message"]
-                                    .as_str()
-                                    .unwrap_or_default()
-                                    .to_owned(),
+                                author: v.author_name,
+                                message: v.message,
                                 current,
                             })),
                             Err(e) => notice.set(Some(format!("{m}; {e}"))),

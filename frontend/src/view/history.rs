@@ -8,11 +8,11 @@ use crate::api;
 use crate::editor::Editor;
 use crate::route::Route;
 use crate::state::step_text;
+use lockstep_shared::api as wire;
 use lockstep_shared::diff::{diff, ChangeKind, Diff};
 use lockstep_shared::render::plan::build;
 use lockstep_shared::render::{render_all, Validated};
 use lockstep_shared::Document;
-use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -96,7 +96,7 @@ pub struct HistoryProps {
 
 #[component]
 pub fn History(p: &HistoryProps) -> Html {
-    let versions = use_state(|| None::<Result<Vec<Value>, String>>);
+    let versions = use_state(|| None::<Result<Vec<wire::VersionMeta>, String>>);
     let pair = use_state(|| None::<(i64, i64)>);
     let docs = use_state(|| None::<Result<(Document, Document), String>>);
     let id = p.id;
@@ -106,13 +106,14 @@ pub fn History(p: &HistoryProps) -> Html {
         use_effect_with(id, move |id| {
             let id = *id;
             wasm_bindgen_futures::spawn_local(async move {
-                match api::get(&format!("/api/v1/configurations/{id}/versions")).await {
+                match api::get::<wire::VersionList>(&format!(
+                    "/api/v1/configurations/{id}/versions"
+                ))
+                .await
+                {
                     Ok(v) => {
-                        let list = v["versions"].as_array().cloned().unwrap_or_default();
-                        let newest = list
-                            .first()
-                            .and_then(|v| v["version"].as_i64())
-                            .unwrap_or(1);
+                        let list = v.versions;
+                        let newest = list.first().map_or(1, |v| v.version as i64);
                         pair.set(Some(((newest - 1).max(1), newest)));
                         versions.set(Some(Ok(list)));
                     }
@@ -127,10 +128,11 @@ pub fn History(p: &HistoryProps) -> Html {
             if let Some((a, b)) = *pair {
                 wasm_bindgen_futures::spawn_local(async move {
                     let one = |v: i64| async move {
-                        let j = api::get(&format!("/api/v1/configurations/{id}/versions/{v}"))
-                            .await
-                            .map_err(|e| e.explain())?;
-                        Document::from_json(&j["document"].to_string()).map_err(|e| e.to_string())
+                        let j: wire::Version =
+                            api::get(&format!("/api/v1/configurations/{id}/versions/{v}"))
+                                .await
+                                .map_err(|e| e.explain())?;
+                        Document::from_json(j.document.get()).map_err(|e| e.to_string())
                     };
                     let r = match (one(a).await, one(b).await) {
                         (Ok(x), Ok(y)) => Ok((x, y)),
@@ -146,7 +148,7 @@ pub fn History(p: &HistoryProps) -> Html {
         None => html! { <tr><td colspan="7" class="muted">{ "Loading…" }</td></tr> },
         Some(Err(e)) => html! { <tr><td colspan="7" class="error-box" role="alert">{ e }</td></tr> },
         Some(Ok(list)) => list.iter().map(|v| {
-            let n = v["version"].as_i64().unwrap_or_default();
+            let n = v.version as i64;
             let (a, b) = pair.unwrap_or((0, 0));
             let pick = |from: bool| {
                 let pair = pair.clone();
@@ -155,15 +157,15 @@ pub fn History(p: &HistoryProps) -> Html {
                     pair.set(Some(if from { (n, b) } else { (a, n) }));
                 })
             };
-            let e = v["errors"].as_i64().unwrap_or(0);
+            let e = v.errors;
             html! {
                 <tr>
                     <td><input type="radio" name="from" aria-label={format!("Compare from version {n}")} checked={a == n} onchange={pick(true)} /></td>
                     <td><input type="radio" name="to" aria-label={format!("Compare to version {n}")} checked={b == n} onchange={pick(false)} /></td>
                     <td><a href={Route::Version(id, n).path()}>{ format!("version {n}") }</a></td>
-                    <td>{ v["message"].as_str().unwrap_or_default() }</td>
-                    <td>{ v["author_name"].as_str().unwrap_or_default() }</td>
-                    <td>{ v["created_at"].as_str().unwrap_or_default().get(..19).unwrap_or_default().replace('T', " ") }</td>
+                    <td>{ &v.message }</td>
+                    <td>{ &v.author_name }</td>
+                    <td>{ crate::drawing::when(&v.created_at) }</td>
                     <td class={if e > 0 { "bad" } else { "good" }}>{ if e > 0 { format!("✖ {e} error(s): draft") } else { "✔ deployable".to_owned() } }</td>
                 </tr>
             }

@@ -6,6 +6,8 @@
 use super::app::Session;
 use super::copy_text;
 use crate::api;
+use lockstep_shared::api as wire;
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use yew::prelude::*;
 
@@ -31,21 +33,20 @@ fn value(id: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Loads `path` into `into` (`key` of the answer), and again whenever `reload` changes.
+/// Loads `path` as a `T`, and again whenever `reload` changes.
 #[hook]
-fn use_list(
+fn use_list<T: DeserializeOwned + 'static>(
     path: String,
-    key: &'static str,
     reload: u32,
-) -> UseStateHandle<Option<Result<Value, String>>> {
+) -> UseStateHandle<Option<Result<T, String>>> {
     let state = use_state(|| None);
     {
         let state = state.clone();
         use_effect_with((path, reload), move |(path, _)| {
             let path = path.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                let r = api::get(&path).await;
-                state.set(Some(r.map(|v| v[key].clone()).map_err(|e| e.explain())));
+                let r = api::get::<T>(&path).await;
+                state.set(Some(r.map_err(|e| e.explain())));
             });
         });
     }
@@ -91,15 +92,15 @@ pub fn Hosts(p: &TeamProps) -> Html {
     let role = p.session.role();
     let reload = use_state(|| 0u32);
     let message = use_state(|| None::<(bool, String)>);
-    let editing = use_state(|| None::<Value>);
-    let hosts = use_list(format!("/api/v1/teams/{team}/hosts"), "hosts", *reload);
+    let editing = use_state(|| None::<wire::Host>);
+    let hosts = use_list::<wire::HostList>(format!("/api/v1/teams/{team}/hosts"), *reload);
     let (can_edit, can_delete) = (at_least(role, "editor"), at_least(role, "admin"));
     let rows = match &*hosts {
         None => html! { <tr><td colspan="5" class="muted">{ "Loading…" }</td></tr> },
         Some(Err(e)) => html! { <tr><td colspan="5" class="error-box">{ e }</td></tr> },
-        Some(Ok(v)) => v.as_array().cloned().unwrap_or_default().into_iter().map(|h| {
-            let id = h["id"].as_i64().unwrap_or_default();
-            let name = h["name"].as_str().unwrap_or_default().to_owned();
+        Some(Ok(v)) => v.hosts.iter().map(|h| {
+            let id = h.id;
+            let name = h.name.clone();
             let edit = { let editing = editing.clone(); let h = h.clone(); Callback::from(move |_: MouseEvent| editing.set(Some(h.clone()))) };
             let delete = {
                 let (reload, message, name) = (reload.clone(), message.clone(), name.clone());
@@ -112,9 +113,9 @@ pub fn Hosts(p: &TeamProps) -> Html {
             html! {
                 <tr>
                     <td>{ &name }</td>
-                    <td><code>{ h["libvirt_uri"].as_str().unwrap_or_default() }</code></td>
-                    <td>{ h["address"].as_str().unwrap_or_default() }</td>
-                    <td>{ h["notes"].as_str().unwrap_or_default() }</td>
+                    <td><code>{ &h.libvirt_uri }</code></td>
+                    <td>{ &h.address }</td>
+                    <td>{ &h.notes }</td>
                     <td>
                         if can_edit { <button onclick={edit} aria-label={format!("Edit {name}")}>{ "Edit" }</button> }
                         if can_delete { <button class="danger" onclick={delete} aria-label={format!("Delete {name}")}>{ "Delete" }</button> }
@@ -129,15 +130,30 @@ pub fn Hosts(p: &TeamProps) -> Html {
             let (reload, message, editing, team, current) = (reload.clone(), message.clone(), editing.clone(), team.clone(), current.clone());
             Callback::from(move |e: SubmitEvent| {
                 e.prevent_default();
-                let body = json!({"name": value("host-name"), "libvirt_uri": value("host-uri"), "address": value("host-address"), "notes": value("host-notes")});
-                match current.as_ref().and_then(|h| h["id"].as_i64()) {
+                let body = json!(wire::HostFields {
+                    name: value("host-name"),
+                    libvirt_uri: value("host-uri"),
+                    address: value("host-address"),
+                    notes: value("host-notes"),
+                });
+                match current.as_ref().map(|h| h.id) {
                     Some(id) => act("PUT", format!("/api/v1/hosts/{id}"), body, reload.clone(), message.clone(), "Host saved."),
                     None => act("POST", format!("/api/v1/teams/{team}/hosts"), body, reload.clone(), message.clone(), "Host added."),
                 }
                 editing.set(None);
             })
         };
-        let f = |k: &str| current.as_ref().and_then(|h| h[k].as_str()).unwrap_or_default().to_owned();
+        let f = |k: &str| {
+            current
+                .as_ref()
+                .map(|h| match k {
+                    "name" => h.name.clone(),
+                    "libvirt_uri" => h.libvirt_uri.clone(),
+                    "address" => h.address.clone(),
+                    _ => h.notes.clone(),
+                })
+                .unwrap_or_default()
+        };
         html! {
             <form class="create" id="host-form" {onsubmit} key={f("name")} aria-label="Host">
                 <h2>{ if current.is_some() { format!("Edit host {}", f("name")) } else { "Add a host".to_owned() } }</h2>
@@ -171,7 +187,7 @@ pub fn Members(p: &TeamProps) -> Html {
     let admin = at_least(p.session.role(), "admin");
     let reload = use_state(|| 0u32);
     let message = use_state(|| None::<(bool, String)>);
-    let state = use_state(|| None::<Result<Value, String>>);
+    let state = use_state(|| None::<Result<wire::MemberList, String>>);
     {
         let state = state.clone();
         use_effect_with((team.clone(), *reload), move |(team, _)| {
@@ -196,19 +212,18 @@ pub fn Members(p: &TeamProps) -> Html {
         None => html! { <p class="muted">{ "Loading…" }</p> },
         Some(Err(e)) => html! { <p class="error-box">{ e }</p> },
         Some(Ok(v)) => {
-            let members = v["members"].as_array().cloned().unwrap_or_default();
-            let invitations = v["invitations"].as_array().cloned().unwrap_or_default();
+            let (members, invitations) = (&v.members, &v.invitations);
             html! { <>
                 <table class="list" id="members">
                     <thead><tr><th>{ "User" }</th><th>{ "Role" }</th><th><span class="sr">{ "Actions" }</span></th></tr></thead>
                     <tbody>
                     { for members.iter().map(|m| {
-                        let user = m["user"].as_str().unwrap_or_default().to_owned();
+                        let user = m.user.clone();
                         let change = admin.then(|| {
                             let (reload, message, team, user) = (reload.clone(), message.clone(), team.clone(), user.clone());
                             Callback::from(move |e: Event| {
                                 let role = e.target_unchecked_into::<web_sys::HtmlSelectElement>().value();
-                                act("PUT", format!("/api/v1/teams/{team}/members/{user}"), json!({"role": role}), reload.clone(), message.clone(), "Role changed.");
+                                act("PUT", format!("/api/v1/teams/{team}/members/{user}"), json!(wire::SetRole { role }), reload.clone(), message.clone(), "Role changed.");
                             })
                         });
                         let remove = {
@@ -221,7 +236,7 @@ pub fn Members(p: &TeamProps) -> Html {
                         };
                         html! { <tr>
                             <td>{ &user }</td>
-                            <td>{ role_select(format!("role-{user}"), m["role"].as_str().unwrap_or_default(), change) }</td>
+                            <td>{ role_select(format!("role-{user}"), &m.role, change) }</td>
                             <td>if admin { <button class="danger" onclick={remove} aria-label={format!("Remove {user}")}>{ "Remove" }</button> }</td>
                         </tr> }
                     }) }
@@ -229,7 +244,7 @@ pub fn Members(p: &TeamProps) -> Html {
                 </table>
                 if !invitations.is_empty() {
                     <h2>{ "Invited, not yet accepted" }</h2>
-                    <ul>{ for invitations.iter().map(|i| html! { <li>{ format!("{} as {} (by {})", i["user"].as_str().unwrap_or_default(), i["role"].as_str().unwrap_or_default(), i["invited_by"].as_str().unwrap_or_default()) }</li> }) }</ul>
+                    <ul>{ for invitations.iter().map(|i| html! { <li>{ format!("{} as {} (by {})", i.user, i.role, i.invited_by) }</li> }) }</ul>
                 }
             </> }
         }
@@ -240,7 +255,7 @@ pub fn Members(p: &TeamProps) -> Html {
             Callback::from(move |e: SubmitEvent| {
                 e.prevent_default();
                 let user = value("invite-user");
-                act("PUT", format!("/api/v1/teams/{team}/members/{user}"), json!({"role": value("invite-role")}), reload.clone(), message.clone(),
+                act("PUT", format!("/api/v1/teams/{team}/members/{user}"), json!(wire::SetRole { role: value("invite-role") }), reload.clone(), message.clone(),
                     "Done: a member's role changes at once; anyone else is invited and joins when they accept.");
             })
         };
@@ -272,14 +287,14 @@ pub fn Tokens(p: &TeamProps) -> Html {
     let reload = use_state(|| 0u32);
     let message = use_state(|| None::<(bool, String)>);
     let created = use_state(|| None::<String>);
-    let tokens = use_list("/api/v1/tokens".to_owned(), "tokens", *reload);
+    let tokens = use_list::<wire::TokenList>("/api/v1/tokens".to_owned(), *reload);
     let rows = match &*tokens {
         None => html! { <tr><td colspan="6" class="muted">{ "Loading…" }</td></tr> },
         Some(Err(e)) => html! { <tr><td colspan="6" class="error-box">{ e }</td></tr> },
-        Some(Ok(v)) => v.as_array().cloned().unwrap_or_default().into_iter().map(|t| {
-            let id = t["id"].as_i64().unwrap_or_default();
-            let name = t["name"].as_str().unwrap_or_default().to_owned();
-            let revoked = !t["revoked_at"].is_null();
+        Some(Ok(v)) => v.tokens.iter().map(|t| {
+            let id = t.id;
+            let name = t.name.clone();
+            let revoked = t.revoked_at.is_some();
             let revoke = {
                 let (reload, message, name) = (reload.clone(), message.clone(), name.clone());
                 Callback::from(move |_: MouseEvent| {
@@ -288,11 +303,11 @@ pub fn Tokens(p: &TeamProps) -> Html {
                     }
                 })
             };
-            let day = |k: &str| t[k].as_str().map(|s| s.get(..16).unwrap_or_default().replace('T', " ")).unwrap_or_else(|| "never".to_owned());
+            let day = |t: Option<&chrono::DateTime<chrono::Utc>>| t.map_or_else(|| "never".to_owned(), crate::drawing::when);
             html! { <tr>
-                <td>{ &name }</td><td>{ t["team"].as_str().unwrap_or_default() }</td>
-                <td>{ day("created_at") }</td><td>{ day("last_used_at") }</td>
-                <td>{ if revoked { format!("revoked {}", day("revoked_at")) } else { "active".to_owned() } }</td>
+                <td>{ &name }</td><td>{ &t.team }</td>
+                <td>{ day(Some(&t.created_at)) }</td><td>{ day(t.last_used_at.as_ref()) }</td>
+                <td>{ if revoked { format!("revoked {}", day(t.revoked_at.as_ref())) } else { "active".to_owned() } }</td>
                 <td>if !revoked { <button class="danger" onclick={revoke} aria-label={format!("Revoke {name}")}>{ "Revoke" }</button> }</td>
             </tr> }
         }).collect::<Html>(),
@@ -306,12 +321,15 @@ pub fn Tokens(p: &TeamProps) -> Html {
         );
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            let body = json!({"name": value("token-name"), "team": team});
+            let body = wire::CreateToken {
+                name: value("token-name"),
+                team: team.clone(),
+            };
             let (reload, message, created) = (reload.clone(), message.clone(), created.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::post("/api/v1/tokens", &body).await {
+                match api::send::<_, wire::NewToken>("POST", "/api/v1/tokens", &body).await {
                     Ok(v) => {
-                        created.set(v["token"].as_str().map(str::to_owned));
+                        created.set(Some(v.token));
                         message.set(None);
                         reload.set(*reload + 1);
                     }

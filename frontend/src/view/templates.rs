@@ -5,11 +5,12 @@
 use super::app::{Nav, Session};
 use crate::api;
 use crate::route::Route;
+use lockstep_shared::api as wire;
 use lockstep_shared::template::{
     check_value, instantiate_document, to_generate, ParamType, Parameter, Template,
 };
 use lockstep_shared::validate::validate;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use yew::prelude::*;
 
@@ -93,7 +94,7 @@ pub struct TemplatesProps {
 
 #[component]
 pub fn Templates(p: &TemplatesProps) -> Html {
-    let list = use_state(|| None::<Result<Vec<Value>, String>>);
+    let list = use_state(|| None::<Result<Vec<wire::TemplateSummary>, String>>);
     let open = use_state(|| None::<(i64, String, Template)>);
     let texts = use_state(BTreeMap::<String, String>::new);
     let name = use_state(String::new);
@@ -105,11 +106,9 @@ pub fn Templates(p: &TemplatesProps) -> Html {
         use_effect_with(team.clone(), move |team| {
             let team = team.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                let r = api::get(&format!("/api/v1/teams/{team}/templates")).await;
-                list.set(Some(
-                    r.map(|v| v["templates"].as_array().cloned().unwrap_or_default())
-                        .map_err(|e| e.explain()),
-                ));
+                let r = api::get::<wire::TemplateList>(&format!("/api/v1/teams/{team}/templates"))
+                    .await;
+                list.set(Some(r.map(|v| v.templates).map_err(|e| e.explain())));
             });
         });
     }
@@ -119,12 +118,12 @@ pub fn Templates(p: &TemplatesProps) -> Html {
             let (open, error, texts, title) =
                 (open.clone(), error.clone(), texts.clone(), title.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                match api::get(&format!("/api/v1/templates/{id}")).await {
+                match api::get::<wire::TemplateView>(&format!("/api/v1/templates/{id}")).await {
                     Ok(v) => {
                         let t = Template {
-                            parameters: serde_json::from_value(v["version"]["parameters"].clone())
+                            parameters: serde_json::from_value(v.version.parameters)
                                 .unwrap_or_default(),
-                            body: v["version"]["body"].clone(),
+                            body: v.version.body,
                         };
                         texts.set(BTreeMap::new());
                         open.set(Some((id, title, t)));
@@ -138,14 +137,14 @@ pub fn Templates(p: &TemplatesProps) -> Html {
         None => html! { <p class="muted">{ "Loading…" }</p> },
         Some(Err(e)) => html! { <p class="error-box" role="alert">{ e }</p> },
         Some(Ok(l)) => l.iter().map(|t| {
-            let id = t["id"].as_i64().unwrap_or_default();
-            let title = t["name"].as_str().unwrap_or_default().to_owned();
+            let id = t.id;
+            let title = t.name.clone();
             html! {
                 <article class="card" data-id={id.to_string()}>
                     <h2>{ &title }
-                        if t["builtin"].as_bool().unwrap_or(false) { <span class="tag">{ "built in" }</span> }</h2>
-                    <p>{ t["description"].as_str().unwrap_or_default() }</p>
-                    <p class="muted">{ format!("{} parameter(s) · version {} · by {}", t["parameters"], t["current_version"], t["updated_by"].as_str().unwrap_or_default()) }</p>
+                        if t.builtin { <span class="tag">{ "built in" }</span> }</h2>
+                    <p>{ &t.description }</p>
+                    <p class="muted">{ format!("{} parameter(s) · version {} · by {}", t.parameters, t.current_version, t.updated_by) }</p>
                     if can_edit {
                         <button class="use-template" onclick={use_template(id, title.clone())}>{ "Use this template" }</button>
                     }
@@ -213,11 +212,17 @@ pub fn Templates(p: &TemplatesProps) -> Html {
                     error.set(Some("Fix the fields marked ✖ first.".to_owned()));
                     return;
                 }
-                let body = json!({"template_id": id, "name": name.trim(), "values": values, "message": format!("created from template {id}")});
+                let body = wire::Instantiate {
+                    template_id: id,
+                    template_version: None,
+                    name: name.trim().to_owned(),
+                    values: values.clone(),
+                    message: format!("created from template {id}"),
+                };
                 let (error, team, go) = (error.clone(), team.clone(), go.clone());
                 wasm_bindgen_futures::spawn_local(async move {
-                    match api::post(&format!("/api/v1/teams/{team}/configurations/from-template"), &body).await {
-                        Ok(v) => go.emit(Route::Editor(v["id"].as_i64().unwrap_or_default())),
+                    match api::send::<_, wire::CreatedConfiguration>("POST", &format!("/api/v1/teams/{team}/configurations/from-template"), &body).await {
+                        Ok(v) => go.emit(Route::Editor(v.saved.id)),
                         Err(e) => error.set(Some(e.explain())),
                     }
                 });
