@@ -334,6 +334,16 @@ fn an_operator_draws_saves_and_reviews_in_a_real_browser() {
     a.wait_text("#saved", "Saved version 2").expect("saved");
     a.screenshot(&shot("editor")).expect("shot");
 
+    // Save it as a team template, its names and hosts as parameters.
+    a.click(&a.find("#save-as-template").expect("button"))
+        .expect("open");
+    let n = a.find("#tpl-name").expect("name");
+    a.type_into(&n, "web pair").expect("name");
+    a.click(&a.find("#save-as-template-submit").expect("submit"))
+        .expect("save");
+    a.wait_text("#saved", "Saved as template web pair")
+        .expect("template saved");
+
     // History: the diff of version 1 → 2, drawn and listed.
     a.goto(&format!("{url}/history")).expect("history");
     let diff = a
@@ -343,6 +353,18 @@ fn an_operator_draws_saves_and_reviews_in_a_real_browser() {
     a.find(".diff-canvas g.node.d-added")
         .expect("added nodes coloured");
     a.screenshot(&shot("history-diff")).expect("shot");
+
+    // Templates: the gallery, with the built-ins.
+    a.goto(&format!("{base}/templates")).expect("templates");
+    a.wait_text("#templates", "Standard pair, 1 disk")
+        .expect("gallery");
+    a.click(&a.find(".use-template").expect("use"))
+        .expect("open the form");
+    let mem = a.find("#tp-memory_mib").expect("memory field");
+    a.type_into(&mem, "12").expect("type");
+    a.wait_text("#instantiate", "below the minimum 64")
+        .expect("a constraint checked while typing");
+    a.screenshot(&shot("templates")).expect("shot");
 
     // Audit: the save is there, with its diff.
     a.goto(&format!("{base}/audit")).expect("audit");

@@ -487,6 +487,11 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
                 }
                 if let Some(s) = &*stored {
                     <a class="button" id="history-link" href={Route::History(s.id).path()}>{ "History" }</a>
+                    if can_save && p.version.is_none() {
+                        <super::templates::SaveAsTemplate configuration={s.id} version={s.base_version}
+                            document={Rc::new(s.base.clone())}
+                            done={{ let saved_note = saved_note.clone(); Callback::from(move |m: String| saved_note.set(Some(m))) }} />
+                    }
                 }
                 { save_bar }
             </div>

@@ -20,7 +20,8 @@ pub fn at_least(role: Option<&str>, least: &str) -> bool {
     matches!((role.and_then(rank), rank(least)), (Some(a), Some(b)) if a >= b)
 }
 
-fn value(id: &str) -> String {
+/// The value of the input or select with this id.
+pub fn value(id: &str) -> String {
     use wasm_bindgen::JsCast;
     super::window()
         .document()

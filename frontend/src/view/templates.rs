@@ -7,11 +7,12 @@ use crate::api;
 use crate::route::Route;
 use lockstep_shared::api as wire;
 use lockstep_shared::template::{
-    check_value, instantiate_document, to_generate, ParamType, Parameter, Template,
+    check_value, instantiate_document, to_generate, Binding, ParamType, Parameter, Template,
 };
 use lockstep_shared::validate::validate;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use yew::prelude::*;
 
 /// What a field's text means for its parameter (an empty text: the default, or generated).
@@ -83,6 +84,222 @@ pub fn preview(t: &Template, values: &Map<String, Value>) -> String {
                 (e, w) => format!("✖ the configuration would have {e} error(s) and {w} warning(s): it saves as a draft"),
             }
         }
+    }
+}
+
+/// What a configuration can offer as parameters when it is saved as a template: a label, the
+/// binding, and whether it is offered ticked (what differs between pairs: names, UUID, hosts).
+pub fn candidate_bindings(doc: &lockstep_shared::Document) -> Vec<(String, Binding, bool)> {
+    let b = |pointer: String, name: String, kind: ParamType, description: &str| Binding {
+        pointer,
+        name,
+        kind,
+        description: description.to_owned(),
+        default: None,
+        constraints: Default::default(),
+    };
+    let mut out = vec![
+        (
+            "Guest name".to_owned(),
+            b(
+                "/guest/name".into(),
+                "name".into(),
+                ParamType::String,
+                "Guest (libvirt domain) name",
+            ),
+            true,
+        ),
+        (
+            "Guest UUID".to_owned(),
+            b(
+                "/guest/uuid".into(),
+                "uuid".into(),
+                ParamType::Uuid,
+                "Guest UUID (generated when not given)",
+            ),
+            true,
+        ),
+        (
+            "Memory".to_owned(),
+            b(
+                "/guest/memory_mib".into(),
+                "memory_mib".into(),
+                ParamType::Integer,
+                "Guest memory in MiB",
+            ),
+            false,
+        ),
+        (
+            "vCPUs".to_owned(),
+            b(
+                "/guest/vcpus".into(),
+                "vcpus".into(),
+                ParamType::Integer,
+                "Virtual CPUs",
+            ),
+            false,
+        ),
+    ];
+    for side in ["primary", "secondary"] {
+        out.push((
+            format!("{side} host name"),
+            b(
+                format!("/hosts/{side}/name"),
+                format!("{side}_host"),
+                ParamType::String,
+                "Host name",
+            ),
+            true,
+        ));
+        out.push((
+            format!("{side} address"),
+            b(
+                format!("/hosts/{side}/address"),
+                format!("{side}_address"),
+                ParamType::String,
+                "Replication address",
+            ),
+            true,
+        ));
+    }
+    for (i, n) in doc.nodes.iter().enumerate() {
+        if let lockstep_shared::model::Node::Image(img) = n {
+            let id = img.id.replace('-', "_");
+            out.push((
+                format!("{} path", img.id),
+                b(
+                    format!("/nodes/{i}/path"),
+                    format!("{id}_path"),
+                    ParamType::String,
+                    "Image path",
+                ),
+                false,
+            ));
+            out.push((
+                format!("{} size", img.id),
+                b(
+                    format!("/nodes/{i}/size_bytes"),
+                    format!("{id}_size"),
+                    ParamType::Size,
+                    "Image size, e.g. 10G",
+                ),
+                false,
+            ));
+        }
+    }
+    out
+}
+
+#[derive(Properties, PartialEq)]
+pub struct SaveAsTemplateProps {
+    pub configuration: i64,
+    pub version: i64,
+    pub document: Rc<lockstep_shared::Document>,
+    pub done: Callback<String>,
+}
+
+/// "Save as template": a name, a description and the values that become parameters.
+#[component]
+pub fn SaveAsTemplate(p: &SaveAsTemplateProps) -> Html {
+    let open = use_state(|| false);
+    let error = use_state(|| None::<String>);
+    let candidates = candidate_bindings(&p.document);
+    let ticked = {
+        let c = candidates.clone();
+        use_state(move || c.iter().map(|(_, _, t)| *t).collect::<Vec<bool>>())
+    };
+    if !*open {
+        let open = open.clone();
+        return html! { <button id="save-as-template" onclick={Callback::from(move |_: MouseEvent| open.set(true))}>{ "Save as template…" }</button> };
+    }
+    let onsubmit = {
+        let (error, done, open, ticked) =
+            (error.clone(), p.done.clone(), open.clone(), ticked.clone());
+        let (cid, version) = (p.configuration, p.version);
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let field = |id: &str| super::team::value(id);
+            let body = wire::TemplateFromConfiguration {
+                name: field("tpl-name"),
+                description: field("tpl-description"),
+                bindings: candidates
+                    .iter()
+                    .zip(ticked.iter())
+                    .filter(|(_, t)| **t)
+                    .map(|((_, b, _), _)| b.clone())
+                    .collect(),
+                version: Some(version as i32),
+                message: format!("saved from configuration {cid} version {version}"),
+            };
+            let (error, done, open) = (error.clone(), done.clone(), open.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::send::<_, wire::SavedTemplate>(
+                    "POST",
+                    &format!("/api/v1/configurations/{cid}/template"),
+                    &body,
+                )
+                .await
+                {
+                    Ok(t) => {
+                        open.set(false);
+                        done.emit(format!(
+                            "Saved as template {} (version {}).",
+                            t.name.unwrap_or_default(),
+                            t.version
+                        ));
+                    }
+                    Err(e) => {
+                        let detail = e.details["findings"]
+                            .as_array()
+                            .map(|f| {
+                                f.iter()
+                                    .filter_map(|x| x["message"].as_str())
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            })
+                            .unwrap_or_default();
+                        error.set(Some(format!(
+                            "{}{}",
+                            e.explain(),
+                            if detail.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({detail})")
+                            }
+                        )));
+                    }
+                }
+            });
+        })
+    };
+    let boxes = candidate_bindings(&p.document).into_iter().enumerate().map(|(i, (label, b, _))| {
+        let ticked2 = ticked.clone();
+        let onchange = Callback::from(move |e: Event| {
+            let mut t = (*ticked2).clone();
+            if let Some(x) = t.get_mut(i) {
+                *x = e.target_unchecked_into::<web_sys::HtmlInputElement>().checked();
+            }
+            ticked2.set(t);
+        });
+        let id = format!("tpl-b{i}");
+        html! { <label class="inline" for={id.clone()}><input type="checkbox" id={id.clone()} checked={ticked.get(i).copied().unwrap_or(false)} {onchange} />
+            { format!(" {label} → ${{{}}}", b.name) }</label> }
+    }).collect::<Html>();
+    html! {
+        <div class="modal-backdrop">
+            <form class="modal" id="save-as-template-form" {onsubmit} role="dialog" aria-modal="true" aria-labelledby="tpl-title">
+                <h2 id="tpl-title">{ format!("Save version {} as a template", p.version) }</h2>
+                <div class="field"><label for="tpl-name">{ "Template name" }</label><input id="tpl-name" required=true /></div>
+                <div class="field"><label for="tpl-description">{ "Description" }</label><input id="tpl-description" /></div>
+                <fieldset><legend>{ "Values that become parameters (their current values are the defaults)" }</legend>
+                    <div class="checks">{ boxes }</div></fieldset>
+                if let Some(e) = &*error { <p class="error-box" role="alert">{ e }</p> }
+                <div class="actions">
+                    <button type="submit" id="save-as-template-submit">{ "Save template" }</button>
+                    <button type="button" onclick={{ let open = open.clone(); Callback::from(move |_: MouseEvent| open.set(false)) }}>{ "Cancel" }</button>
+                </div>
+            </form>
+        </div>
     }
 }
 
@@ -269,6 +486,23 @@ fn lockstep_frontend_kind(k: ParamType) -> &'static str {
 mod tests {
     use super::*;
     use lockstep_shared::template::builtins;
+
+    #[test]
+    fn a_configuration_offers_its_values_as_parameters() {
+        let doc =
+            lockstep_shared::Document::from_json(&crate::state::starter_document()).expect("doc");
+        let c = candidate_bindings(&doc);
+        let t = lockstep_shared::template::from_document(
+            &serde_json::to_value(&doc).expect("json"),
+            &c.iter().map(|(_, b, _)| b.clone()).collect::<Vec<_>>(),
+        )
+        .expect("every candidate points at a value");
+        assert!(t
+            .parameters
+            .iter()
+            .any(|p| p.name == "pdisk0_size" && p.default == Some(Value::from(10u64 << 30))));
+        assert!(c.iter().filter(|(_, _, ticked)| *ticked).count() >= 6);
+    }
 
     #[test]
     fn the_form_checks_each_value_and_previews_the_document() {
