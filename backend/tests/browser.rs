@@ -237,6 +237,7 @@ fn an_operator_draws_saves_and_reviews_in_a_real_browser() {
     db.create_user("ops", "admin", "alice");
     db.create_user("ops", "editor", "bob");
     db.create_user("ops", "viewer", "vic");
+    db.create_user("lab", "admin", "dave");
     let server = db.with_embedded_app();
     let base = format!("http://{}", server.addr);
     let a = driver.browser(1400, 900).expect("browser");

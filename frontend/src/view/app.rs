@@ -215,6 +215,22 @@ pub fn App() -> Html {
         None => html! { <div class="user">{ link("Log in", Route::Login) }</div> },
     };
 
+    let invitations = s.as_ref().map(|_| {
+        let session = session.clone();
+        let changed = Callback::from(move |_| {
+            let session = session.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(v) = api::get::<wire::SessionInfo>("/api/v1/me").await {
+                    let keep = session
+                        .as_ref()
+                        .and_then(|s| s.as_ref())
+                        .map(|s| s.team.clone());
+                    session.set(Some(Some(Session::new(v, keep.as_deref()))));
+                }
+            });
+        });
+        html! { <super::team::Invitations {changed} /> }
+    });
     html! {
         <>
             <header class="top">
@@ -232,6 +248,7 @@ pub fn App() -> Html {
                 </nav>
                 { user }
             </header>
+            { for invitations }
             { page }
         </>
     }

@@ -376,3 +376,68 @@ mod tests {
         assert!(!at_least(Some("root"), "viewer"));
     }
 }
+
+#[derive(Properties, PartialEq)]
+pub struct InvitationsProps {
+    /// After accepting: the session must be read again (a new team).
+    pub changed: Callback<()>,
+}
+
+/// The user's pending invitations, each with Accept and Decline (joining takes consent).
+#[component]
+pub fn Invitations(p: &InvitationsProps) -> Html {
+    let reload = use_state(|| 0u32);
+    let message = use_state(|| None::<(bool, String)>);
+    let list = use_list::<wire::InvitationList>("/api/v1/invitations".to_owned(), *reload);
+    let Some(Ok(list)) = &*list else {
+        return html! {};
+    };
+    if list.invitations.is_empty() && message.is_none() {
+        return html! {};
+    }
+    let answer = |team: String, accept: bool| {
+        let (reload, message, changed) = (reload.clone(), message.clone(), p.changed.clone());
+        Callback::from(move |_: MouseEvent| {
+            let (reload, message, changed, team) = (
+                reload.clone(),
+                message.clone(),
+                changed.clone(),
+                team.clone(),
+            );
+            wasm_bindgen_futures::spawn_local(async move {
+                let r = if accept {
+                    api::act("POST", &format!("/api/v1/invitations/{team}/accept")).await
+                } else {
+                    api::act("DELETE", &format!("/api/v1/invitations/{team}")).await
+                };
+                match r {
+                    Ok(()) => {
+                        message.set(Some((
+                            true,
+                            if accept {
+                                format!("You joined {team}.")
+                            } else {
+                                format!("Invitation to {team} declined.")
+                            },
+                        )));
+                        reload.set(*reload + 1);
+                        changed.emit(());
+                    }
+                    Err(e) => message.set(Some((false, e.explain()))),
+                }
+            });
+        })
+    };
+    html! {
+        <section class="invitations" id="invitations" aria-label="Invitations">
+            { banner(&message) }
+            { for list.invitations.iter().map(|i| html! {
+                <p>
+                    { format!("{} invited you to {} as {}. ", i.invited_by, i.team, i.role) }
+                    <button onclick={answer(i.team.clone(), true)}>{ format!("Join {}", i.team) }</button>{ " " }
+                    <button onclick={answer(i.team.clone(), false)}>{ "Decline" }</button>
+                </p>
+            }) }
+        </section>
+    }
+}
