@@ -286,7 +286,7 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                             .unwrap_or(0);
                         (
                             format!("/api/v1/teams/{team}/configurations/from-template"),
-                            json!(wire::Instantiate {
+                            crate::api::text(&wire::Instantiate {
                                 template_id: tid,
                                 template_version: None,
                                 values: [("name".to_owned(), json!(guest_name(&name)))]
@@ -300,7 +300,7 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                         match wizard_document(&f, &new_uuid()) {
                             Ok((name, doc)) => (
                                 format!("/api/v1/teams/{team}/configurations"),
-                                json!(wire::CreateConfiguration {
+                                crate::api::text(&wire::CreateConfiguration {
                                     name,
                                     document: serde_json::value::to_raw_value(&doc)
                                         .unwrap_or_default(),
@@ -315,7 +315,8 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                     };
                     let (error, go) = (error.clone(), go.clone());
                     wasm_bindgen_futures::spawn_local(async move {
-                        match api::send::<_, wire::CreatedConfiguration>("POST", &path, &body).await
+                        match api::send_text::<wire::CreatedConfiguration>("POST", &path, &body)
+                            .await
                         {
                             Ok(v) => go.emit(Route::Editor(v.saved.id)),
                             Err(e) => {

@@ -359,7 +359,7 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
                         ..
                     }) if details["current"].is_object() => {
                         let theirs =
-                            serde_json::from_value::<wire::Version>(details["current"].clone())
+                            serde_json::from_str::<wire::Version>(&details["current"].to_string())
                                 .map_err(|e| e.to_string())
                                 .and_then(|v| Ok((version_doc(&v)?, v)));
                         match theirs {

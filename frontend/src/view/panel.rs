@@ -49,7 +49,7 @@ fn choice<T: Serialize + DeserializeOwned + 'static>(
     html! {
         <SelectField id={id.to_owned()} label={label.to_owned()} value={serde_plain(value)} {options} readonly={ro}
             commit={Callback::from(move |s: String| {
-                if let Ok(v) = serde_json::from_value::<T>(serde_json::Value::String(s)) {
+                if let Some(v) = crate::drawing::from_plain::<T>(&s) {
                     commit(v)
                 }
             })} />
@@ -98,15 +98,15 @@ fn node_panel(ed: &EditorHandle, n: &Node) -> Html {
             { field("f-size", "Size", size_text(i.size_bytes), ro, |s| forms::size(s).map(|_| ()),
                 node_edit(ed, n, |n, v| if let (Node::Image(i), Ok(b)) = (n, forms::size(&v)) { i.size_bytes = b })) }
             { choice("f-format", "Format", &i.format, &[ImageFormat::Qcow2, ImageFormat::Raw], ro,
-                { let c = node_edit(ed, n, |n, v| if let (Node::Image(i), Ok(f)) = (n, serde_json::from_value(v.into())) { i.format = f }); move |f: ImageFormat| c(serde_plain(&f)) }) }
+                { let c = node_edit(ed, n, |n, v| if let (Node::Image(i), Ok(f)) = (n, crate::drawing::from_plain(&v).ok_or(())) { i.format = f }); move |f: ImageFormat| c(serde_plain(&f)) }) }
             { choice("f-storage", "Storage", &i.storage, &[Storage::File, Storage::Block], ro,
-                { let c = node_edit(ed, n, |n, v| if let (Node::Image(i), Ok(s)) = (n, serde_json::from_value(v.into())) { i.storage = s }); move |s: Storage| c(serde_plain(&s)) }) }
+                { let c = node_edit(ed, n, |n, v| if let (Node::Image(i), Ok(s)) = (n, crate::drawing::from_plain(&v).ok_or(())) { i.storage = s }); move |s: Storage| c(serde_plain(&s)) }) }
         </> },
         Node::Quorum(q) => html! { <>
             { field("f-threshold", "Vote threshold", q.vote_threshold.to_string(), ro, num(1, 32),
                 node_edit(ed, n, |n, v| if let (Node::Quorum(q), Ok(t)) = (n, forms::number(&v, 1, 32)) { q.vote_threshold = t as u32 })) }
             { choice("f-read", "Read pattern", &q.read_pattern, &[ReadPattern::Fifo, ReadPattern::Quorum], ro,
-                { let c = node_edit(ed, n, |n, v| if let (Node::Quorum(q), Ok(r)) = (n, serde_json::from_value(v.into())) { q.read_pattern = r }); move |r: ReadPattern| c(serde_plain(&r)) }) }
+                { let c = node_edit(ed, n, |n, v| if let (Node::Quorum(q), Ok(r)) = (n, crate::drawing::from_plain(&v).ok_or(())) { q.read_pattern = r }); move |r: ReadPattern| c(serde_plain(&r)) }) }
         </> },
         Node::Replication(r) => choice(
             "f-mode",
@@ -116,7 +116,9 @@ fn node_panel(ed: &EditorHandle, n: &Node) -> Html {
             ro,
             {
                 let c = node_edit(ed, n, |n, v| {
-                    if let (Node::Replication(r), Ok(m)) = (n, serde_json::from_value(v.into())) {
+                    if let (Node::Replication(r), Ok(m)) =
+                        (n, crate::drawing::from_plain(&v).ok_or(()))
+                    {
                         r.mode = m
                     }
                 });
@@ -130,7 +132,7 @@ fn node_panel(ed: &EditorHandle, n: &Node) -> Html {
             { field("f-target", "Target", g.target.clone(), ro, nonempty("the target"),
                 node_edit(ed, n, |n, v| if let Node::GuestDisk(g) = n { g.target = v.trim().to_owned() })) }
             { choice("f-bus", "Bus", &g.bus, &[DiskBus::Virtio], ro,
-                { let c = node_edit(ed, n, |n, v| if let (Node::GuestDisk(g), Ok(b)) = (n, serde_json::from_value(v.into())) { g.bus = b }); move |b: DiskBus| c(serde_plain(&b)) }) }
+                { let c = node_edit(ed, n, |n, v| if let (Node::GuestDisk(g), Ok(b)) = (n, crate::drawing::from_plain(&v).ok_or(())) { g.bus = b }); move |b: DiskBus| c(serde_plain(&b)) }) }
             { field("f-slot", "PCI slot", format!("0x{:02x}", g.pci_slot), ro, num(0, 31),
                 node_edit(ed, n, |n, v| if let (Node::GuestDisk(g), Ok(s)) = (n, forms::number(&v, 0, 31)) { g.pci_slot = s as u32 })) }
             { field("f-function", "PCI function", g.pci_function.to_string(), ro, num(0, 7),
@@ -226,7 +228,7 @@ fn doc_panel(ed: &EditorHandle, d: &Document) -> Html {
                 { field("f-nbd-port", "NBD port", d.colo.nbd_port.to_string(), ro, num(1, 65535), doc_edit(ed, |d, v| if let Ok(p) = forms::number(&v, 1, 65535) { d.colo.nbd_port = p as u32 })) }
                 { field("f-delay", "Checkpoint delay (ms)", d.colo.checkpoint_delay_ms.to_string(), ro, num(0, u32::MAX as u64), doc_edit(ed, |d, v| if let Ok(n) = forms::number(&v, 0, u32::MAX as u64) { d.colo.checkpoint_delay_ms = n })) }
                 { choice("f-sync", "Initial sync", &d.colo.initial_sync, &[InitialSync::Mirror, InitialSync::AssumeIdentical], ro,
-                    { let c = doc_edit(ed, |d, v| if let Ok(s) = serde_json::from_value(v.into()) { d.colo.initial_sync = s }); move |s: InitialSync| c(serde_plain(&s)) }) }
+                    { let c = doc_edit(ed, |d, v| if let Ok(s) = crate::drawing::from_plain(&v).ok_or(()) { d.colo.initial_sync = s }); move |s: InitialSync| c(serde_plain(&s)) }) }
             </fieldset>
             <fieldset>
                 <legend>{ format!("NICs ({})", d.nics.len()) }</legend>

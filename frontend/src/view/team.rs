@@ -8,7 +8,7 @@ use super::copy_text;
 use crate::api;
 use lockstep_shared::api as wire;
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+
 use yew::prelude::*;
 
 /// Roles in order of what they may do.
@@ -54,11 +54,16 @@ fn use_list<T: DeserializeOwned + 'static>(
     state
 }
 
+/// A request body's text.
+fn to_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
 /// Runs one change, then reloads or reports what went wrong.
 fn act(
     method: &'static str,
     path: String,
-    body: Value,
+    body: String,
     reload: UseStateHandle<u32>,
     message: UseStateHandle<Option<(bool, String)>>,
     done: &'static str,
@@ -107,7 +112,7 @@ pub fn Hosts(p: &TeamProps) -> Html {
                 let (reload, message, name) = (reload.clone(), message.clone(), name.clone());
                 Callback::from(move |_: MouseEvent| {
                     if super::window().confirm_with_message(&format!("Delete host {name}? Configurations keep their documents.")).unwrap_or(false) {
-                        act("DELETE", format!("/api/v1/hosts/{id}"), json!({}), reload.clone(), message.clone(), "Host deleted.");
+                        act("DELETE", format!("/api/v1/hosts/{id}"), "{}".to_owned(), reload.clone(), message.clone(), "Host deleted.");
                     }
                 })
             };
@@ -131,7 +136,7 @@ pub fn Hosts(p: &TeamProps) -> Html {
             let (reload, message, editing, team, current) = (reload.clone(), message.clone(), editing.clone(), team.clone(), current.clone());
             Callback::from(move |e: SubmitEvent| {
                 e.prevent_default();
-                let body = json!(wire::HostFields {
+                let body = to_text(&wire::HostFields {
                     name: value("host-name"),
                     libvirt_uri: value("host-uri"),
                     address: value("host-address"),
@@ -224,14 +229,14 @@ pub fn Members(p: &TeamProps) -> Html {
                             let (reload, message, team, user) = (reload.clone(), message.clone(), team.clone(), user.clone());
                             Callback::from(move |e: Event| {
                                 let role = e.target_unchecked_into::<web_sys::HtmlSelectElement>().value();
-                                act("PUT", format!("/api/v1/teams/{team}/members/{user}"), json!(wire::SetRole { role }), reload.clone(), message.clone(), "Role changed.");
+                                act("PUT", format!("/api/v1/teams/{team}/members/{user}"), to_text(&wire::SetRole { role }), reload.clone(), message.clone(), "Role changed.");
                             })
                         });
                         let remove = {
                             let (reload, message, team, user) = (reload.clone(), message.clone(), team.clone(), user.clone());
                             Callback::from(move |_: MouseEvent| {
                                 if super::window().confirm_with_message(&format!("Remove {user} from {team}?")).unwrap_or(false) {
-                                    act("DELETE", format!("/api/v1/teams/{team}/members/{user}"), json!({}), reload.clone(), message.clone(), "Member removed.");
+                                    act("DELETE", format!("/api/v1/teams/{team}/members/{user}"), "{}".to_owned(), reload.clone(), message.clone(), "Member removed.");
                                 }
                             })
                         };
@@ -256,7 +261,7 @@ pub fn Members(p: &TeamProps) -> Html {
             Callback::from(move |e: SubmitEvent| {
                 e.prevent_default();
                 let user = value("invite-user");
-                act("PUT", format!("/api/v1/teams/{team}/members/{user}"), json!(wire::SetRole { role: value("invite-role") }), reload.clone(), message.clone(),
+                act("PUT", format!("/api/v1/teams/{team}/members/{user}"), to_text(&wire::SetRole { role: value("invite-role") }), reload.clone(), message.clone(),
                     "Done: a member's role changes at once; anyone else is invited and joins when they accept.");
             })
         };
@@ -300,7 +305,7 @@ pub fn Tokens(p: &TeamProps) -> Html {
                 let (reload, message, name) = (reload.clone(), message.clone(), name.clone());
                 Callback::from(move |_: MouseEvent| {
                     if super::window().confirm_with_message(&format!("Revoke token {name}? Programs using it stop working.")).unwrap_or(false) {
-                        act("DELETE", format!("/api/v1/tokens/{id}"), json!({}), reload.clone(), message.clone(), "Token revoked.");
+                        act("DELETE", format!("/api/v1/tokens/{id}"), "{}".to_owned(), reload.clone(), message.clone(), "Token revoked.");
                     }
                 })
             };
