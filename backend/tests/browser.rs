@@ -319,6 +319,26 @@ fn an_operator_draws_saves_and_reviews_in_a_real_browser() {
     })
     .expect("undone");
 
+    // The keyboard: focus a node, Delete removes it, Ctrl+Z (focus now on the canvas) brings
+    // it back.
+    a.exec(
+        "document.querySelector('g.node[data-id=\"prep0\"]').focus()",
+        serde_json::json!([]),
+    )
+    .expect("focus");
+    a.keys(&[lockstep_tests::webdriver::key::DELETE])
+        .expect("delete");
+    a.wait("the node deleted", |b| {
+        Ok((count(b, "g.node") == 10).then_some(()))
+    })
+    .expect("deleted");
+    a.chord(lockstep_tests::webdriver::key::CONTROL, "z")
+        .expect("undo");
+    a.wait("the node back", |b| {
+        Ok((count(b, "g.node") == 11).then_some(()))
+    })
+    .expect("undone");
+
     // Add a protected disk, then save.
     a.click(&a.find("#add-disk").expect("add disk"))
         .expect("open");

@@ -253,6 +253,59 @@ pub fn Canvas(props: &CanvasProps) -> Html {
     let live = use_mut_ref(|| (ed.clone(), *view));
     *live.borrow_mut() = (ed.clone(), *view);
     let force = use_force_update();
+    // Undo and redo work wherever the focus is (after a deletion it is nowhere in the canvas),
+    // except in a text field, which keeps its own undo.
+    {
+        let live = live.clone();
+        use_effect_with((), move |_| {
+            let f = wasm_bindgen::closure::Closure::<dyn Fn(KeyboardEvent)>::new(
+                move |e: KeyboardEvent| {
+                    if e.default_prevented() || !(e.ctrl_key() || e.meta_key()) {
+                        return;
+                    }
+                    let in_field = e
+                        .target()
+                        .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+                        .is_some_and(|el| {
+                            matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                        });
+                    if in_field {
+                        return;
+                    }
+                    let ed = live.borrow().0.clone();
+                    if ed.readonly {
+                        return;
+                    }
+                    match (e.key().as_str(), e.shift_key()) {
+                        ("z" | "Z", true) | ("y", false) => ed.with(|ed| {
+                            ed.redo();
+                        }),
+                        ("z" | "Z", false) => ed.with(|ed| {
+                            ed.undo();
+                        }),
+                        _ => return,
+                    }
+                    e.prevent_default();
+                },
+            );
+            let doc = super::window().document();
+            if let Some(d) = &doc {
+                let _ = d.add_event_listener_with_callback(
+                    "keydown",
+                    wasm_bindgen::JsCast::unchecked_ref(f.as_ref()),
+                );
+            }
+            move || {
+                if let Some(d) = &doc {
+                    let _ = d.remove_event_listener_with_callback(
+                        "keydown",
+                        wasm_bindgen::JsCast::unchecked_ref(f.as_ref()),
+                    );
+                }
+                drop(f);
+            }
+        });
+    }
     let events = {
         let (live, mode, svg_ref, choice, view_state) = (
             live.clone(),
@@ -547,6 +600,7 @@ pub fn Canvas(props: &CanvasProps) -> Html {
         let choice = choice.clone();
         let mode = mode.clone();
         let overlay = overlay.clone();
+        let svg_ref = svg_ref.clone();
         Callback::from(move |e: KeyboardEvent| {
             let ctrl = e.ctrl_key() || e.meta_key();
             let key = e.key();
@@ -594,7 +648,13 @@ pub fn Canvas(props: &CanvasProps) -> Html {
                         .collect();
                     ed.with(|ed| ed.select_all_of(items));
                 }
-                "Delete" | "Backspace" => ed.apply(Edit::DeleteSelection),
+                "Delete" | "Backspace" => {
+                    ed.apply(Edit::DeleteSelection);
+                    // The focused node is gone: the canvas keeps the keyboard.
+                    if let Some(svg) = svg_ref.cast::<web_sys::SvgElement>() {
+                        let _ = svg.focus();
+                    }
+                }
                 "Escape" => {
                     choice.set(None);
                     *mode.borrow_mut() = Mode::Idle;
