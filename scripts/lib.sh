@@ -43,6 +43,24 @@ ensure_qemu() {
     qemu-system-x86_64 --version | head -1
 }
 
+# libvirt: the library and headers the server links against (the `virt` crate), and for the
+# tests a libvirtd with its QEMU driver (not libvirt-daemon-system, which pulls an init
+# system). libvirtd looks up its built-in QEMU user before reading qemu.conf, so that user
+# must exist even though the tests run QEMU as root (lab notes).
+ensure_libvirt_dev() {
+    ensure_packages pkg-config libvirt-dev
+}
+
+ensure_libvirtd() {
+    ensure_libvirt_dev
+    ensure_packages libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients util-linux
+    if [ "$(id -u)" = 0 ]; then
+        getent group libvirt-qemu > /dev/null || groupadd -r libvirt-qemu
+        id libvirt-qemu > /dev/null 2>&1 \
+            || useradd -r -g libvirt-qemu -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+    fi
+}
+
 ensure_wasm_target() {
     if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
         log "adding the wasm32-unknown-unknown target"

@@ -47,6 +47,16 @@ enum Command {
     New(Box<cli::NewArgs>),
     /// Print the validation rules table (Markdown).
     Rules,
+    /// Check both hosts for a deploy without changing anything.
+    Preflight(cli::hosts::PairArgs),
+    /// Deploy the pair to two hosts through libvirt; exit 0 once protected.
+    Deploy(cli::hosts::PairArgs),
+    /// Print "Protected" or "Not protected: reason"; exit 0 only when protected.
+    Status(cli::hosts::PairArgs),
+    /// Fail over to one side (the other must be gone, unless --force).
+    Failover(cli::hosts::FailoverArgs),
+    /// Stop both sides and remove their domains and the secondary's overlays.
+    Teardown(cli::hosts::PairArgs),
     /// Serve the web app and its API.
     Serve(serve::ServeArgs),
     /// Administration: users.
@@ -68,6 +78,11 @@ fn main() -> ExitCode {
             print!("{}", lockstep_shared::validate::rules_markdown());
             ExitCode::SUCCESS
         }
+        Command::Preflight(a) => cli::hosts::preflight(&a),
+        Command::Deploy(a) => cli::hosts::deploy(&a),
+        Command::Status(a) => cli::hosts::status(&a),
+        Command::Failover(a) => cli::hosts::failover(&a),
+        Command::Teardown(a) => cli::hosts::teardown(&a),
         Command::Serve(a) => serve::run(a),
         Command::Admin(c) => admin::admin(c),
         Command::Audit(c) => admin::audit_cmd(c),

@@ -2,7 +2,7 @@
 //! on loopback, the rendered artifacts, and checks on image contents.
 
 use anyhow::{bail, Context, Result};
-use lockstep_shared::model::{HostRef, ImageFormat, Storage};
+use lockstep_shared::model::{Document, HostRef, ImageFormat, Storage};
 use lockstep_shared::render::{render_all, Validated};
 use lockstep_shared::wizard::{standard_pair, DiskSpec, NicSpec, WizardInput};
 use serde_json::Value;
@@ -153,6 +153,32 @@ pub fn one_disk_pair_on(
     simg: &Path,
     storage: Storage,
 ) -> Result<Pair> {
+    let doc = one_disk_document(dir, nic, pimg, simg, storage);
+    let v = Validated::new(doc).map_err(|f| anyhow::anyhow!("document has errors: {f:?}"))?;
+    let artifacts = render_all(&v);
+    let out = dir.join("rendered");
+    std::fs::create_dir_all(&out)?;
+    for (name, content) in artifacts.files() {
+        std::fs::write(out.join(name), content)?;
+    }
+    Ok(Pair {
+        primary_image: pimg.to_path_buf(),
+        secondary_image: simg.to_path_buf(),
+        artifacts: out,
+        logs: dir.join("logs"),
+        plan: serde_json::from_str(&artifacts.plan_json)?,
+    })
+}
+
+/// The 1-disk standard pair's document (64 MiB guest, 200 ms checkpoints, free ports), both
+/// sides on loopback, sockets and overlays under `dir`.
+pub fn one_disk_document(
+    dir: &Path,
+    nic: Option<NicSpec>,
+    pimg: &Path,
+    simg: &Path,
+    storage: Storage,
+) -> Document {
     let host = |name: &str| HostRef {
         name: name.to_owned(),
         address: "127.0.0.1".to_owned(),
@@ -185,18 +211,5 @@ pub fn one_disk_pair_on(
             p.compare_port = crate::free_port();
         }
     }
-    let v = Validated::new(doc).map_err(|f| anyhow::anyhow!("document has errors: {f:?}"))?;
-    let artifacts = render_all(&v);
-    let out = dir.join("rendered");
-    std::fs::create_dir_all(&out)?;
-    for (name, content) in artifacts.files() {
-        std::fs::write(out.join(name), content)?;
-    }
-    Ok(Pair {
-        primary_image: pimg.to_path_buf(),
-        secondary_image: simg.to_path_buf(),
-        artifacts: out,
-        logs: dir.join("logs"),
-        plan: serde_json::from_str(&artifacts.plan_json)?,
-    })
+    doc
 }

@@ -8,6 +8,7 @@
 pub mod colo;
 pub mod driver;
 pub mod http;
+pub mod libvirtd;
 pub mod qmp;
 pub mod schema;
 pub mod webdriver;

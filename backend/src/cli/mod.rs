@@ -1,4 +1,6 @@
-//! The document commands: validate, render, schema, new.
+//! The document commands: validate, render, schema, new; `hosts` has the deploy commands.
+
+pub mod hosts;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;

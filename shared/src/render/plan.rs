@@ -10,7 +10,7 @@ use super::names::{self, ProxyNames};
 use super::qemu;
 use super::qmp::*;
 use super::Validated;
-use crate::model::{InitialSync, Side};
+use crate::model::{ImageFormat, InitialSync, Side, Storage};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -73,6 +73,10 @@ pub enum Action {
         argv: Vec<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         expect_stdout: Option<Condition>,
+        /// The same step, typed: what the deploy engine does through libvirt (it runs no
+        /// program on a host).
+        #[serde(skip)]
+        op: HostOp,
     },
     /// Start the side's QEMU: define and start `domain_xml` with libvirt, or run `cmdline`.
     /// Then connect to `qmp_socket`.
@@ -97,6 +101,74 @@ pub enum Action {
     },
 }
 
+/// What a host step checks or changes. `argv` and `expect` are the same step as a program for
+/// a person with a shell; the deploy engine does it through libvirt's storage API instead.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostOp {
+    /// The host has KVM (`/dev/kvm`).
+    Kvm,
+    /// The image exists and is a regular file or a block device, as the document says.
+    ImageKind { path: String, storage: Storage },
+    /// The image has the document's format and virtual size.
+    ImageInfo {
+        path: String,
+        format: ImageFormat,
+        size_bytes: u64,
+    },
+    /// The directory exists (made if missing).
+    Directory { path: String },
+    /// An empty qcow2 image of this virtual size at `path`, replacing any image there.
+    Overlay { path: String, size_bytes: u64 },
+    /// Nothing is left at `path`.
+    Remove { path: String },
+}
+
+impl HostOp {
+    /// The program that does the same on a host, and what its JSON output must satisfy.
+    pub fn argv(&self) -> (Vec<String>, Option<Condition>) {
+        let v = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        match self {
+            HostOp::Kvm => (v(&["test", "-c", "/dev/kvm"]), None),
+            HostOp::ImageKind { path, storage } => {
+                let test = match storage {
+                    Storage::File => "-f",
+                    Storage::Block => "-b",
+                };
+                (v(&["test", test, path]), None)
+            }
+            HostOp::ImageInfo {
+                path,
+                format,
+                size_bytes,
+            } => (
+                v(&[
+                    "qemu-img",
+                    "info",
+                    "--output=json",
+                    "-f",
+                    format.as_str(),
+                    path,
+                ]),
+                Some(eq("/virtual-size", json!(size_bytes))),
+            ),
+            HostOp::Directory { path } => (v(&["mkdir", "-p", path]), None),
+            HostOp::Overlay { path, size_bytes } => (
+                v(&[
+                    "qemu-img",
+                    "create",
+                    "-q",
+                    "-f",
+                    "qcow2",
+                    path,
+                    &size_bytes.to_string(),
+                ]),
+                None,
+            ),
+            HostOp::Remove { path } => (v(&["rm", "-f", path]), None),
+        }
+    }
+}
+
 /// A check on a QMP `return` value (or a host step's JSON stdout). Pointers are RFC 6901.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "check", rename_all = "kebab-case")]
@@ -115,6 +187,49 @@ pub enum Condition {
         pointer: String,
         fields: BTreeMap<String, Value>,
     },
+}
+
+impl Condition {
+    /// Whether `value` (a QMP `return`) satisfies the condition; `Err` says what differed.
+    pub fn check(&self, value: &Value) -> Result<(), String> {
+        let found = |pointer: &str, fields: &BTreeMap<String, Value>| {
+            let arr = value
+                .pointer(pointer)
+                .and_then(Value::as_array)
+                .ok_or_else(|| format!("{pointer:?} is not an array"))?;
+            Ok::<bool, String>(
+                arr.iter()
+                    .any(|item| fields.iter().all(|(k, v)| item.get(k) == Some(v))),
+            )
+        };
+        match self {
+            Condition::Success => Ok(()),
+            Condition::Equals {
+                pointer,
+                value: want,
+            } => match value.pointer(pointer) {
+                Some(got) if got == want => Ok(()),
+                got => Err(format!(
+                    "{pointer:?} is {}, expected {want}",
+                    got.map_or_else(|| "missing".to_owned(), Value::to_string)
+                )),
+            },
+            Condition::AnyItem { pointer, fields } => {
+                if found(pointer, fields)? {
+                    Ok(())
+                } else {
+                    Err(format!("no element of {pointer:?} has {fields:?}"))
+                }
+            }
+            Condition::NoItem { pointer, fields } => {
+                if found(pointer, fields)? {
+                    Err(format!("an element of {pointer:?} has {fields:?}"))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
 }
 
 fn eq(pointer: &str, value: Value) -> Condition {
@@ -158,18 +273,14 @@ impl<'a> Steps<'a> {
         });
     }
 
-    fn host(
-        &mut self,
-        side: Side,
-        argv: &[&str],
-        expect: Option<Condition>,
-        why: impl Into<String>,
-    ) {
+    fn host(&mut self, side: Side, op: HostOp, why: impl Into<String>) {
+        let (argv, expect_stdout) = op.argv();
         self.push(
             side,
             Action::Host {
-                argv: argv.iter().map(|s| (*s).to_owned()).collect(),
-                expect_stdout: expect,
+                argv,
+                expect_stdout,
+                op,
             },
             why,
         );
@@ -298,14 +409,16 @@ fn check_colo_support(s: &mut Steps, side: Side) {
 }
 
 fn image_info(s: &mut Steps, side: Side, img: &crate::model::ImageNode) {
-    let (test, kind, driver) = match img.storage {
-        crate::model::Storage::File => ("-f", "a regular file", "file"),
-        crate::model::Storage::Block => ("-b", "a block device", "host_device"),
+    let (kind, driver) = match img.storage {
+        Storage::File => ("a regular file", "file"),
+        Storage::Block => ("a block device", "host_device"),
     };
     s.host(
         side,
-        &["test", test, &img.path],
-        None,
+        HostOp::ImageKind {
+            path: img.path.clone(),
+            storage: img.storage,
+        },
         format!(
             "image '{}' is {kind}, as the document says (QEMU opens it with the {driver} driver, \
              which refuses the other kind)",
@@ -314,15 +427,11 @@ fn image_info(s: &mut Steps, side: Side, img: &crate::model::ImageNode) {
     );
     s.host(
         side,
-        &[
-            "qemu-img",
-            "info",
-            "--output=json",
-            "-f",
-            img.format.as_str(),
-            &img.path,
-        ],
-        Some(eq("/virtual-size", json!(img.size_bytes))),
+        HostOp::ImageInfo {
+            path: img.path.clone(),
+            format: img.format,
+            size_bytes: img.size_bytes,
+        },
         format!(
             "image '{}' exists with the size and format the document says",
             img.id
@@ -345,19 +454,19 @@ fn prepare_overlays(s: &mut Steps) {
     for dir in dirs {
         s.host(
             Side::Secondary,
-            &["mkdir", "-p", &dir],
-            None,
+            HostOp::Directory { path: dir },
             "directory of the active and hidden overlays",
         );
     }
     let v = s.v;
     for d in v.disks() {
         for (role, img) in [("hidden", &d.s_hidden), ("active", &d.s_active)] {
-            let size = img.size_bytes.to_string();
             s.host(
                 Side::Secondary,
-                &["qemu-img", "create", "-q", "-f", "qcow2", &img.path, &size],
-                None,
+                HostOp::Overlay {
+                    path: img.path.clone(),
+                    size_bytes: img.size_bytes,
+                },
                 format!(
                     "recreate the {role} overlay '{}' empty, the size of the secondary disk (rules 16-18)",
                     img.id
@@ -612,8 +721,7 @@ fn deploy_phases(v: &Validated) -> Vec<Phase> {
         for side in [Side::Primary, Side::Secondary] {
             s.host(
                 side,
-                &["test", "-c", "/dev/kvm"],
-                None,
+                HostOp::Kvm,
                 "COLO checkpoints need KVM; under TCG, QEMU 7.2 deadlocks in the first checkpoint",
             );
         }
@@ -635,8 +743,7 @@ fn deploy_phases(v: &Validated) -> Vec<Phase> {
                 };
                 s.host(
                     side,
-                    &["mkdir", "-p", &dir],
-                    None,
+                    HostOp::Directory { path: dir },
                     "directory for the QMP and proxy sockets",
                 );
             }
@@ -843,8 +950,9 @@ fn reprotect(v: &Validated) -> Vec<Step> {
     s.phase = "prepare-storage";
     s.host(
         Side::Secondary,
-        &["mkdir", "-p", &v.doc().hosts.secondary.run_dir],
-        None,
+        HostOp::Directory {
+            path: v.doc().hosts.secondary.run_dir.clone(),
+        },
         "directory for the QMP and proxy sockets",
     );
     for d in v.disks() {
@@ -884,8 +992,9 @@ fn teardown(v: &Validated) -> Vec<Step> {
         for img in [&d.s_active, &d.s_hidden] {
             s.host(
                 Side::Secondary,
-                &["rm", "-f", &img.path],
-                None,
+                HostOp::Remove {
+                    path: img.path.clone(),
+                },
                 format!("remove overlay '{}'", img.id),
             );
         }

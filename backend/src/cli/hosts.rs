@@ -1,0 +1,193 @@
+//! The deploy commands: preflight, deploy, status, failover, teardown. They drive the same
+//! engine as the server (`crate::deploy`), on the hosts named by libvirt URIs, with the same
+//! checks and refusals, and print a line per step.
+
+use crate::deploy::{self, Pair, StepRecord};
+use clap::{Args as ClapArgs, ValueEnum};
+use lockstep_shared::model::Side;
+use lockstep_shared::render::Validated;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Where the two sides run.
+#[derive(ClapArgs, Debug, Clone)]
+pub struct PairArgs {
+    /// The configuration document.
+    pub file: PathBuf,
+    /// libvirt URI of the primary host (`qemu:///system`, `qemu+ssh://root@host/system`, ...).
+    #[arg(long)]
+    pub primary: String,
+    /// libvirt URI of the secondary host.
+    #[arg(long)]
+    pub secondary: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum To {
+    Secondary,
+    Primary,
+}
+
+#[derive(ClapArgs, Debug, Clone)]
+pub struct FailoverArgs {
+    #[command(flatten)]
+    pub pair: PairArgs,
+    /// The side that takes over.
+    #[arg(long, value_enum)]
+    pub to: To,
+    /// Fail over even though the other side still answers (only when it is fenced: otherwise
+    /// two copies of the guest run).
+    #[arg(long)]
+    pub force: bool,
+}
+
+const FAILED: u8 = 1;
+const UNUSABLE: u8 = 2;
+
+/// Loads and validates the document and connects to both hosts.
+fn open(a: &PairArgs) -> Result<(Validated, Pair), ExitCode> {
+    let doc = super::load(&a.file)?;
+    let v = Validated::new(doc).map_err(|findings| {
+        eprintln!(
+            "error: {} has errors; only an error-free document can be deployed:",
+            a.file.display()
+        );
+        for f in findings.iter().filter(|f| f.is_error()) {
+            eprintln!("  {f}");
+        }
+        ExitCode::from(UNUSABLE)
+    })?;
+    let pair = Pair::open(&a.primary, &a.secondary).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(FAILED)
+    })?;
+    Ok((v, pair))
+}
+
+fn print_step(r: &StepRecord) {
+    let outcome = match (&r.error, r.skipped) {
+        (Some(e), _) => format!("FAILED: {e}"),
+        (None, true) => "skipped".to_owned(),
+        (None, false) => "ok".to_owned(),
+    };
+    println!(
+        "{:>3} {:<9} {:<20} {:>8.1} ms  {}  {}",
+        r.n,
+        r.side.as_str(),
+        r.phase,
+        r.micros as f64 / 1000.0,
+        r.command,
+        outcome
+    );
+}
+
+pub fn preflight(a: &PairArgs) -> ExitCode {
+    let (v, mut pair) = match open(a) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let checks = deploy::preflight(&v, &mut pair);
+    for c in &checks {
+        println!(
+            "{} {:<9} {}: {}",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.side.map_or("pair", Side::as_str),
+            c.what,
+            c.detail
+        );
+    }
+    if checks.iter().all(|c| c.ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FAILED)
+    }
+}
+
+pub fn deploy(a: &PairArgs) -> ExitCode {
+    let (v, mut pair) = match open(a) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    match deploy::deploy(&v, &mut pair, &mut print_step) {
+        Ok(()) => {
+            println!("{}", deploy::status(&v, &mut pair).line());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+pub fn status(a: &PairArgs) -> ExitCode {
+    let (v, mut pair) = match open(a) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let s = deploy::status(&v, &mut pair);
+    println!("{}", s.line());
+    for (side, st) in [("primary", &s.primary), ("secondary", &s.secondary)] {
+        println!(
+            "  {side}: domain {}, QEMU {}, COLO mode {}{}{}",
+            st.domain,
+            st.run_state.as_deref().unwrap_or("-"),
+            st.colo_mode.as_deref().unwrap_or("-"),
+            st.migration
+                .as_deref()
+                .map(|m| format!(", migration {m}"))
+                .unwrap_or_default(),
+            st.checkpoint_delay_ms
+                .map(|d| format!(", checkpoint delay {d} ms"))
+                .unwrap_or_default(),
+        );
+    }
+    if s.protected {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FAILED)
+    }
+}
+
+pub fn failover(a: &FailoverArgs) -> ExitCode {
+    let (v, mut pair) = match open(&a.pair) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let to = match a.to {
+        To::Secondary => Side::Secondary,
+        To::Primary => Side::Primary,
+    };
+    match deploy::failover(&v, &mut pair, to, a.force, &mut print_step) {
+        Ok(()) => {
+            println!("the {} runs the guest alone", to.as_str());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+pub fn teardown(a: &PairArgs) -> ExitCode {
+    let (v, mut pair) = match open(a) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let mut ok = true;
+    for r in deploy::teardown(&v, &mut pair) {
+        match r {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                ok = false;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FAILED)
+    }
+}

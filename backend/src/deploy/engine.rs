@@ -1,0 +1,663 @@
+//! Carries out the plan `shared` renders, on two hosts, through libvirt.
+//!
+//! The plan is written for a person with a shell and a private QMP socket; the engine knows its
+//! transport: `host` steps become libvirt storage calls ([`HostOp`]), `launch` defines and
+//! starts the rendered domain XML, `qmp` and `wait` steps go through libvirt's monitor
+//! passthrough, and `qmp_capabilities` is skipped (libvirt has negotiated already: sending it
+//! again fails with "Capabilities negotiation is already complete"). A failing step stops the
+//! run and undoes what the run created on both hosts, newest first.
+
+use super::host::{DomState, Host, HostError};
+use lockstep_shared::model::{Side, Storage};
+use lockstep_shared::render::libvirt::domain_xml;
+use lockstep_shared::render::plan::{self, Action, HostOp, Step};
+use lockstep_shared::render::qmp::QmpCommand;
+use lockstep_shared::render::Validated;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// QEMU releases that never enter COLO (the migration ends `completed`; an upstream
+/// regression fixed in November 2025): 10.0.x and 10.1.x.
+pub fn known_broken(qemu: (u32, u32, u32)) -> Option<&'static str> {
+    match qemu {
+        (10, 0 | 1, _) => Some(
+            "QEMU 10.0 and 10.1 never enter COLO (the first migration ends 'completed'); \
+             use 7.2 to 9.2, or a release with the fix",
+        ),
+        _ => None,
+    }
+}
+
+/// The two hosts of a pair.
+pub struct Pair {
+    pub primary: Host,
+    pub secondary: Host,
+}
+
+impl Pair {
+    pub fn open(primary: &str, secondary: &str) -> Result<Pair, HostError> {
+        Ok(Pair {
+            primary: Host::open(primary)?,
+            secondary: Host::open(secondary)?,
+        })
+    }
+
+    pub fn host(&mut self, side: Side) -> &mut Host {
+        match side {
+            Side::Primary => &mut self.primary,
+            Side::Secondary => &mut self.secondary,
+        }
+    }
+}
+
+/// One step as it was carried out.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub n: u32,
+    pub phase: String,
+    pub side: Side,
+    /// The libvirt URI of the host it ran on.
+    pub host: String,
+    /// What was done, in one line (`qmp query-status`, `storage overlay /path`, ...).
+    pub command: String,
+    /// QEMU's reply or what libvirt said, as text.
+    pub reply: String,
+    pub micros: u64,
+    /// `None` when the step succeeded or was skipped; else why it failed.
+    pub error: Option<String>,
+    pub skipped: bool,
+}
+
+/// Why a run stopped.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub step: Box<StepRecord>,
+    /// What was undone afterwards, and anything that could not be.
+    pub undone: Vec<String>,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "step {} ({}, {} on {}) failed: {}: {}",
+            self.step.n,
+            self.step.phase,
+            self.step.side.as_str(),
+            self.step.host,
+            self.step.command,
+            self.step.error.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// Something a run created, to undo when a later step fails.
+#[derive(Debug, Clone)]
+enum Created {
+    Domain(Side),
+    Volume(Side, String),
+}
+
+/// The QMP command as JSON, or `None` for `qmp_capabilities` (libvirt negotiated already).
+fn qmp_json(c: &QmpCommand) -> Option<Value> {
+    match c {
+        QmpCommand::QmpCapabilities => None,
+        c => Some(serde_json::to_value(c).unwrap_or(Value::Null)),
+    }
+}
+
+fn describe(action: &Action) -> String {
+    match action {
+        Action::Host { op, .. } => match op {
+            HostOp::Kvm => "check KVM".to_owned(),
+            HostOp::ImageKind { path, .. } | HostOp::ImageInfo { path, .. } => {
+                format!("check image {path}")
+            }
+            HostOp::Directory { path } => format!("make directory {path}"),
+            HostOp::Overlay { path, size_bytes } => {
+                format!("create overlay {path} ({size_bytes} bytes, qcow2)")
+            }
+            HostOp::Remove { path } => format!("remove {path}"),
+        },
+        Action::Launch { paused, .. } => {
+            format!(
+                "define and start the domain{}",
+                if *paused { " paused" } else { "" }
+            )
+        }
+        Action::Qmp { command, .. } | Action::Wait { command, .. } => {
+            let v = serde_json::to_value(command).unwrap_or(Value::Null);
+            let kind = if matches!(action, Action::Wait { .. }) {
+                "wait"
+            } else {
+                "qmp"
+            };
+            format!("{kind} {v}")
+        }
+    }
+}
+
+/// Runs steps in order; on the first failure undoes what they created and returns it.
+pub struct Runner<'a> {
+    pub v: &'a Validated,
+    pub pair: &'a mut Pair,
+    created: Vec<Created>,
+    /// Called with each step's record as it finishes.
+    pub progress: &'a mut dyn FnMut(&StepRecord),
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(
+        v: &'a Validated,
+        pair: &'a mut Pair,
+        progress: &'a mut dyn FnMut(&StepRecord),
+    ) -> Runner<'a> {
+        Runner {
+            v,
+            pair,
+            created: Vec::new(),
+            progress,
+        }
+    }
+
+    fn name(&self) -> String {
+        self.v.doc().guest.name.clone()
+    }
+
+    /// Runs every step; the first failure undoes this runner's creations.
+    pub fn run(&mut self, steps: &[Step]) -> Result<(), Failed> {
+        for s in steps {
+            let start = Instant::now();
+            let out = self.step(s);
+            let micros = start.elapsed().as_micros() as u64;
+            let (reply, error, skipped) = match out {
+                Ok(Some(r)) => (r, None, false),
+                Ok(None) => (
+                    "skipped: libvirt has negotiated QMP capabilities".to_owned(),
+                    None,
+                    true,
+                ),
+                Err(e) => (String::new(), Some(e), false),
+            };
+            let rec = StepRecord {
+                n: s.n,
+                phase: s.phase.to_owned(),
+                side: s.side,
+                host: self.pair.host(s.side).uri.clone(),
+                command: describe(&s.action),
+                reply,
+                micros,
+                error,
+                skipped,
+            };
+            (self.progress)(&rec);
+            if rec.error.is_some() {
+                let undone = self.undo();
+                return Err(Failed {
+                    step: Box::new(rec),
+                    undone,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes what this runner created, newest first; says what it did.
+    pub fn undo(&mut self) -> Vec<String> {
+        let name = self.name();
+        let mut said = Vec::new();
+        while let Some(c) = self.created.pop() {
+            match c {
+                Created::Domain(side) => {
+                    let h = self.pair.host(side);
+                    match h.remove_domain(&name) {
+                        Ok(()) => said.push(format!("removed domain '{name}' from {}", h.uri)),
+                        Err(e) => said.push(format!(
+                            "could not remove domain '{name}' from {}: {e}",
+                            h.uri
+                        )),
+                    }
+                }
+                Created::Volume(side, path) => {
+                    let h = self.pair.host(side);
+                    match h.remove(&path) {
+                        Ok(()) => said.push(format!("removed {path} from {}", h.uri)),
+                        Err(e) => said.push(format!("could not remove {path} from {}: {e}", h.uri)),
+                    }
+                }
+            }
+        }
+        said
+    }
+
+    /// `Ok(Some(reply))`, `Ok(None)` when skipped, `Err(why)`.
+    fn step(&mut self, s: &Step) -> Result<Option<String>, String> {
+        let name = self.name();
+        let side = s.side;
+        match &s.action {
+            Action::Host { op, .. } => self.host_op(side, op).map(Some),
+            Action::Launch { paused, .. } => {
+                let xml = domain_xml(self.v, side);
+                let h = self.pair.host(side);
+                h.define_and_start(&xml, *paused)
+                    .map_err(|e| e.to_string())?;
+                self.created.push(Created::Domain(side));
+                Ok(Some(format!("domain '{name}' started")))
+            }
+            Action::Qmp { command, expect } => {
+                let Some(cmd) = qmp_json(command) else {
+                    return Ok(None);
+                };
+                let reply = self.qmp(side, &cmd)?;
+                expect.check(&reply)?;
+                Ok(Some(reply.to_string()))
+            }
+            Action::Wait {
+                command,
+                until,
+                timeout_ms,
+                interval_ms,
+            } => {
+                let cmd = qmp_json(command).ok_or("cannot wait on qmp_capabilities")?;
+                let start = Instant::now();
+                loop {
+                    let last = match self.qmp(side, &cmd) {
+                        Ok(reply) => match until.check(&reply) {
+                            Ok(()) => return Ok(Some(reply.to_string())),
+                            Err(e) => e,
+                        },
+                        Err(e) => e,
+                    };
+                    if start.elapsed() >= Duration::from_millis(*timeout_ms) {
+                        return Err(format!("timed out after {timeout_ms} ms: {last}"));
+                    }
+                    std::thread::sleep(Duration::from_millis((*interval_ms).clamp(5, 1000)));
+                }
+            }
+        }
+    }
+
+    fn qmp(&mut self, side: Side, cmd: &Value) -> Result<Value, String> {
+        let name = self.name();
+        self.pair
+            .host(side)
+            .qmp(&name, cmd)
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("QEMU: {e}"))
+    }
+
+    fn host_op(&mut self, side: Side, op: &HostOp) -> Result<String, String> {
+        let h = self.pair.host(side);
+        let e = |e: HostError| e.to_string();
+        match op {
+            HostOp::Kvm => {
+                let f = h.facts().map_err(e)?;
+                if f.kvm {
+                    Ok("KVM available".to_owned())
+                } else {
+                    Err(format!(
+                        "{} cannot run KVM guests; COLO checkpoints need KVM",
+                        h.uri
+                    ))
+                }
+            }
+            HostOp::ImageKind { path, storage } => {
+                let img = h
+                    .image(path)
+                    .map_err(e)?
+                    .ok_or_else(|| format!("no image at {path} on {}", h.uri))?;
+                let want_block = *storage == Storage::Block;
+                if img.block != want_block {
+                    return Err(format!(
+                        "{path} is {}, the document says {}",
+                        if img.block {
+                            "a block device"
+                        } else {
+                            "a file"
+                        },
+                        if want_block {
+                            "a block device"
+                        } else {
+                            "a file"
+                        }
+                    ));
+                }
+                Ok(format!(
+                    "{path}: {}",
+                    if img.block { "block device" } else { "file" }
+                ))
+            }
+            HostOp::ImageInfo {
+                path,
+                format,
+                size_bytes,
+            } => {
+                let img = h
+                    .image(path)
+                    .map_err(e)?
+                    .ok_or_else(|| format!("no image at {path} on {}", h.uri))?;
+                if img.format != format.as_str() || img.size_bytes != *size_bytes {
+                    return Err(format!(
+                        "{path} is {} of {} bytes; the document says {} of {size_bytes} bytes",
+                        img.format,
+                        img.size_bytes,
+                        format.as_str()
+                    ));
+                }
+                Ok(format!("{path}: {} {} bytes", img.format, img.size_bytes))
+            }
+            HostOp::Directory { path } => {
+                h.directory(path).map_err(e)?;
+                Ok(format!("{path} exists"))
+            }
+            HostOp::Overlay { path, size_bytes } => {
+                h.create_overlay(path, *size_bytes).map_err(e)?;
+                self.created.push(Created::Volume(side, path.clone()));
+                Ok(format!("{path} created"))
+            }
+            HostOp::Remove { path } => {
+                h.remove(path).map_err(e)?;
+                Ok(format!("{path} removed"))
+            }
+        }
+    }
+}
+
+/// One preflight check's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// `None` for checks of the pair as a whole.
+    pub side: Option<Side>,
+    pub host: String,
+    pub what: String,
+    pub ok: bool,
+    /// What was found; for a failed check, also how to fix it.
+    pub detail: String,
+}
+
+fn check(side: Option<Side>, host: &str, what: &str, res: Result<String, String>) -> Check {
+    let (ok, detail) = match res {
+        Ok(d) => (true, d),
+        Err(d) => (false, d),
+    };
+    Check {
+        side,
+        host: host.to_owned(),
+        what: what.to_owned(),
+        ok,
+        detail,
+    }
+}
+
+/// Checks both hosts before anything changes: reachable (the caller opened them), distinct,
+/// KVM, one QEMU version that is not known-broken, the document's emulator is one the host's
+/// libvirt lists, no domain of that name, memory headroom, the images as the document says.
+pub fn preflight(v: &Validated, pair: &mut Pair) -> Vec<Check> {
+    let doc = v.doc();
+    let name = doc.guest.name.clone();
+    let mut out = Vec::new();
+    let same = pair.primary.uri == pair.secondary.uri;
+    out.push(check(
+        None,
+        &pair.primary.uri,
+        "two hosts",
+        if same {
+            Err(format!(
+                "both sides use {}: one libvirt cannot hold both domains named '{name}' (the \
+                 second definition would replace the first); give the secondary its own host",
+                pair.primary.uri
+            ))
+        } else {
+            Ok(format!("{} and {}", pair.primary.uri, pair.secondary.uri))
+        },
+    ));
+    let mut versions = Vec::new();
+    let ram = doc.guest.memory_mib * 1024 * 1024;
+    for side in [Side::Primary, Side::Secondary] {
+        let h = pair.host(side);
+        let uri = h.uri.clone();
+        let facts = match h.facts() {
+            Ok(f) => f,
+            Err(e) => {
+                out.push(check(Some(side), &uri, "libvirt", Err(e.to_string())));
+                continue;
+            }
+        };
+        out.push(check(
+            Some(side),
+            &uri,
+            "KVM",
+            if facts.kvm {
+                Ok("KVM guests supported".to_owned())
+            } else {
+                Err(
+                    "no KVM: COLO checkpoints need it (under TCG QEMU deadlocks at the first \
+                     checkpoint); enable virtualisation and load kvm"
+                        .to_owned(),
+                )
+            },
+        ));
+        let (a, b, c) = facts.qemu;
+        out.push(check(
+            Some(side),
+            &uri,
+            "QEMU version",
+            match known_broken(facts.qemu) {
+                Some(why) => Err(format!("QEMU {a}.{b}.{c}: {why}")),
+                None => Ok(format!("QEMU {a}.{b}.{c}")),
+            },
+        ));
+        versions.push(facts.qemu);
+        out.push(check(
+            Some(side),
+            &uri,
+            "emulator",
+            if facts.emulators.contains(&doc.guest.emulator) {
+                Ok(doc.guest.emulator.clone())
+            } else {
+                Err(format!(
+                    "'{}' is not an emulator this host's libvirt lists ({}); set the document's \
+                     emulator to one of them",
+                    doc.guest.emulator,
+                    facts.emulators.join(", ")
+                ))
+            },
+        ));
+        let need = match side {
+            Side::Primary => ram,
+            Side::Secondary => 2 * ram,
+        };
+        out.push(check(
+            Some(side),
+            &uri,
+            "memory",
+            if facts.free_memory >= need {
+                Ok(format!(
+                    "{} MiB free, {} MiB needed",
+                    facts.free_memory >> 20,
+                    need >> 20
+                ))
+            } else {
+                Err(format!(
+                    "{} MiB free, {} MiB needed{}; free memory or use a smaller guest",
+                    facts.free_memory >> 20,
+                    need >> 20,
+                    if side == Side::Secondary {
+                        " (the secondary keeps a second copy of guest RAM)"
+                    } else {
+                        ""
+                    }
+                ))
+            },
+        ));
+        out.push(check(
+            Some(side),
+            &uri,
+            "no domain of that name",
+            match h.state(&name) {
+                Ok(DomState::Absent) => Ok(format!("no domain '{name}'")),
+                Ok(s) => Err(format!(
+                    "a domain '{name}' is already defined ({}); tear it down first or rename the guest",
+                    s.as_str()
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+        ));
+    }
+    if let [p, s] = versions[..] {
+        out.push(check(
+            None,
+            &pair.primary.uri,
+            "same QEMU",
+            if p == s {
+                Ok(format!("{}.{}.{} on both", p.0, p.1, p.2))
+            } else {
+                Err(format!(
+                    "primary has QEMU {}.{}.{}, secondary {}.{}.{}: the migration stream and \
+                     COLO need the same version on both; install the same QEMU on both hosts",
+                    p.0, p.1, p.2, s.0, s.1, s.2
+                ))
+            },
+        ));
+    }
+    // The images, as the plan's preflight phase checks them.
+    let plan = plan::build(v);
+    if let Some(phase) = plan.phases.iter().find(|p| p.name == "preflight") {
+        for s in &phase.steps {
+            let Action::Host { op, .. } = &s.action else {
+                continue;
+            };
+            if *op == HostOp::Kvm {
+                continue;
+            }
+            let h = pair.host(s.side);
+            let uri = h.uri.clone();
+            let mut noop = |_: &StepRecord| {};
+            let mut r = Runner::new(v, pair, &mut noop);
+            let res = r.host_op(s.side, op);
+            out.push(check(Some(s.side), &uri, &describe(&s.action), res));
+        }
+    }
+    out
+}
+
+/// Deploys: preflight, then every phase; `Ok` once protected.
+pub fn deploy(
+    v: &Validated,
+    pair: &mut Pair,
+    progress: &mut dyn FnMut(&StepRecord),
+) -> Result<(), DeployError> {
+    let failed: Vec<Check> = preflight(v, pair).into_iter().filter(|c| !c.ok).collect();
+    if !failed.is_empty() {
+        return Err(DeployError::Preflight(failed));
+    }
+    let plan = plan::build(v);
+    let steps: Vec<Step> = plan.phases.into_iter().flat_map(|p| p.steps).collect();
+    Runner::new(v, pair, progress)
+        .run(&steps)
+        .map_err(DeployError::Step)
+}
+
+#[derive(Debug)]
+pub enum DeployError {
+    Preflight(Vec<Check>),
+    Step(Failed),
+}
+
+impl std::fmt::Display for DeployError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeployError::Preflight(c) => {
+                write!(f, "preflight refused:")?;
+                for c in c {
+                    write!(f, "\n  {} ({}): {}", c.what, c.host, c.detail)?;
+                }
+                Ok(())
+            }
+            DeployError::Step(s) => {
+                write!(f, "{s}")?;
+                for u in &s.undone {
+                    write!(f, "\n  undone: {u}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Runs one runbook of the plan by name.
+pub fn runbook(
+    v: &Validated,
+    pair: &mut Pair,
+    name: &str,
+    progress: &mut dyn FnMut(&StepRecord),
+) -> Result<(), Failed> {
+    let plan = plan::build(v);
+    let steps = plan
+        .runbooks
+        .into_iter()
+        .find(|r| r.name == name)
+        .map(|r| r.steps)
+        .unwrap_or_default();
+    let mut r = Runner::new(v, pair, progress);
+    let out = r.run(&steps);
+    // A runbook's creations stay when it succeeds (a re-protect's new secondary).
+    out
+}
+
+/// Whether one side's QEMU answers QMP.
+pub fn answers(v: &Validated, pair: &mut Pair, side: Side) -> bool {
+    let name = v.doc().guest.name.clone();
+    let h = pair.host(side);
+    matches!(h.state(&name), Ok(s) if s.active())
+        && matches!(h.qmp(&name, &json!({"execute": "query-status"})), Ok(Ok(_)))
+}
+
+/// Removes both domains (secondary first, so the primary never fails over to it) and the
+/// secondary's overlays.
+pub fn teardown(v: &Validated, pair: &mut Pair) -> Vec<Result<String, String>> {
+    let name = v.doc().guest.name.clone();
+    let mut out = Vec::new();
+    for side in [Side::Secondary, Side::Primary] {
+        let h = pair.host(side);
+        out.push(
+            h.remove_domain(&name)
+                .map(|()| format!("domain '{name}' removed from {}", h.uri))
+                .map_err(|e| format!("{}: {e}", h.uri)),
+        );
+    }
+    for d in v.disks() {
+        for img in [&d.s_active, &d.s_hidden] {
+            let h = pair.host(Side::Secondary);
+            out.push(
+                h.remove(&img.path)
+                    .map(|()| format!("{} removed from {}", img.path, h.uri))
+                    .map_err(|e| format!("{}: {e}", h.uri)),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broken_qemus_are_named() {
+        assert!(known_broken((10, 0, 3)).is_some());
+        assert!(known_broken((10, 1, 0)).is_some());
+        assert!(known_broken((7, 2, 22)).is_none());
+        assert!(known_broken((10, 2, 0)).is_none());
+    }
+
+    #[test]
+    fn capabilities_negotiation_is_skipped() {
+        assert_eq!(qmp_json(&QmpCommand::QmpCapabilities), None);
+        assert_eq!(
+            qmp_json(&QmpCommand::QueryStatus),
+            Some(json!({"execute": "query-status"}))
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! A private libvirtd per test "host": its own mount namespace, with private `/run`,
+//! `/etc/libvirt`, `/var/lib/libvirt`, `/var/cache/libvirt` and `/var/log/libvirt` bind-mounted
+//! from a folder of the test, so two of them on one machine do not see each other's domains.
+//! Reached from outside with `qemu+unix:///system?socket=<folder>/run/libvirt/libvirt-sock`.
+//!
+//! Needs root, `unshare` and libvirtd (Debian's `libvirt-daemon` and
+//! `libvirt-daemon-driver-qemu`, and the `libvirt-qemu` user, which libvirtd looks up before
+//! reading `qemu.conf`). QEMU runs as root with no security driver (lab.md).
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SCRIPT: &str = r#"set -euo pipefail
+R="$1"
+mount --make-rprivate /
+dirs="run var/lib/libvirt var/cache/libvirt var/log/libvirt etc/libvirt"
+for d in $dirs; do mkdir -p "$R/$d"; done
+cp -a /etc/libvirt/. "$R/etc/libvirt/"
+cat > "$R/etc/libvirt/qemu.conf" <<'EOF'
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+cgroup_controllers = [ ]
+namespaces = [ ]
+stdio_handler = "file"
+EOF
+cat > "$R/etc/libvirt/libvirtd.conf" <<'EOF'
+listen_tls = 0
+listen_tcp = 0
+auth_unix_rw = "none"
+auth_unix_ro = "none"
+log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+EOF
+for d in $dirs; do mkdir -p "/$d"; mount --bind "$R/$d" "/$d"; done
+libvirtd -d -f /etc/libvirt/libvirtd.conf -p /run/libvirtd.pid
+touch "$R/ready"
+exec sleep infinity
+"#;
+
+/// Whether this machine can run a private libvirtd; `Err` says what is missing.
+pub fn available() -> std::result::Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective user.
+    if std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1)
+        != 0
+    {
+        return Err("not root (a private libvirtd needs a mount namespace)".to_owned());
+    }
+    for p in ["unshare", "libvirtd", "mount"] {
+        if !crate::have_program(p) && !Path::new("/usr/sbin").join(p).is_file() {
+            return Err(format!("{p} is not installed"));
+        }
+    }
+    if !Path::new("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so")
+        .is_file()
+    {
+        return Err(
+            "libvirt's QEMU driver is not installed (libvirt-daemon-driver-qemu)".to_owned(),
+        );
+    }
+    let users = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    if !users.lines().any(|l| l.starts_with("libvirt-qemu:")) {
+        return Err("the libvirt-qemu user is missing (libvirtd looks it up at start)".to_owned());
+    }
+    Ok(())
+}
+
+/// One running libvirtd in its namespace; stopped on drop, with every QEMU it started.
+pub struct Libvirtd {
+    root: PathBuf,
+    keeper: Child,
+    pub uri: String,
+}
+
+impl Libvirtd {
+    /// Starts a libvirtd whose private folders live under `root`, and waits until it answers
+    /// (the first answer takes seconds: libvirtd probes QEMU's capabilities).
+    pub fn start(root: &Path) -> Result<Libvirtd> {
+        std::fs::create_dir_all(root)?;
+        let script = root.join("namespace.sh");
+        std::fs::write(&script, SCRIPT)?;
+        let log = std::fs::File::create(root.join("namespace.log"))?;
+        let keeper = Command::new("unshare")
+            .args(["--mount", "--fork", "--kill-child", "bash"])
+            .arg(&script)
+            .arg(root)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("run unshare")?;
+        let socket = root.join("run/libvirt/libvirt-sock");
+        let uri = format!("qemu+unix:///system?socket={}", socket.display());
+        let mut d = Libvirtd {
+            root: root.to_path_buf(),
+            keeper,
+            uri,
+        };
+        let start = Instant::now();
+        while !(root.join("ready").exists() && socket.exists()) {
+            if let Some(st) = d.keeper.try_wait()? {
+                bail!(
+                    "the namespace ended ({st}): {}",
+                    std::fs::read_to_string(root.join("namespace.log")).unwrap_or_default()
+                );
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                bail!("libvirtd did not create {} in 30 s", socket.display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The first call waits for the capability probe.
+        let out = Command::new("virsh")
+            .args(["-c", &d.uri, "version"])
+            .output()
+            .context("run virsh")?;
+        if !out.status.success() {
+            bail!(
+                "libvirtd at {} does not answer: {}{}",
+                d.uri,
+                String::from_utf8_lossy(&out.stderr),
+                d.log()
+            );
+        }
+        Ok(d)
+    }
+
+    /// The PID of the QEMU running domain `name`, from libvirt's pid file.
+    pub fn qemu_pid(&self, name: &str) -> Option<i32> {
+        std::fs::read_to_string(self.root.join(format!("run/libvirt/qemu/{name}.pid")))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// Kills a domain's QEMU with SIGKILL behind libvirt's back, as a crash would.
+    pub fn kill_qemu(&self, name: &str) -> Result<()> {
+        let pid = self
+            .qemu_pid(name)
+            .with_context(|| format!("no pid file for {name}"))?;
+        let st = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()?;
+        if !st.success() {
+            bail!("kill -9 {pid} failed");
+        }
+        Ok(())
+    }
+
+    /// libvirtd's log and the QEMU logs.
+    pub fn log(&self) -> String {
+        let mut out = std::fs::read_to_string(self.root.join("var/log/libvirt/libvirtd.log"))
+            .unwrap_or_default();
+        if let Ok(dir) = std::fs::read_dir(self.root.join("var/log/libvirt/qemu")) {
+            for e in dir.flatten() {
+                out.push_str(&format!("\n--- {}\n", e.path().display()));
+                out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Libvirtd {
+    fn drop(&mut self) {
+        // The QEMUs this libvirtd started, then libvirtd, then the namespace's keeper: only
+        // processes this harness started, each by its PID.
+        if let Ok(dir) = std::fs::read_dir(self.root.join("run/libvirt/qemu")) {
+            for e in dir.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "pid") {
+                    if let Ok(pid) = std::fs::read_to_string(&p) {
+                        let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+                    }
+                }
+            }
+        }
+        if let Ok(pid) = std::fs::read_to_string(self.root.join("run/libvirtd.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+        let _ = self.keeper.kill();
+        let _ = self.keeper.wait();
+    }
+}
