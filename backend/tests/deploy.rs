@@ -4,11 +4,13 @@
 
 use lockstep_backend::deploy::host::Host;
 use lockstep_shared::model::Storage;
-use lockstep_tests::colo::{has_pattern, one_disk_document, write_pattern, MIB};
+use lockstep_shared::model::{NicModel, NicSource};
+use lockstep_shared::wizard::NicSpec;
+use lockstep_tests::colo::{has_pattern, pair_document, write_pattern, MIB};
 use lockstep_tests::libvirtd::{self, Libvirtd};
 use lockstep_tests::{have_kvm, have_program, skip, TempDir};
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -72,10 +74,11 @@ fn image(path: &Path) {
 
 /// Writes through the primary guest's disk device (the quorum: local image and the NBD leg),
 /// over libvirt's monitor, then lets several checkpoints pass.
-fn guest_write(uri: &str, pattern: u8, offset: u64) {
+fn guest_write(uri: &str, disk: usize, pattern: u8, offset: u64) {
     let h = Host::open(uri).expect("connect");
+    let dev = format!("vd{}", (b'a' + disk as u8) as char);
     let cmd = format!(
-        "qemu-io -d /machine/peripheral/ua-vda/virtio-backend \"write -P {pattern:#04x} {offset} {LEN}\""
+        "qemu-io -d /machine/peripheral/ua-{dev}/virtio-backend \"write -P {pattern:#04x} {offset} {LEN}\""
     );
     let reply = h
         .qmp(
@@ -85,29 +88,159 @@ fn guest_write(uri: &str, pattern: u8, offset: u64) {
         .expect("libvirt")
         .expect("QEMU");
     assert_eq!(reply, json!(""), "qemu-io through HMP");
-    std::thread::sleep(Duration::from_millis(1000));
 }
 
-/// Writes the 1-disk pair's document over these images into `dir/vm.json`.
-fn document(dir: &Path, pa: &Path, sa: &Path) -> String {
-    let mut doc = one_disk_document(dir, None, pa, sa, Storage::File);
-    doc.guest.name = GUEST.to_owned();
-    let file = dir.join("vm.json");
-    std::fs::write(&file, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
-    file.to_str().expect("utf-8 path").to_owned()
+/// Two hosts and a document over fresh images: the primary's images seeded with a pattern per
+/// disk, the secondary's empty.
+struct Stand {
+    _tmp: TempDir,
+    dir: PathBuf,
+    a: Libvirtd,
+    b: Libvirtd,
+    file: String,
+    /// (primary, secondary) image per disk.
+    images: Vec<(PathBuf, PathBuf)>,
 }
 
-fn assert_no_domains(h: &Libvirtd) {
-    let list = Command::new("virsh")
-        .args(["-c", &h.uri, "list", "--all", "--name"])
-        .output()
-        .expect("virsh");
-    assert_eq!(
-        String::from_utf8_lossy(&list.stdout).trim(),
-        "",
-        "no domain left on {}",
-        h.uri
-    );
+impl Stand {
+    fn new(tag: &str, disks: usize, nic: Option<NicSpec>, secondary_images: bool) -> Stand {
+        let tmp = TempDir::new(tag);
+        let dir = tmp.path().to_path_buf();
+        let images: Vec<(PathBuf, PathBuf)> = (0..disks)
+            .map(|i| (dir.join(format!("p{i}.img")), dir.join(format!("s{i}.img"))))
+            .collect();
+        for (i, (p, s)) in images.iter().enumerate() {
+            image(p);
+            write_pattern(p, 0x11 + i as u8, MIB, LEN).expect("seed the primary image");
+            if secondary_images {
+                image(s);
+            }
+        }
+        let refs: Vec<(&Path, &Path)> = images
+            .iter()
+            .map(|(p, s)| (p.as_path(), s.as_path()))
+            .collect();
+        let mut doc = pair_document(&dir, nic, &refs, Storage::File);
+        doc.guest.name = GUEST.to_owned();
+        let file = dir.join("vm.json");
+        std::fs::write(&file, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
+        let file = file.to_str().expect("utf-8 path").to_owned();
+        let (a, b) = two_hosts(&dir);
+        Stand {
+            _tmp: tmp,
+            dir,
+            a,
+            b,
+            file,
+            images,
+        }
+    }
+
+    /// `lockstep CMD FILE [EXTRA] --primary A --secondary B`.
+    fn run(&self, cmd: &str, extra: &[&str]) -> Output {
+        let mut args = vec![cmd, self.file.as_str()];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--primary", &self.a.uri, "--secondary", &self.b.uri]);
+        lockstep(&args)
+    }
+
+    fn logs(&self) -> String {
+        format!("primary:\n{}\nsecondary:\n{}", self.a.log(), self.b.log())
+    }
+
+    fn assert_no_domains(&self) {
+        for h in [&self.a, &self.b] {
+            let list = Command::new("virsh")
+                .args(["-c", &h.uri, "list", "--all", "--name"])
+                .output()
+                .expect("virsh");
+            assert_eq!(
+                String::from_utf8_lossy(&list.stdout).trim(),
+                "",
+                "no domain left on {}",
+                h.uri
+            );
+        }
+    }
+
+    /// Deploys to Protected; the initial copy brought each disk's seed over.
+    fn deploy(&self) -> String {
+        let t = Instant::now();
+        let dep = self.run("deploy", &[]);
+        let took = t.elapsed();
+        assert!(
+            dep.status.success(),
+            "deploy: {}\n{}",
+            text(&dep),
+            self.logs()
+        );
+        let out = String::from_utf8_lossy(&dep.stdout).to_string();
+        assert_eq!(out.lines().last(), Some("Protected"), "{out}");
+        eprintln!("deploy to Protected through the CLI: {took:?}");
+        for (i, (_, s)) in self.images.iter().enumerate() {
+            assert!(
+                has_pattern(s, 0x11 + i as u8, MIB, LEN).expect("read"),
+                "initial sync of disk {i}"
+            );
+        }
+        let st = self.run("status", &[]);
+        assert!(st.status.success(), "{}", text(&st));
+        assert!(text(&st).starts_with("Protected\n"), "{}", text(&st));
+        out
+    }
+
+    /// Writes through every guest disk, kills the primary's QEMU, waits for "lost
+    /// connection", fails over, tears down, and finds every write on the secondary's images.
+    fn write_kill_failover_teardown(&self) {
+        for i in 0..self.images.len() {
+            guest_write(&self.a.uri, i, 0xa0 + i as u8, 4 * MIB);
+        }
+        std::thread::sleep(Duration::from_millis(1000));
+        self.a.kill_qemu(GUEST).expect("kill the primary's QEMU");
+        let killed = Instant::now();
+        let mut polls = 0;
+        let seen = loop {
+            let st = self.run("status", &[]);
+            polls += 1;
+            if text(&st).starts_with("Not protected: lost connection") {
+                break killed.elapsed();
+            }
+            assert!(
+                killed.elapsed() < Duration::from_secs(20),
+                "status after the kill: {}",
+                text(&st)
+            );
+        };
+        eprintln!("primary killed; `lockstep status` said so after {seen:?} ({polls} runs)");
+        let t = Instant::now();
+        let fo = self.run("failover", &["--to", "secondary"]);
+        eprintln!("failover through the CLI: {:?}", t.elapsed());
+        assert!(
+            fo.status.success(),
+            "failover: {}\n{}",
+            text(&fo),
+            self.logs()
+        );
+        let st = self.run("status", &[]);
+        assert!(
+            text(&st).starts_with("Not protected: failed over"),
+            "{}",
+            text(&st)
+        );
+        let td = self.run("teardown", &[]);
+        assert!(td.status.success(), "teardown: {}", text(&td));
+        self.assert_no_domains();
+        let leftovers: Vec<_> = std::fs::read_dir(self.dir.join("overlays"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(leftovers.is_empty(), "overlays left: {leftovers:?}");
+        for (i, (_, s)) in self.images.iter().enumerate() {
+            assert!(
+                has_pattern(s, 0xa0 + i as u8, 4 * MIB, LEN).expect("read"),
+                "the write made while protected is on secondary disk {i}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -115,32 +248,16 @@ fn deploy_protect_kill_failover_and_teardown_through_libvirt() {
     if !can_run("deploy::deploy_protect_kill_failover_and_teardown_through_libvirt") {
         return;
     }
-    let tmp = TempDir::new("deploy");
-    let dir = tmp.path();
-    let (pa, sa) = (dir.join("primary.img"), dir.join("secondary.img"));
-    image(&pa);
-    image(&sa);
-    write_pattern(&pa, 0x11, MIB, LEN).expect("seed the primary image");
-    let file = document(dir, &pa, &sa);
-    let file = file.as_str();
-
-    let (a, b) = two_hosts(dir);
-    let hosts = ["--primary", &a.uri, "--secondary", &b.uri];
-    let with = |cmd: &[&'static str]| -> Vec<String> {
-        let mut v: Vec<String> = cmd.iter().map(|s| (*s).to_owned()).collect();
-        v.push(file.to_owned());
-        v.extend(hosts.iter().map(|s| (*s).to_owned()));
-        v
-    };
+    let s = Stand::new("deploy", 1, None, true);
 
     // One libvirt for both sides is refused: the second definition would replace the first.
     let same = lockstep(&[
         "preflight",
-        file,
+        &s.file,
         "--primary",
-        &a.uri,
+        &s.a.uri,
         "--secondary",
-        &a.uri,
+        &s.a.uri,
     ]);
     assert_eq!(same.status.code(), Some(1), "{}", text(&same));
     assert!(
@@ -148,87 +265,50 @@ fn deploy_protect_kill_failover_and_teardown_through_libvirt() {
         "{}",
         text(&same)
     );
-
-    let pre = lockstep(&with(&["preflight"]));
+    let pre = s.run("preflight", &[]);
     assert!(pre.status.success(), "preflight: {}", text(&pre));
 
-    let t = Instant::now();
-    let dep = lockstep(&with(&["deploy"]));
-    let took = t.elapsed();
-    assert!(
-        dep.status.success(),
-        "deploy: {}\nprimary:\n{}\nsecondary:\n{}",
-        text(&dep),
-        a.log(),
-        b.log()
-    );
-    let out = String::from_utf8_lossy(&dep.stdout).to_string();
-    assert_eq!(out.lines().last(), Some("Protected"), "{out}");
+    let out = s.deploy();
     assert!(out.contains("qmp_capabilities\"}  skipped"), "{out}");
-    eprintln!("deploy to Protected through the CLI: {took:?}\n{out}");
-    // The initial copy (blockdev-mirror) brought the primary's data over.
-    assert!(
-        has_pattern(&sa, 0x11, MIB, LEN).expect("read"),
-        "initial sync"
-    );
-
-    let st = lockstep(&with(&["status"]));
-    assert!(st.status.success(), "{}", text(&st));
-    assert!(text(&st).starts_with("Protected\n"), "{}", text(&st));
+    eprintln!("{out}");
 
     // Deploying again while it runs is refused by preflight, and changes nothing.
-    let again = lockstep(&with(&["deploy"]));
+    let again = s.run("deploy", &[]);
     assert_eq!(again.status.code(), Some(1), "{}", text(&again));
     assert!(text(&again).contains("already defined"), "{}", text(&again));
 
-    guest_write(&a.uri, 0xab, 4 * MIB);
-
     // While the primary answers, failing over to the secondary is refused.
-    let early = lockstep(&with(&["failover", "--to", "secondary"]));
+    let early = s.run("failover", &["--to", "secondary"]);
     assert_eq!(early.status.code(), Some(1), "{}", text(&early));
     assert!(text(&early).contains("still answers"), "{}", text(&early));
 
-    a.kill_qemu(GUEST).expect("kill the primary's QEMU");
-    let killed = Instant::now();
-    let mut polls = 0;
-    let seen = loop {
-        let st = lockstep(&with(&["status"]));
-        polls += 1;
-        if text(&st).starts_with("Not protected: lost connection") {
-            break killed.elapsed();
-        }
-        assert!(
-            killed.elapsed() < Duration::from_secs(20),
-            "status after the kill: {}",
-            text(&st)
-        );
+    s.write_kill_failover_teardown();
+}
+
+#[test]
+fn three_disks_deploy_and_fail_over_with_every_write() {
+    if !can_run("deploy::three_disks_deploy_and_fail_over_with_every_write") {
+        return;
+    }
+    let s = Stand::new("deploy3", 3, None, true);
+    s.deploy();
+    s.write_kill_failover_teardown();
+}
+
+#[test]
+fn a_nic_behind_the_colo_proxy_deploys_and_fails_over() {
+    if !can_run("deploy::a_nic_behind_the_colo_proxy_deploys_and_fails_over") {
+        return;
+    }
+    let nic = NicSpec {
+        mac: "52:54:00:12:34:56".to_owned(),
+        model: NicModel::E1000,
+        source: NicSource::User,
     };
-    eprintln!("primary killed; `lockstep status` said so after {seen:?} ({polls} runs)");
-
-    let t = Instant::now();
-    let fo = lockstep(&with(&["failover", "--to", "secondary"]));
-    eprintln!("failover through the CLI: {:?}\n{}", t.elapsed(), text(&fo));
-    assert!(fo.status.success(), "failover: {}\n{}", text(&fo), b.log());
-    let st = lockstep(&with(&["status"]));
-    assert!(
-        text(&st).starts_with("Not protected: failed over"),
-        "{}",
-        text(&st)
-    );
-
-    let td = lockstep(&with(&["teardown"]));
-    assert!(td.status.success(), "teardown: {}", text(&td));
-    assert_no_domains(&a);
-    assert_no_domains(&b);
-    let leftovers: Vec<_> = std::fs::read_dir(dir.join("overlays"))
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(leftovers.is_empty(), "overlays left: {leftovers:?}");
-    // The write made while protected is on the secondary's disk.
-    assert!(
-        has_pattern(&sa, 0xab, 4 * MIB, LEN).expect("read"),
-        "the write made while protected is on the secondary disk"
-    );
+    let s = Stand::new("deploy-nic", 1, Some(nic), true);
+    let out = s.deploy();
+    assert!(out.contains("colo-compare"), "the proxy was checked: {out}");
+    s.write_kill_failover_teardown();
 }
 
 #[test]
@@ -236,22 +316,18 @@ fn preflight_refuses_a_missing_image_and_changes_nothing() {
     if !can_run("deploy::preflight_refuses_a_missing_image_and_changes_nothing") {
         return;
     }
-    let tmp = TempDir::new("deploy-missing");
-    let dir = tmp.path();
-    let (pa, sa) = (dir.join("primary.img"), dir.join("secondary.img"));
-    image(&pa);
-    let file = document(dir, &pa, &sa);
-    let file = file.as_str();
-    let (a, b) = two_hosts(dir);
-    let args = ["deploy", file, "--primary", &a.uri, "--secondary", &b.uri];
-    let out = lockstep(&args);
+    let s = Stand::new("deploy-missing", 1, None, false);
+    let out = s.run("deploy", &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let said = text(&out);
     assert!(
-        said.contains(&format!("no image at {}", sa.display())) && said.contains(&b.uri),
+        said.contains(&format!("no image at {}", s.images[0].1.display()))
+            && said.contains(&s.b.uri),
         "names the image and the host: {said}"
     );
-    assert_no_domains(&a);
-    assert_no_domains(&b);
-    assert!(!dir.join("overlays").exists(), "no overlay directory made");
+    s.assert_no_domains();
+    assert!(
+        !s.dir.join("overlays").exists(),
+        "no overlay directory made"
+    );
 }

@@ -179,6 +179,18 @@ pub fn one_disk_document(
     simg: &Path,
     storage: Storage,
 ) -> Document {
+    pair_document(dir, nic, &[(pimg, simg)], storage)
+}
+
+/// The standard pair over existing 64 MiB raw images, one (primary, secondary) pair of paths
+/// per protected disk (guest devices vda, vdb, ...), both sides on loopback, sockets and
+/// overlays under `dir`.
+pub fn pair_document(
+    dir: &Path,
+    nic: Option<NicSpec>,
+    disks: &[(&Path, &Path)],
+    storage: Storage,
+) -> Document {
     let host = |name: &str| HostRef {
         name: name.to_owned(),
         address: "127.0.0.1".to_owned(),
@@ -194,14 +206,17 @@ pub fn one_disk_document(
     input.checkpoint_delay_ms = 200;
     input.overlay_dir = dir.join("overlays").display().to_string();
     input.nic = nic;
-    input.disks = vec![DiskSpec {
-        path: pimg.display().to_string(),
-        secondary_path: Some(simg.display().to_string()),
-        size_bytes: 64 * MIB,
-        format: ImageFormat::Raw,
-        storage: Some(storage),
-        secondary_storage: Some(storage),
-    }];
+    input.disks = disks
+        .iter()
+        .map(|(pimg, simg)| DiskSpec {
+            path: pimg.display().to_string(),
+            secondary_path: Some(simg.display().to_string()),
+            size_bytes: 64 * MIB,
+            format: ImageFormat::Raw,
+            storage: Some(storage),
+            secondary_storage: Some(storage),
+        })
+        .collect();
     let mut doc = standard_pair(&input);
     doc.colo.migration_port = crate::free_port();
     doc.colo.nbd_port = crate::free_port();
