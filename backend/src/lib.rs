@@ -9,5 +9,6 @@ pub mod db;
 pub mod deploy;
 pub mod digest;
 pub mod http;
+pub mod jobs;
 pub mod pg;
 pub mod serve;

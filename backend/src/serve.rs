@@ -94,6 +94,7 @@ async fn run_async(a: ServeArgs) -> Result<()> {
         );
     }
     let pruning = spawn_pruning(db.clone());
+    let jobs = actix_web::rt::spawn(crate::jobs::worker(db.clone()));
     let auth = std::sync::Arc::new(crate::auth::cache::AuthCache::default());
     let watcher = {
         let (db, auth) = (db.clone(), auth.clone());
@@ -112,7 +113,7 @@ async fn run_async(a: ServeArgs) -> Result<()> {
     let r = http::serve(&a.bind, app_source(&a), state).await;
     // The background tasks hold database connections: end them while the runtime still runs
     // (dropped later, outside it, sqlx panics and the process aborts instead of exiting).
-    for task in [pruning, watcher] {
+    for task in [pruning, watcher, jobs] {
         task.abort();
         let _ = task.await;
     }

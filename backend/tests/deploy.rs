@@ -2,6 +2,10 @@
 //! neither sees the other's domains), real QEMU 7.2 with KVM, driven by the `lockstep` binary
 //! as an operator would: preflight, deploy, status, failover, teardown.
 
+#[macro_use]
+mod common;
+
+use common::Server;
 use lockstep_backend::deploy::host::Host;
 use lockstep_shared::model::Storage;
 use lockstep_shared::model::{NicModel, NicSource};
@@ -330,4 +334,204 @@ fn preflight_refuses_a_missing_image_and_changes_nothing() {
         !s.dir.join("overlays").exists(),
         "no overlay directory made"
     );
+}
+
+/// Polls `f` every 100 ms until it gives `Some`, for at most `secs`.
+fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_api_deploys_reports_status_fails_over_and_tears_down() {
+    need_postgres!("deploy::the_api_deploys_reports_status_fails_over_and_tears_down");
+    if !can_run("deploy::the_api_deploys_reports_status_fails_over_and_tears_down") {
+        return;
+    }
+    let stand = Stand::new("deploy-api", 1, None, true);
+    let server = Server::start();
+    server.create_user("ops", "deployer", "dora");
+    server.create_user("ops", "viewer", "vic");
+    let mut dora = server.as_user("dora");
+    let mut host_ids = Vec::new();
+    for (name, uri, address) in [
+        ("host-a", &stand.a.uri, "127.0.0.1"),
+        ("host-b", &stand.b.uri, "127.0.0.2"),
+    ] {
+        let r = dora
+            .send(
+                "POST",
+                "/api/v1/teams/ops/hosts",
+                &json!({"name": name, "libvirt_uri": uri, "address": address}),
+            )
+            .expect("register");
+        assert_eq!(r.status, 201, "{}", r.body);
+        host_ids.push(r.json()["id"].as_i64().expect("id"));
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stand.file).expect("read")).expect("json");
+    let r = common::create_configuration(&mut dora, "ops", "api pair", &doc);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cid = r.json()["id"].as_i64().expect("id");
+    let body =
+        json!({"version": 1, "primary_host_id": host_ids[0], "secondary_host_id": host_ids[1]});
+
+    let r = dora
+        .send(
+            "POST",
+            &format!("/api/v1/configurations/{cid}/preflight"),
+            &body,
+        )
+        .expect("preflight");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["ok"], true, "{}", r.body);
+
+    // A viewer can read but not deploy.
+    let mut vic = server.as_user("vic");
+    let r = vic
+        .send(
+            "POST",
+            &format!("/api/v1/configurations/{cid}/deployments"),
+            &body,
+        )
+        .expect("deploy");
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    let t = Instant::now();
+    let r = dora
+        .send(
+            "POST",
+            &format!("/api/v1/configurations/{cid}/deployments"),
+            &body,
+        )
+        .expect("deploy");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let did = r.json()["id"].as_i64().expect("id");
+    // One active deployment per configuration.
+    let r = dora
+        .send(
+            "POST",
+            &format!("/api/v1/configurations/{cid}/deployments"),
+            &body,
+        )
+        .expect("deploy again");
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.json()["details"]["deployment_id"], did, "{}", r.body);
+
+    let d = until(90, "the deployment ends", || {
+        let d = dora
+            .get(&format!("/api/v1/deployments/{did}"))
+            .expect("get")
+            .json();
+        (!["queued", "running"].contains(&d["state"].as_str().unwrap_or_default())).then_some(d)
+    });
+    eprintln!("API deploy to {}: {:?}", d["state"], t.elapsed());
+    assert_eq!(d["state"], "protected", "{d:#}\n{}", stand.logs());
+    let steps = d["steps"].as_array().expect("steps");
+    assert!(steps.len() >= 30, "every step recorded: {}", steps.len());
+    assert!(steps.iter().all(|s| s["error"].is_null()));
+    assert!(steps.iter().any(|s| s["skipped"] == true));
+
+    let st = vic
+        .get(&format!("/api/v1/deployments/{did}/status"))
+        .expect("status")
+        .json();
+    assert_eq!(st["summary"], "Protected", "{st:#}");
+    assert_eq!(st["primary"]["colo_mode"], "primary");
+    assert_eq!(st["primary"]["checkpoint_delay_ms"], 200);
+
+    guest_write(&stand.a.uri, 0, 0xcd, 8 * MIB);
+    std::thread::sleep(Duration::from_millis(1000));
+    let action = |c: &mut lockstep_tests::http::Client, a: &str| {
+        c.send(
+            "POST",
+            &format!("/api/v1/deployments/{did}/actions"),
+            &json!({"action": a}),
+        )
+        .expect("action")
+    };
+    let r = action(&mut vic, "failover-to-secondary");
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = action(&mut dora, "failover-to-secondary");
+    assert_eq!(
+        r.status, 409,
+        "refused while the primary answers: {}",
+        r.body
+    );
+    assert!(r.body.contains("still answers"), "{}", r.body);
+
+    stand.a.kill_qemu(GUEST).expect("kill the primary's QEMU");
+    let killed = Instant::now();
+    let st = until(20, "lost connection", || {
+        let st = dora
+            .get(&format!("/api/v1/deployments/{did}/status"))
+            .expect("status")
+            .json();
+        (st["summary"] == "Not protected: lost connection").then_some(st)
+    });
+    eprintln!(
+        "primary killed; the API said so after {:?}",
+        killed.elapsed()
+    );
+    assert_eq!(
+        st["secondary"]["colo_mode"], "secondary",
+        "nobody failed over: {st:#}"
+    );
+
+    let t = Instant::now();
+    let r = action(&mut dora, "failover-to-secondary");
+    eprintln!("failover through the API: {:?}", t.elapsed());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["state"], "failed-over");
+    assert_eq!(r.json()["active_side"], "secondary");
+    let st = dora
+        .get(&format!("/api/v1/deployments/{did}/status"))
+        .expect("status")
+        .json();
+    assert_eq!(st["summary"], "Not protected: failed over", "{st:#}");
+
+    let r = action(&mut dora, "teardown");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["state"], "torn-down");
+    stand.assert_no_domains();
+    assert!(
+        has_pattern(&stand.images[0].1, 0xcd, 8 * MIB, LEN).expect("read"),
+        "the write made while protected is on the secondary disk"
+    );
+    let audit = dora.get("/api/v1/audit?team=ops").expect("audit").json();
+    let acts = common::actions(&audit);
+    for a in [
+        "deployment.create",
+        "deployment.protected",
+        "deployment.failover-to-secondary",
+        "deployment.teardown",
+    ] {
+        assert!(acts.contains(&a), "{a} in {acts:?}");
+    }
+    let listed = vic
+        .get(&format!("/api/v1/configurations/{cid}/deployments"))
+        .expect("list")
+        .json();
+    assert_eq!(listed["deployments"][0]["state"], "torn-down");
+    // A new deployment is allowed once the old one is torn down.
+    let d = dora
+        .get(&format!("/api/v1/deployments/{did}"))
+        .expect("get")
+        .json();
+    let runs: Vec<&str> = d["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .collect();
+    assert!(runs.contains(&"failover-to-secondary"), "{runs:?}");
 }

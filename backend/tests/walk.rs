@@ -89,6 +89,12 @@ fn access() -> BTreeMap<&'static str, Access> {
         ("archive_template", Team(Editor)),
         ("list_template_versions", Team(Viewer)),
         ("get_template_version", Team(Viewer)),
+        ("preflight_deployment", Team(Deployer)),
+        ("create_deployment", Team(Deployer)),
+        ("list_deployments", Team(Viewer)),
+        ("get_deployment", Team(Viewer)),
+        ("deployment_status", Team(Viewer)),
+        ("deployment_action", Team(Deployer)),
     ])
 }
 
@@ -177,6 +183,10 @@ fn operations(spec: &Value) -> Vec<Operation> {
 struct Fixture {
     configuration: i64,
     host: i64,
+    /// Two hosts on libvirt's built-in test driver (`test:///default`, no daemon), and a
+    /// deployment of the configuration on them, stored as protected.
+    hosts: (i64, i64),
+    deployment: i64,
     template: i64,
     token: i64,
     /// The team the path's `{team}` names (`ops` unless the call needs another).
@@ -213,6 +223,8 @@ impl Walk {
         let mut f = Fixture {
             configuration: 0,
             host: 0,
+            hosts: (0, 0),
+            deployment: 0,
             template: 0,
             token: 0,
             team: "ops".to_owned(),
@@ -243,7 +255,9 @@ impl Walk {
         }
         let templated =
             path.starts_with("/api/v1/templates/") || op.id == "create_configuration_from_template";
-        if path.starts_with("/api/v1/configurations/") || templated {
+        let deploys = path.starts_with("/api/v1/deployments/")
+            || ["preflight_deployment", "create_deployment"].contains(&op.id.as_str());
+        if path.starts_with("/api/v1/configurations/") || templated || deploys {
             let mut doc = self.doc.clone();
             doc["guest"]["name"] = json!(format!("{SECRET}-vm{n}"));
             f.configuration = Self::created(
@@ -266,6 +280,39 @@ impl Walk {
                     )
                     .expect("template"),
             );
+        }
+        if deploys {
+            // Registered by hand: the API takes no test-driver URI.
+            let sql = |q: &str| {
+                let o = self.s.sql(q);
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<i64>()
+                    .expect("id")
+            };
+            let host = |side: &str| {
+                format!(
+                    "INSERT INTO hosts (team_id, name, libvirt_uri, address) SELECT id, \
+                     '{SECRET}-{side}{n}', 'test:///default', '10.3.{}.{}' FROM teams \
+                     WHERE name = 'ops' RETURNING id",
+                    n / 250,
+                    n % 250 + 1
+                )
+            };
+            let p = sql(&host("p"));
+            let q = sql(&host("s").replace("'10.3.", "'10.4."));
+            f.hosts = (p, q);
+            if path.starts_with("/api/v1/deployments/") {
+                f.deployment = sql(&format!(
+                    "INSERT INTO deployments (team_id, configuration_id, version, \
+                     primary_host_id, secondary_host_id, primary_uri, secondary_uri, state, \
+                     created_by_name) SELECT team_id, id, 1, {p}, {q}, 'test:///default', \
+                     'test:///default', 'protected', 'ada' FROM configurations WHERE id = {} \
+                     RETURNING id",
+                    f.configuration
+                ));
+            }
         }
         if path.starts_with("/api/v1/hosts/") {
             f.host = Self::created(
@@ -325,6 +372,9 @@ impl Walk {
             "template_from_configuration" => json!({"name": format!("{SECRET}-tc{n}")}),
             "create_template" => json!({"name": format!("{SECRET}-tt{n}"), "body": doc}),
             "save_template" => json!({"base_version": 1, "body": doc}),
+            "preflight_deployment" | "create_deployment" => json!({"version": 1,
+                "primary_host_id": f.hosts.0, "secondary_host_id": f.hosts.1}),
+            "deployment_action" => json!({"action": "teardown"}),
             other => panic!("no body for {other}"),
         }
     }
@@ -337,6 +387,8 @@ fn concrete(op: &Operation, f: &Fixture) -> String {
         f.template
     } else if op.path.starts_with("/api/v1/tokens") {
         f.token
+    } else if op.path.starts_with("/api/v1/deployments") {
+        f.deployment
     } else {
         f.configuration
     };

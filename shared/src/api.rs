@@ -559,3 +559,126 @@ pub struct AuditPage {
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     pub next_cursor: Option<i64>,
 }
+
+// ---- Deployments
+
+/// Deploy a stored, error-free version to two registered hosts of the team.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    pub version: i32,
+    pub primary_host_id: i64,
+    pub secondary_host_id: i64,
+}
+
+/// One preflight check: what, on which host, whether it passed, and what was found (for a
+/// failed check, also how to fix it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PreflightCheck {
+    /// `primary`, `secondary`, or absent for checks of the pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side: Option<String>,
+    pub host: String,
+    pub what: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Preflight {
+    pub ok: bool,
+    pub checks: Vec<PreflightCheck>,
+}
+
+/// One step a deployment or an action ran, as it was recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DeploymentStep {
+    pub seq: i32,
+    /// `deploy`, or the action (`failover-to-secondary`, `failover-to-primary`, `teardown`).
+    pub run: String,
+    pub n: i32,
+    pub phase: String,
+    pub side: String,
+    /// The libvirt URI it ran on.
+    pub host: String,
+    pub command: String,
+    pub reply: String,
+    pub micros: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub skipped: bool,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Deployment {
+    pub id: i64,
+    pub configuration_id: i64,
+    pub version: i32,
+    pub primary_host_id: Option<i64>,
+    pub secondary_host_id: Option<i64>,
+    pub primary_uri: String,
+    pub secondary_uri: String,
+    /// `queued`, `running`, `protected`, `failed-over`, `failed`, `torn-down`.
+    pub state: String,
+    /// The side running the guest after a failover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_side: Option<String>,
+    /// Why it failed: the step, the host and libvirt's or QEMU's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Every step recorded so far (absent in lists).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<DeploymentStep>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DeploymentList {
+    pub deployments: Vec<Deployment>,
+}
+
+/// What one side of a deployed pair says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SideStatus {
+    /// libvirt's domain state, or why the host could not be reached.
+    pub domain: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub colo_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_delay_ms: Option<u64>,
+}
+
+/// "Protected", or "Not protected" with a reason (starting, need secondary, lost connection,
+/// failed over, stopped).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProtectionStatus {
+    pub deployment_id: i64,
+    pub protected: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// "Protected" or "Not protected: reason".
+    pub summary: String,
+    pub primary: SideStatus,
+    pub secondary: SideStatus,
+    pub checked_at: DateTime<Utc>,
+}
+
+/// An action on a deployed pair.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentAction {
+    /// `failover-to-secondary`, `failover-to-primary` or `teardown`.
+    pub action: String,
+    /// Fail over although the side being left still answers (it must be fenced).
+    #[serde(default)]
+    pub force: bool,
+}

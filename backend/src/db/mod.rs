@@ -6,6 +6,7 @@ pub mod audit;
 pub mod batch;
 pub mod claims;
 pub mod configs;
+pub mod deployments;
 pub mod hosts;
 pub mod lean;
 pub mod members;

@@ -29,6 +29,9 @@ pub fn known_broken(qemu: (u32, u32, u32)) -> Option<&'static str> {
     }
 }
 
+/// The longest the engine sleeps between two polls of a `wait` step.
+const POLL_MS: u64 = 10;
+
 /// The two hosts of a pair.
 pub struct Pair {
     pub primary: Host,
@@ -272,7 +275,10 @@ impl<'a> Runner<'a> {
                     if start.elapsed() >= Duration::from_millis(*timeout_ms) {
                         return Err(format!("timed out after {timeout_ms} ms: {last}"));
                     }
-                    std::thread::sleep(Duration::from_millis((*interval_ms).clamp(5, 1000)));
+                    // One QMP call through libvirt costs about a millisecond: poll more often
+                    // than a person with a shell would (the plan's interval), never less than
+                    // every 10 ms.
+                    std::thread::sleep(Duration::from_millis((*interval_ms).min(POLL_MS)));
                 }
             }
         }

@@ -34,7 +34,13 @@ impl HostBody for api::HostFields {
         if let Some(problem) = super::name_problem("host", &self.name) {
             problems.push(json!({"field": "name", "message": problem}));
         }
-        let uri_ok = ["qemu:///system", "qemu:///session"].contains(&self.libvirt_uri.as_str())
+        // A local libvirtd at a socket of its own (one per network namespace, say).
+        let unix_ok = self
+            .libvirt_uri
+            .strip_prefix("qemu+unix:///system?socket=/")
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains(['&', '?', '#']));
+        let uri_ok = unix_ok
+            || ["qemu:///system", "qemu:///session"].contains(&self.libvirt_uri.as_str())
             || [
                 "qemu+ssh://",
                 "qemu+tls://",
@@ -54,7 +60,7 @@ impl HostBody for api::HostFields {
                 .any(|c| c.is_control() || c.is_whitespace())
         {
             problems.push(json!({"field": "libvirt_uri", "message": format!(
-                "libvirt URI {:?} is not qemu:///system or qemu+ssh|tls|tcp://HOST/system", self.libvirt_uri)}));
+                "libvirt URI {:?} is not qemu:///system, qemu+ssh|tls|tcp://HOST/system or qemu+unix:///system?socket=/PATH", self.libvirt_uri)}));
         }
         if let Some(problem) = address_problem(&self.address) {
             problems.push(json!({"field": "address", "message": format!(

@@ -6,6 +6,7 @@
 mod app;
 pub mod audit;
 pub mod configs;
+pub mod deployments;
 pub mod docs;
 pub mod errors;
 mod guard;
@@ -409,6 +410,12 @@ fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .service(hosts::get_host)
             .service(hosts::update_host)
             .service(hosts::delete_host)
+            .service(deployments::preflight_deployment)
+            .service(deployments::create_deployment)
+            .service(deployments::list_deployments)
+            .service(deployments::get_deployment)
+            .service(deployments::deployment_status)
+            .service(deployments::deployment_action)
             .service(templates::template_from_configuration)
             .service(templates::list_templates)
             .service(templates::create_template)

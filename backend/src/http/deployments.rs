@@ -1,0 +1,393 @@
+//! Deployments: preflight, deploy a version to two registered hosts, list and read them with
+//! their steps, the pair's live protection status, and the actions on a deployed pair
+//! (failover either way, teardown). Deployers and admins act; viewers read. The deploy itself
+//! is a job the servers' workers claim (`crate::jobs`); actions run within the request.
+
+use super::errors::AppError;
+use super::openapi::schema;
+use super::{event, AppState, RequestCtx};
+use crate::auth::{Identity, Role};
+use crate::db::deployments::{self, DeploymentRow, NewDeployment};
+use crate::db::hosts::HostRow;
+use crate::deploy::{self, Pair};
+use crate::jobs;
+use actix_web::{get, post, web, HttpResponse};
+use lockstep_shared::api;
+use lockstep_shared::model::Side;
+use lockstep_shared::render::Validated;
+use serde_json::{json, Value};
+
+async fn host(state: &AppState, team_id: i64, hid: i64) -> Result<HostRow, AppError> {
+    match state.db.host(hid).await? {
+        Some(h) if h.team_id == team_id => Ok(h),
+        _ => Err(AppError::BadRequest {
+            code: "bad_host",
+            message: format!("the team has no host {hid}; register the host first"),
+            details: json!({ "host_id": hid }),
+        }),
+    }
+}
+
+/// The configuration (caller has `role` in its team), the version's validated document and
+/// the two hosts.
+async fn target(
+    state: &AppState,
+    id: &Identity,
+    cid: i64,
+    body: &api::DeployRequest,
+    role: Role,
+) -> Result<(crate::db::configs::ConfigRow, Validated, HostRow, HostRow), AppError> {
+    let cfg = super::configs::owned(state, id, cid, role).await?;
+    if cfg.archived_at.is_some() {
+        return Err(AppError::Conflict {
+            message: format!("configuration {cid} is archived; it cannot be deployed"),
+            details: Value::Null,
+        });
+    }
+    let v = state.db.version(cid, body.version).await?.ok_or_else(|| {
+        AppError::NotFound(format!("version {} of configuration {cid}", body.version))
+    })?;
+    let doc = lockstep_shared::Document::from_json(v.document.get()).map_err(|e| {
+        AppError::BadRequest {
+            code: "not_deployable",
+            message: format!(
+                "version {} cannot be read by this server: {e}",
+                body.version
+            ),
+            details: Value::Null,
+        }
+    })?;
+    let validated = Validated::new(doc).map_err(|findings| AppError::BadRequest {
+        code: "not_deployable",
+        message: format!(
+            "version {} has {} error(s); fix them and save a version without errors to deploy",
+            body.version,
+            findings.iter().filter(|f| f.is_error()).count()
+        ),
+        details: json!({ "findings": findings }),
+    })?;
+    if body.primary_host_id == body.secondary_host_id {
+        return Err(AppError::BadRequest {
+            code: "bad_host",
+            message: "the primary and the secondary must be two different hosts".to_owned(),
+            details: json!({ "host_id": body.primary_host_id }),
+        });
+    }
+    let p = host(state, cfg.team_id, body.primary_host_id).await?;
+    let s = host(state, cfg.team_id, body.secondary_host_id).await?;
+    Ok((cfg, validated, p, s))
+}
+
+fn checks(list: Vec<deploy::Check>) -> api::Preflight {
+    let checks: Vec<api::PreflightCheck> = list
+        .into_iter()
+        .map(|c| api::PreflightCheck {
+            side: c.side.map(|s| s.as_str().to_owned()),
+            host: c.host,
+            what: c.what,
+            ok: c.ok,
+            detail: c.detail,
+        })
+        .collect();
+    api::Preflight {
+        ok: checks.iter().all(|c| c.ok),
+        checks,
+    }
+}
+
+/// Checks both hosts for deploying this version there, changing nothing (deployer).
+#[utoipa::path(tag = "deployments", request_body = schema::DeployRequest, responses((status = 200, body = schema::Preflight)))]
+#[post("/configurations/{id}/preflight")]
+pub async fn preflight_deployment(
+    state: web::Data<AppState>,
+    id: Identity,
+    cid: web::Path<i64>,
+    body: web::Json<api::DeployRequest>,
+) -> Result<HttpResponse, AppError> {
+    let (_, v, p, s) = target(&state, &id, *cid, &body, Role::Deployer).await?;
+    let list = web::block(move || match Pair::open(&p.libvirt_uri, &s.libvirt_uri) {
+        Ok(mut pair) => deploy::preflight(&v, &mut pair),
+        Err(e) => vec![deploy::Check {
+            side: None,
+            host: format!("{} / {}", p.libvirt_uri, s.libvirt_uri),
+            what: "reachable".to_owned(),
+            ok: false,
+            detail: format!("{e}; check that libvirtd runs there and the URI is right"),
+        }],
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(HttpResponse::Ok().json(checks(list)))
+}
+
+/// Deploys an error-free version to two of the team's hosts (deployer): answers at once with
+/// the queued deployment; a server's worker carries it out (follow it with the deployment's
+/// steps and status). One active deployment per configuration.
+#[utoipa::path(tag = "deployments", request_body = schema::DeployRequest, responses((status = 202, body = schema::Deployment), (status = 409, description = "the configuration already has an active deployment, or is archived")))]
+#[post("/configurations/{id}/deployments")]
+pub async fn create_deployment(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    cid: web::Path<i64>,
+    body: web::Json<api::DeployRequest>,
+) -> Result<HttpResponse, AppError> {
+    let (cfg, _, p, s) = target(&state, &id, *cid, &body, Role::Deployer).await?;
+    let mut tx = state.db.begin().await?;
+    let created = deployments::create(
+        &mut tx,
+        &NewDeployment {
+            team_id: cfg.team_id,
+            configuration_id: cfg.id,
+            version: body.version,
+            primary_host_id: p.id,
+            secondary_host_id: s.id,
+            primary_uri: &p.libvirt_uri,
+            secondary_uri: &s.libvirt_uri,
+            created_by: id.user_id,
+            created_by_name: &id.user_name,
+        },
+    )
+    .await?;
+    let Some(d) = created else {
+        let active = state
+            .db
+            .deployments(cfg.id)
+            .await?
+            .into_iter()
+            .find(|d| deployments::ACTIVE.contains(&d.state.as_str()));
+        return Err(AppError::Conflict {
+            message: format!(
+                "configuration {} already has an active deployment{}; tear it down first",
+                cfg.id,
+                active
+                    .as_ref()
+                    .map(|d| format!(" ({}, {})", d.id, d.state))
+                    .unwrap_or_default()
+            ),
+            details: json!({ "deployment_id": active.map(|d| d.id) }),
+        });
+    };
+    let mut e = event(
+        &ctx,
+        Some(id.user_id),
+        &id.user_name,
+        Some(cfg.team_id),
+        "deployment.create",
+        "deployment",
+        Some(d.id.to_string()),
+    );
+    e.target_name = Some(cfg.name.clone());
+    let d = api::Deployment::from(d);
+    e.after = Some(json!(d));
+    super::commit_with_event(tx, &e).await?;
+    Ok(HttpResponse::Accepted().json(d))
+}
+
+/// A configuration's deployments, newest first (viewer).
+#[utoipa::path(tag = "deployments", responses((status = 200, body = schema::DeploymentList)))]
+#[get("/configurations/{id}/deployments")]
+pub async fn list_deployments(
+    state: web::Data<AppState>,
+    id: Identity,
+    cid: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let cfg = super::configs::owned(&state, &id, *cid, Role::Viewer).await?;
+    Ok(HttpResponse::Ok().json(api::DeploymentList {
+        deployments: state
+            .db
+            .deployments(cfg.id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    }))
+}
+
+async fn owned(
+    state: &AppState,
+    id: &Identity,
+    did: i64,
+    role: Role,
+) -> Result<DeploymentRow, AppError> {
+    let what = || format!("deployment {did}");
+    let d = state
+        .db
+        .deployment(did)
+        .await?
+        .ok_or_else(|| AppError::NotFound(what()))?;
+    id.require_in(d.team_id, role, what)?;
+    Ok(d)
+}
+
+/// One deployment with every step it and its actions ran (viewer).
+#[utoipa::path(tag = "deployments", responses((status = 200, body = schema::Deployment)))]
+#[get("/deployments/{id}")]
+pub async fn get_deployment(
+    state: web::Data<AppState>,
+    id: Identity,
+    did: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let d = owned(&state, &id, *did, Role::Viewer).await?;
+    let steps = state.db.deployment_steps(d.id, 0).await?;
+    let mut d = api::Deployment::from(d);
+    d.steps = steps.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(d))
+}
+
+fn side_status(s: deploy::status::SideStatus) -> api::SideStatus {
+    api::SideStatus {
+        domain: s.domain,
+        run_state: s.run_state,
+        colo_mode: s.colo_mode,
+        migration: s.migration,
+        checkpoint_delay_ms: s.checkpoint_delay_ms,
+    }
+}
+
+/// The pair's protection, read from both hosts now (viewer).
+#[utoipa::path(tag = "deployments", responses((status = 200, body = schema::ProtectionStatus)))]
+#[get("/deployments/{id}/status")]
+pub async fn deployment_status(
+    state: web::Data<AppState>,
+    id: Identity,
+    did: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let d = owned(&state, &id, *did, Role::Viewer).await?;
+    let v = jobs::validated(&state.db, &d).await?;
+    let (p, s) = (d.primary_uri.clone(), d.secondary_uri.clone());
+    let st = web::block(move || {
+        let mut pair = Pair::open(&p, &s)?;
+        Ok::<_, deploy::host::HostError>(deploy::status(&v, &mut pair))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let st = match st {
+        Ok(st) => st,
+        Err(e) => deploy::Status {
+            protected: false,
+            reason: Some(deploy::Reason::LostConnection),
+            primary: deploy::status::SideStatus {
+                domain: format!("unreachable: {e}"),
+                ..Default::default()
+            },
+            secondary: deploy::status::SideStatus {
+                domain: format!("unreachable: {e}"),
+                ..Default::default()
+            },
+        },
+    };
+    Ok(HttpResponse::Ok().json(api::ProtectionStatus {
+        deployment_id: d.id,
+        protected: st.protected,
+        reason: st.reason.map(|r| r.words().to_owned()),
+        summary: st.line(),
+        primary: side_status(st.primary),
+        secondary: side_status(st.secondary),
+        checked_at: chrono::Utc::now(),
+    }))
+}
+
+/// Runs an action on a deployed pair (deployer): `failover-to-secondary`,
+/// `failover-to-primary` (refused while the side being left still answers, unless `force`)
+/// or `teardown`. Every step is recorded; the action and its outcome are audited.
+#[utoipa::path(tag = "deployments", request_body = schema::DeploymentAction, responses((status = 200, body = schema::Deployment), (status = 409, description = "the action is not possible now: the side being left still answers, or the pair is not deployed")))]
+#[post("/deployments/{id}/actions")]
+pub async fn deployment_action(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    id: Identity,
+    did: web::Path<i64>,
+    body: web::Json<api::DeploymentAction>,
+) -> Result<HttpResponse, AppError> {
+    let d = owned(&state, &id, *did, Role::Deployer).await?;
+    let action = body.action.clone();
+    let run: &'static str = match action.as_str() {
+        "failover-to-secondary" => "failover-to-secondary",
+        "failover-to-primary" => "failover-to-primary",
+        "teardown" => "teardown",
+        other => {
+            return Err(AppError::BadRequest {
+                code: "bad_action",
+                message: format!(
+                "unknown action {other:?}: failover-to-secondary, failover-to-primary or teardown"
+            ),
+                details: Value::Null,
+            })
+        }
+    };
+    if !["protected", "failed-over"].contains(&d.state.as_str()) {
+        return Err(AppError::Conflict {
+            message: format!(
+                "deployment {} is {}; {run} needs a deployed pair",
+                d.id, d.state
+            ),
+            details: json!({ "state": d.state }),
+        });
+    }
+    let v = jobs::validated(&state.db, &d).await?;
+    let (p, s) = (d.primary_uri.clone(), d.secondary_uri.clone());
+    let force = body.force;
+    let to = jobs::failover_target(run);
+    let out = jobs::with_steps(&state.db, d.id, run, None, move |progress| {
+        let mut pair = Pair::open(&p, &s).map_err(|e| (false, e.to_string()))?;
+        match to {
+            Some(side) => deploy::failover(&v, &mut pair, side, force, progress).map_err(|e| {
+                (
+                    matches!(e, deploy::FailoverError::PeerAlive(_)),
+                    e.to_string(),
+                )
+            }),
+            None => {
+                let failed: Vec<String> = deploy::teardown(&v, &mut pair)
+                    .into_iter()
+                    .filter_map(|r| r.err())
+                    .collect();
+                if failed.is_empty() {
+                    Ok(())
+                } else {
+                    Err((false, failed.join("; ")))
+                }
+            }
+        }
+    })
+    .await?;
+    let audit = |result: &str, after: Option<Value>| {
+        let mut e = event(
+            &ctx,
+            Some(id.user_id),
+            &id.user_name,
+            Some(d.team_id),
+            &format!("deployment.{run}"),
+            "deployment",
+            Some(d.id.to_string()),
+        );
+        e.result = result.to_owned();
+        e.before = Some(json!({ "state": d.state, "force": force }));
+        e.after = after;
+        e
+    };
+    match out {
+        Ok(()) => {
+            let (state_after, side) = match to {
+                Some(Side::Secondary) => ("failed-over", Some("secondary")),
+                Some(Side::Primary) => ("failed-over", Some("primary")),
+                None => ("torn-down", None),
+            };
+            let mut tx = state.db.begin().await?;
+            let row = deployments::set_state(&mut tx, d.id, state_after, side, None).await?;
+            let after = api::Deployment::from(row);
+            super::commit_with_event(tx, &audit("ok", Some(json!(after)))).await?;
+            Ok(HttpResponse::Ok().json(after))
+        }
+        Err((refused, why)) => {
+            let tx = state.db.begin().await?;
+            let result = if refused { "refused" } else { "failed" };
+            super::commit_with_event(tx, &audit(result, Some(json!({ "error": why })))).await?;
+            Err(AppError::Conflict {
+                message: why,
+                details: json!({ "action": run, "refused": refused }),
+            })
+        }
+    }
+}
