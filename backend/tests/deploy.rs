@@ -359,31 +359,8 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
     }
     let stand = Stand::new("deploy-api", 1, None, true);
     let server = Server::start();
-    server.create_user("ops", "deployer", "dora");
+    let (mut dora, cid, body) = register(&server, &stand);
     server.create_user("ops", "viewer", "vic");
-    let mut dora = server.as_user("dora");
-    let mut host_ids = Vec::new();
-    for (name, uri, address) in [
-        ("host-a", &stand.a.uri, "127.0.0.1"),
-        ("host-b", &stand.b.uri, "127.0.0.2"),
-    ] {
-        let r = dora
-            .send(
-                "POST",
-                "/api/v1/teams/ops/hosts",
-                &json!({"name": name, "libvirt_uri": uri, "address": address}),
-            )
-            .expect("register");
-        assert_eq!(r.status, 201, "{}", r.body);
-        host_ids.push(r.json()["id"].as_i64().expect("id"));
-    }
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&stand.file).expect("read")).expect("json");
-    let r = common::create_configuration(&mut dora, "ops", "api pair", &doc);
-    assert_eq!(r.status, 201, "{}", r.body);
-    let cid = r.json()["id"].as_i64().expect("id");
-    let body =
-        json!({"version": 1, "primary_host_id": host_ids[0], "secondary_host_id": host_ids[1]});
 
     let r = dora
         .send(
@@ -534,4 +511,135 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
         .filter_map(|s| s["run"].as_str())
         .collect();
     assert!(runs.contains(&"failover-to-secondary"), "{runs:?}");
+}
+
+/// Registers the stand's two hosts and the document with the API as `dora` (a deployer);
+/// gives the configuration id and the deploy request body.
+fn register(
+    server: &Server,
+    stand: &Stand,
+) -> (lockstep_tests::http::Client, i64, serde_json::Value) {
+    server.create_user("ops", "deployer", "dora");
+    let mut dora = server.as_user("dora");
+    let mut host_ids = Vec::new();
+    for (name, uri, address) in [
+        ("host-a", &stand.a.uri, "127.0.0.1"),
+        ("host-b", &stand.b.uri, "127.0.0.2"),
+    ] {
+        let r = dora
+            .send(
+                "POST",
+                "/api/v1/teams/ops/hosts",
+                &json!({"name": name, "libvirt_uri": uri, "address": address}),
+            )
+            .expect("register");
+        assert_eq!(r.status, 201, "{}", r.body);
+        host_ids.push(r.json()["id"].as_i64().expect("id"));
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stand.file).expect("read")).expect("json");
+    let r = common::create_configuration(&mut dora, "ops", "api pair", &doc);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cid = r.json()["id"].as_i64().expect("id");
+    let body =
+        json!({"version": 1, "primary_host_id": host_ids[0], "secondary_host_id": host_ids[1]});
+    (dora, cid, body)
+}
+
+#[test]
+fn a_server_killed_during_a_deploy_leaves_no_job_running_and_nothing_on_the_hosts() {
+    need_postgres!(
+        "deploy::a_server_killed_during_a_deploy_leaves_no_job_running_and_nothing_on_the_hosts"
+    );
+    if !can_run(
+        "deploy::a_server_killed_during_a_deploy_leaves_no_job_running_and_nothing_on_the_hosts",
+    ) {
+        return;
+    }
+    let stand = Stand::new("deploy-kill", 1, None, true);
+    let mut server = Server::start();
+    let (mut dora, cid, body) = register(&server, &stand);
+    let r = dora
+        .send(
+            "POST",
+            &format!("/api/v1/configurations/{cid}/deployments"),
+            &body,
+        )
+        .expect("deploy");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let did = r.json()["id"].as_i64().expect("id");
+    // Once the secondary runs (a domain exists on host b), kill the server.
+    let before = until(60, "the secondary started", || {
+        let d = dora
+            .get(&format!("/api/v1/deployments/{did}"))
+            .expect("get")
+            .json();
+        let started = d["steps"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|s| s["command"].as_str().unwrap_or("").starts_with("define"))
+        });
+        started.then_some(d)
+    });
+    server.restart();
+    eprintln!(
+        "server killed at step {} ({})",
+        before["steps"].as_array().map_or(0, Vec::len),
+        before["state"]
+    );
+    let mut dora = server.as_user("dora");
+    let d = until(90, "the job ends", || {
+        let d = dora
+            .get(&format!("/api/v1/deployments/{did}"))
+            .expect("get")
+            .json();
+        (!["queued", "running"].contains(&d["state"].as_str().unwrap_or_default())).then_some(d)
+    });
+    if before["state"] == "running" {
+        assert_eq!(d["state"], "failed", "{d:#}");
+        let why = d["error"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("stopped before it finished") && why.contains("removed"),
+            "{why}"
+        );
+        stand.assert_no_domains();
+    } else {
+        assert_eq!(d["state"], "protected", "{d:#}");
+    }
+    // The configuration is not stuck: it deploys again (after a teardown if it had finished).
+    if d["state"] == "protected" {
+        let r = dora
+            .send(
+                "POST",
+                &format!("/api/v1/deployments/{did}/actions"),
+                &json!({"action": "teardown"}),
+            )
+            .expect("teardown");
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = dora
+        .send(
+            "POST",
+            &format!("/api/v1/configurations/{cid}/deployments"),
+            &body,
+        )
+        .expect("deploy again");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let again = r.json()["id"].as_i64().expect("id");
+    let d = until(90, "the second deployment ends", || {
+        let d = dora
+            .get(&format!("/api/v1/deployments/{again}"))
+            .expect("get")
+            .json();
+        (!["queued", "running"].contains(&d["state"].as_str().unwrap_or_default())).then_some(d)
+    });
+    assert_eq!(d["state"], "protected", "{d:#}\n{}", stand.logs());
+    let r = dora
+        .send(
+            "POST",
+            &format!("/api/v1/deployments/{again}/actions"),
+            &json!({"action": "teardown"}),
+        )
+        .expect("teardown");
+    assert_eq!(r.status, 200, "{}", r.body);
+    stand.assert_no_domains();
 }
