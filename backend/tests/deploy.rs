@@ -404,6 +404,22 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.json()["details"]["deployment_id"], did, "{}", r.body);
 
+    // Follow it as server-sent events: steps as they are recorded, then the final state.
+    let events = vic
+        .get(&format!("/api/v1/deployments/{did}/events"))
+        .expect("events");
+    assert_eq!(events.status, 200, "{}", events.body);
+    assert_eq!(events.header("content-type"), Some("text/event-stream"));
+    let steps_seen = events.body.matches("event: step\n").count();
+    let last_state = events
+        .body
+        .rsplit("event: state\ndata: ")
+        .next()
+        .and_then(|d| d.lines().next())
+        .map(|d| serde_json::from_str::<serde_json::Value>(d).expect("state json"))
+        .expect("a state event");
+    assert_eq!(last_state["state"], "protected", "{}", events.body);
+    assert!(steps_seen >= 30, "{steps_seen} step events");
     let d = until(90, "the deployment ends", || {
         let d = dora
             .get(&format!("/api/v1/deployments/{did}"))

@@ -95,6 +95,7 @@ fn access() -> BTreeMap<&'static str, Access> {
         ("get_deployment", Team(Viewer)),
         ("deployment_status", Team(Viewer)),
         ("deployment_action", Team(Deployer)),
+        ("deployment_events", Team(Viewer)),
     ])
 }
 

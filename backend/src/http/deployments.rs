@@ -391,3 +391,79 @@ pub async fn deployment_action(
         }
     }
 }
+
+/// An event stream fed by a channel.
+struct Events(tokio::sync::mpsc::Receiver<web::Bytes>);
+
+impl futures_core::Stream for Events {
+    type Item = Result<web::Bytes, actix_web::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|b| b.map(Ok))
+    }
+}
+
+fn sse(event: &str, data: &impl serde::Serialize) -> web::Bytes {
+    web::Bytes::from(format!(
+        "event: {event}\ndata: {}\n\n",
+        serde_json::to_string(data).unwrap_or_default()
+    ))
+}
+
+/// Follows a deployment as server-sent events (viewer): a `step` event per recorded step (the
+/// steps so far first), a `state` event with the deployment whenever its state changes; the
+/// stream ends once the deployment is no longer queued or running.
+#[utoipa::path(tag = "deployments", responses((status = 200, content_type = "text/event-stream", description = "`step` events (DeploymentStep) and `state` events (Deployment)")))]
+#[get("/deployments/{id}/events")]
+pub async fn deployment_events(
+    state: web::Data<AppState>,
+    id: Identity,
+    did: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let d = owned(&state, &id, *did, Role::Viewer).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let db = state.db.clone();
+    actix_web::rt::spawn(async move {
+        let (mut seq, mut last) = (0, String::new());
+        loop {
+            let Ok(steps) = db.deployment_steps(d.id, seq).await else {
+                return;
+            };
+            for s in steps {
+                seq = s.seq;
+                if tx
+                    .send(sse("step", &api::DeploymentStep::from(s)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let Ok(Some(now)) = db.deployment(d.id).await else {
+                return;
+            };
+            let running = ["queued", "running"].contains(&now.state.as_str());
+            if now.state != last {
+                last = now.state.clone();
+                if tx
+                    .send(sse("state", &api::Deployment::from(now)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            if !running {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .streaming(Events(rx)))
+}

@@ -416,6 +416,7 @@ fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
             .service(deployments::get_deployment)
             .service(deployments::deployment_status)
             .service(deployments::deployment_action)
+            .service(deployments::deployment_events)
             .service(templates::template_from_configuration)
             .service(templates::list_templates)
             .service(templates::create_template)
