@@ -445,3 +445,122 @@ fn an_operator_draws_saves_and_reviews_in_a_real_browser() {
         "nor editing tools"
     );
 }
+
+/// The deploy screen in a real browser on two private libvirtds: a deployer checks the hosts
+/// (the preflight table), deploys (a progress bar per phase, the live step log), sees
+/// "Protected", loses the primary, fails over behind a dialog that says what will happen, and
+/// tears down; a viewer is told why there is no Deploy button. Screenshots: the preflight, the
+/// progress and "Protected".
+#[test]
+fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
+    let test = "browser::a_deployer_deploys_fails_over_and_tears_down_in_the_browser";
+    let Some(_dist) = built_app(test) else {
+        return;
+    };
+    need_postgres!(test);
+    if !common::stand::can_run(test) {
+        return;
+    }
+    let Some(driver) = driver(test) else {
+        return;
+    };
+    let stand = common::stand::Stand::new("browser-deploy", 1, None, true);
+    let db = common::Server::start();
+    let (_, cid, _) = common::stand::register(&db, &stand);
+    db.create_user("ops", "viewer", "vic");
+    let server = db.with_embedded_app();
+    let base = format!("http://{}", server.addr);
+    let b = driver.browser(1400, 1100).expect("browser");
+    log_in(&b, &base, "dora");
+    b.goto(&format!("{base}/configurations/{cid}"))
+        .expect("editor");
+    b.click(&b.find("#deployments-link").expect("deploy link"))
+        .expect("open deployments");
+    let check = b.find("#deploy-check").expect("check button");
+    // Record the confirmation dialogs and accept them.
+    b.exec(
+        "window.__confirms = []; window.confirm = m => { window.__confirms.push(m); return true; }",
+        serde_json::json!([]),
+    )
+    .expect("confirm hook");
+    let start = b.find("#deploy-start").expect("deploy button");
+    assert!(
+        b.attr(&start, "disabled").expect("attr").is_some(),
+        "no deploy before the hosts are checked"
+    );
+    b.click(&check).expect("check hosts");
+    b.wait_text("#preflight", "passed")
+        .expect("preflight shown");
+    let table = b.text(&b.find("#preflight").expect("table")).expect("text");
+    assert!(!table.contains("failed"), "{table}");
+    b.screenshot(&shot("deploy-preflight")).expect("shot");
+    b.click(&b.find("#deploy-start").expect("deploy"))
+        .expect("deploy");
+    b.wait("the phases", |b| {
+        Ok((count(b, "#phases li") >= 9).then_some(()))
+    })
+    .expect("phases");
+    b.screenshot(&shot("deploy-progress")).expect("shot");
+    // A deploy takes seconds; on a busy machine (the suite's other tests run beside it) the
+    // first migration can take longer than one wait.
+    let protected = (0..4).find_map(|_| b.wait_text("#protection", "Protected").ok());
+    if protected.is_none() {
+        let e = "waited 60 s";
+        let page = b.find("main").and_then(|m| b.text(&m)).unwrap_or_default();
+        panic!("not protected: {e}\n{page}\n{}", stand.logs());
+    }
+    let phases = b.text(&b.find("#phases").expect("phases")).expect("text");
+    assert!(
+        !phases.contains("failed") && !phases.contains(" of "),
+        "every phase done: {phases}"
+    );
+    assert!(count(&b, "#steps tbody tr") >= 30, "the step log");
+    b.screenshot(&shot("deploy-protected")).expect("shot");
+    let confirms = b
+        .exec("return window.__confirms", serde_json::json!([]))
+        .expect("confirms");
+    assert!(
+        confirms[0]
+            .as_str()
+            .unwrap_or("")
+            .contains("Deploy version 1"),
+        "{confirms}"
+    );
+
+    stand
+        .a
+        .kill_qemu(common::stand::GUEST)
+        .expect("kill the primary");
+    b.wait_text("#protection", "lost connection")
+        .expect("lost connection shown");
+    b.click(&b.find("#action-failover-to-secondary").expect("failover"))
+        .expect("failover");
+    b.wait_text("#deploy-message", "failed-over")
+        .expect("failed over");
+    b.wait_text("#protection", "failed over")
+        .expect("status says failed over");
+    let confirms = b
+        .exec("return window.__confirms", serde_json::json!([]))
+        .expect("confirms");
+    assert!(
+        confirms[1]
+            .as_str()
+            .unwrap_or("")
+            .contains("The secondary takes over"),
+        "{confirms}"
+    );
+    b.click(&b.find("#action-teardown").expect("teardown"))
+        .expect("teardown");
+    b.wait_text("#deploy-message", "torn-down")
+        .expect("torn down");
+    stand.assert_no_domains();
+
+    let v = driver.browser(1200, 800).expect("browser");
+    log_in(&v, &base, "vic");
+    v.goto(&format!("{base}/configurations/{cid}/deployments"))
+        .expect("page");
+    v.wait_text("#deploy-why", "Deployers and admins")
+        .expect("told why");
+    assert_eq!(count(&v, "#deploy-start"), 0);
+    assert_eq!(count(&v, "[id^=action-]"), 0);
+}

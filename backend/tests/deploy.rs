@@ -5,76 +5,14 @@
 #[macro_use]
 mod common;
 
+use common::stand::{can_run, lockstep, register, text, Stand, GUEST, LEN};
 use common::Server;
 use lockstep_backend::deploy::host::Host;
-use lockstep_shared::model::Storage;
 use lockstep_shared::model::{NicModel, NicSource};
 use lockstep_shared::wizard::NicSpec;
-use lockstep_tests::colo::{has_pattern, pair_document, write_pattern, MIB};
-use lockstep_tests::libvirtd::{self, Libvirtd};
-use lockstep_tests::{have_kvm, have_program, skip, TempDir};
+use lockstep_tests::colo::{has_pattern, MIB};
 use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-const LEN: u64 = 65536;
-const GUEST: &str = "e2e-vm";
-
-fn can_run(test: &str) -> bool {
-    if !have_kvm() {
-        skip(test, "kvm", "/dev/kvm is missing or not usable");
-        return false;
-    }
-    if let Err(why) = libvirtd::available() {
-        skip(test, "libvirtd", &why);
-        return false;
-    }
-    for p in ["qemu-system-x86_64", "qemu-img", "qemu-io", "virsh"] {
-        if !have_program(p) {
-            skip(test, "libvirtd", &format!("{p} is not installed"));
-            return false;
-        }
-    }
-    true
-}
-
-fn lockstep<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lockstep"))
-        .args(args)
-        .output()
-        .expect("run lockstep")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Two hosts, started side by side (each spends seconds probing QEMU at its first call).
-fn two_hosts(dir: &Path) -> (Libvirtd, Libvirtd) {
-    let (a, b) = (dir.join("host-a"), dir.join("host-b"));
-    let second = std::thread::spawn(move || Libvirtd::start(&b));
-    let first = Libvirtd::start(&a).expect("start the primary's libvirtd");
-    let second = second
-        .join()
-        .expect("thread")
-        .expect("start the secondary's libvirtd");
-    (first, second)
-}
-
-fn image(path: &Path) {
-    let st = Command::new("qemu-img")
-        .args(["create", "-q", "-f", "raw"])
-        .arg(path)
-        .arg((64 * MIB).to_string())
-        .status()
-        .expect("qemu-img");
-    assert!(st.success());
-}
 
 /// Writes through the primary guest's disk device (the quorum: local image and the NBD leg),
 /// over libvirt's monitor, then lets several checkpoints pass.
@@ -94,79 +32,7 @@ fn guest_write(uri: &str, disk: usize, pattern: u8, offset: u64) {
     assert_eq!(reply, json!(""), "qemu-io through HMP");
 }
 
-/// Two hosts and a document over fresh images: the primary's images seeded with a pattern per
-/// disk, the secondary's empty.
-struct Stand {
-    _tmp: TempDir,
-    dir: PathBuf,
-    a: Libvirtd,
-    b: Libvirtd,
-    file: String,
-    /// (primary, secondary) image per disk.
-    images: Vec<(PathBuf, PathBuf)>,
-}
-
 impl Stand {
-    fn new(tag: &str, disks: usize, nic: Option<NicSpec>, secondary_images: bool) -> Stand {
-        let tmp = TempDir::new(tag);
-        let dir = tmp.path().to_path_buf();
-        let images: Vec<(PathBuf, PathBuf)> = (0..disks)
-            .map(|i| (dir.join(format!("p{i}.img")), dir.join(format!("s{i}.img"))))
-            .collect();
-        for (i, (p, s)) in images.iter().enumerate() {
-            image(p);
-            write_pattern(p, 0x11 + i as u8, MIB, LEN).expect("seed the primary image");
-            if secondary_images {
-                image(s);
-            }
-        }
-        let refs: Vec<(&Path, &Path)> = images
-            .iter()
-            .map(|(p, s)| (p.as_path(), s.as_path()))
-            .collect();
-        let mut doc = pair_document(&dir, nic, &refs, Storage::File);
-        doc.guest.name = GUEST.to_owned();
-        let file = dir.join("vm.json");
-        std::fs::write(&file, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
-        let file = file.to_str().expect("utf-8 path").to_owned();
-        let (a, b) = two_hosts(&dir);
-        Stand {
-            _tmp: tmp,
-            dir,
-            a,
-            b,
-            file,
-            images,
-        }
-    }
-
-    /// `lockstep CMD FILE [EXTRA] --primary A --secondary B`.
-    fn run(&self, cmd: &str, extra: &[&str]) -> Output {
-        let mut args = vec![cmd, self.file.as_str()];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["--primary", &self.a.uri, "--secondary", &self.b.uri]);
-        lockstep(&args)
-    }
-
-    fn logs(&self) -> String {
-        format!("primary:\n{}\nsecondary:\n{}", self.a.log(), self.b.log())
-    }
-
-    fn assert_no_domains(&self) {
-        for h in [&self.a, &self.b] {
-            let list = Command::new("virsh")
-                .args(["-c", &h.uri, "list", "--all", "--name"])
-                .output()
-                .expect("virsh");
-            assert_eq!(
-                String::from_utf8_lossy(&list.stdout).trim(),
-                "",
-                "no domain left on {}",
-                h.uri
-            );
-        }
-    }
-
     /// Deploys to Protected; the initial copy brought each disk's seed over.
     fn deploy(&self) -> String {
         let t = Instant::now();
@@ -527,39 +393,6 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
         .filter_map(|s| s["run"].as_str())
         .collect();
     assert!(runs.contains(&"failover-to-secondary"), "{runs:?}");
-}
-
-/// Registers the stand's two hosts and the document with the API as `dora` (a deployer);
-/// gives the configuration id and the deploy request body.
-fn register(
-    server: &Server,
-    stand: &Stand,
-) -> (lockstep_tests::http::Client, i64, serde_json::Value) {
-    server.create_user("ops", "deployer", "dora");
-    let mut dora = server.as_user("dora");
-    let mut host_ids = Vec::new();
-    for (name, uri, address) in [
-        ("host-a", &stand.a.uri, "127.0.0.1"),
-        ("host-b", &stand.b.uri, "127.0.0.2"),
-    ] {
-        let r = dora
-            .send(
-                "POST",
-                "/api/v1/teams/ops/hosts",
-                &json!({"name": name, "libvirt_uri": uri, "address": address}),
-            )
-            .expect("register");
-        assert_eq!(r.status, 201, "{}", r.body);
-        host_ids.push(r.json()["id"].as_i64().expect("id"));
-    }
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&stand.file).expect("read")).expect("json");
-    let r = common::create_configuration(&mut dora, "ops", "api pair", &doc);
-    assert_eq!(r.status, 201, "{}", r.body);
-    let cid = r.json()["id"].as_i64().expect("id");
-    let body =
-        json!({"version": 1, "primary_host_id": host_ids[0], "secondary_host_id": host_ids[1]});
-    (dora, cid, body)
 }
 
 #[test]

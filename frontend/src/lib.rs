@@ -8,6 +8,7 @@
 //! the server.
 
 pub mod api;
+pub mod deploying;
 pub mod drawing;
 pub mod editor;
 pub mod forms;

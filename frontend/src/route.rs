@@ -13,6 +13,8 @@ pub enum Route {
     Version(i64, i64),
     /// A configuration's versions and the diff between any two.
     History(i64),
+    /// A configuration's deployments: deploy, progress, status, actions.
+    Deployments(i64),
     /// The team's audit timeline.
     Audit,
     /// Built-in and team templates.
@@ -47,6 +49,10 @@ impl Route {
                 Ok(id) if id > 0 => Route::History(id),
                 _ => Route::NotFound(path.to_owned()),
             },
+            ["configurations", id, "deployments"] => match id.parse::<i64>() {
+                Ok(id) if id > 0 => Route::Deployments(id),
+                _ => Route::NotFound(path.to_owned()),
+            },
             ["configurations", id, "versions", v] => match (id.parse::<i64>(), v.parse::<i64>()) {
                 (Ok(id), Ok(v)) if id > 0 && v > 0 => Route::Version(id, v),
                 _ => Route::NotFound(path.to_owned()),
@@ -62,6 +68,7 @@ impl Route {
             Route::Editor(id) => format!("/configurations/{id}"),
             Route::Version(id, v) => format!("/configurations/{id}/versions/{v}"),
             Route::History(id) => format!("/configurations/{id}/history"),
+            Route::Deployments(id) => format!("/configurations/{id}/deployments"),
             Route::Audit => "/audit".to_owned(),
             Route::Templates => "/templates".to_owned(),
             Route::Hosts => "/hosts".to_owned(),
@@ -90,6 +97,7 @@ mod tests {
             Route::Editor(7),
             Route::Version(7, 2),
             Route::History(7),
+            Route::Deployments(7),
             Route::Audit,
             Route::Templates,
             Route::Hosts,

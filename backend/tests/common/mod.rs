@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod stand;
+
 use lockstep_backend::pg::LocalPostgres;
 use lockstep_tests::http::Client;
 use lockstep_tests::{skip, TempDir};

@@ -143,6 +143,9 @@ pub fn App() -> Html {
             html! { <EditorPage id={Some(*id)} version={Some(*v)} session={s.clone()} /> }
         }
         (Route::History(id), _) => html! { <super::history::History id={*id} /> },
+        (Route::Deployments(id), Some(s)) => {
+            html! { <super::deploy::Deployments id={*id} session={s.clone()} /> }
+        }
         (Route::Audit, Some(s)) => html! { <super::audit::Audit session={s.clone()} /> },
         (Route::Hosts, Some(s)) => html! { <super::team::Hosts session={s.clone()} /> },
         (Route::Members, Some(s)) => html! { <super::team::Members session={s.clone()} /> },

@@ -4,6 +4,7 @@ pub mod app;
 pub mod audit;
 pub mod canvas;
 pub mod configs;
+pub mod deploy;
 pub mod editor_page;
 pub mod fields;
 pub mod findings;

@@ -1,0 +1,385 @@
+//! A configuration's deployments: deploy an error-free version to two of the team's hosts
+//! (the preflight result shown first, then the plan runs), a progress bar per phase with the
+//! live step log, the pair's protection status read from both hosts, and the actions
+//! (failover either way, teardown) behind dialogs that say what will happen. Deployers and
+//! admins act; others see why they cannot.
+
+use super::app::Session;
+use super::team::{at_least, value};
+use crate::api;
+use crate::deploying::{consequence, progress};
+use lockstep_shared::api as wire;
+use lockstep_shared::render::plan::{build, Plan};
+use lockstep_shared::render::Validated;
+use lockstep_shared::Document;
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct DeployProps {
+    pub id: i64,
+    pub session: Session,
+}
+
+/// Everything the page shows, loaded together.
+#[derive(Clone, Default)]
+struct Loaded {
+    versions: Vec<wire::VersionMeta>,
+    hosts: Vec<wire::Host>,
+    deployments: Vec<wire::Deployment>,
+    /// The configuration's team.
+    team_id: i64,
+    /// The newest deployment with its steps.
+    current: Option<wire::Deployment>,
+    status: Option<wire::ProtectionStatus>,
+}
+
+fn active(state: &str) -> bool {
+    ["queued", "running", "protected", "failed-over"].contains(&state)
+}
+
+async fn load(cid: i64, teams: Vec<wire::Membership>) -> Result<Loaded, String> {
+    let e = |e: api::ApiError| e.explain();
+    let versions: wire::VersionList = api::get(&format!("/api/v1/configurations/{cid}/versions"))
+        .await
+        .map_err(e)?;
+    let cfg: wire::ConfigurationWithCurrent = api::get(&format!("/api/v1/configurations/{cid}"))
+        .await
+        .map_err(e)?;
+    let team_id = cfg.configuration.team_id;
+    let team = teams
+        .iter()
+        .find(|t| t.team_id == team_id)
+        .map(|t| t.team.clone())
+        .unwrap_or_default();
+    let hosts: wire::HostList = api::get(&format!("/api/v1/teams/{team}/hosts"))
+        .await
+        .map_err(e)?;
+    let list: wire::DeploymentList = api::get(&format!("/api/v1/configurations/{cid}/deployments"))
+        .await
+        .map_err(e)?;
+    let mut current = None;
+    let mut status = None;
+    if let Some(d) = list.deployments.first() {
+        current = Some(
+            api::get::<wire::Deployment>(&format!("/api/v1/deployments/{}", d.id))
+                .await
+                .map_err(e)?,
+        );
+        if ["protected", "failed-over"].contains(&d.state.as_str()) {
+            status = api::get(&format!("/api/v1/deployments/{}/status", d.id))
+                .await
+                .ok();
+        }
+    }
+    Ok(Loaded {
+        versions: versions.versions,
+        hosts: hosts.hosts,
+        deployments: list.deployments,
+        team_id,
+        current,
+        status,
+    })
+}
+
+/// The plan of a stored version, for the phases' step counts.
+async fn plan_of(cid: i64, version: i32) -> Option<Plan> {
+    let v: wire::Version = api::get(&format!("/api/v1/configurations/{cid}/versions/{version}"))
+        .await
+        .ok()?;
+    let doc = Document::from_json(v.document.get()).ok()?;
+    Validated::new(doc).ok().map(|v| build(&v))
+}
+
+fn badge(status: &Option<wire::ProtectionStatus>, state: &str) -> Html {
+    match status {
+        Some(s) if s.protected => {
+            html! { <span class="badge good" id="protection" role="status">{ "✔ Protected" }</span> }
+        }
+        Some(s) => {
+            html! { <span class="badge bad" id="protection" role="status">{ format!("⚠ {}", s.summary) }</span> }
+        }
+        None => {
+            html! { <span class="badge" id="protection" role="status">{ state.to_owned() }</span> }
+        }
+    }
+}
+
+#[component]
+pub fn Deployments(p: &DeployProps) -> Html {
+    let cid = p.id;
+    let teams = p.session.teams.clone();
+    let tick = use_state(|| 0u32);
+    let data = use_state(|| None::<Result<Loaded, String>>);
+    let plan = use_state(|| None::<(i32, Plan)>);
+    let preflight = use_state(|| None::<Result<wire::Preflight, String>>);
+    let message = use_state(|| None::<(bool, String)>);
+    let busy = use_state(|| false);
+    // Load now, and again every second (every 400 ms while a deploy runs).
+    {
+        let (data, tick, plan) = (data.clone(), tick.clone(), plan.clone());
+        use_effect_with(*tick, move |_| {
+            let running = matches!(&*data, Some(Ok(l)) if l.current.as_ref().is_some_and(|d| ["queued", "running"].contains(&d.state.as_str())));
+            let (data2, plan2) = (data.clone(), plan.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let loaded = load(cid, teams).await;
+                if let Ok(l) = &loaded {
+                    if let Some(d) = &l.current {
+                        if plan2.as_ref().map(|(v, _)| *v) != Some(d.version) {
+                            if let Some(p) = plan_of(cid, d.version).await {
+                                plan2.set(Some((d.version, p)));
+                            }
+                        }
+                    }
+                }
+                data2.set(Some(loaded));
+            });
+            let t =
+                gloo_timers::callback::Timeout::new(if running { 400 } else { 1000 }, move || {
+                    tick.set(*tick + 1)
+                });
+            move || drop(t)
+        });
+    }
+    let Some(loaded) = (*data).clone() else {
+        return html! { <main class="page"><p class="muted">{ "Loading…" }</p></main> };
+    };
+    let l = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            return html! { <main class="page"><p class="error-box" role="alert">{ e }</p></main> }
+        }
+    };
+    let can_deploy = at_least(p.session.role_in(l.team_id), "deployer");
+    let current = l.current.clone();
+    let busy_now = current.as_ref().is_some_and(|d| active(&d.state));
+    let body_of = || -> Option<String> {
+        let version: i32 = value("deploy-version").parse().ok()?;
+        let primary_host_id: i64 = value("deploy-primary").parse().ok()?;
+        let secondary_host_id: i64 = value("deploy-secondary").parse().ok()?;
+        serde_json::to_string(&wire::DeployRequest {
+            version,
+            primary_host_id,
+            secondary_host_id,
+        })
+        .ok()
+    };
+    let check = {
+        let (preflight, busy) = (preflight.clone(), busy.clone());
+        Callback::from(move |_: MouseEvent| {
+            let Some(body) = body_of() else {
+                preflight.set(Some(Err("Choose a version and two hosts.".to_owned())));
+                return;
+            };
+            let (preflight, busy) = (preflight.clone(), busy.clone());
+            busy.set(true);
+            wasm_bindgen_futures::spawn_local(async move {
+                let r = api::send_text::<wire::Preflight>(
+                    "POST",
+                    &format!("/api/v1/configurations/{cid}/preflight"),
+                    &body,
+                )
+                .await;
+                preflight.set(Some(r.map_err(|e| e.explain())));
+                busy.set(false);
+            });
+        })
+    };
+    let deploy = {
+        let (message, tick, hosts) = (message.clone(), tick.clone(), l.hosts.clone());
+        Callback::from(move |_: MouseEvent| {
+            let Some(body) = body_of() else { return };
+            let name = |id: String| {
+                hosts
+                    .iter()
+                    .find(|h| h.id.to_string() == id)
+                    .map(|h| h.name.clone())
+                    .unwrap_or(id)
+            };
+            let text = format!(
+                "Deploy version {} with {} as the primary and {} as the secondary? Lockstep creates the overlays, defines and starts both domains and starts COLO; if a step fails, what it created is removed.",
+                value("deploy-version"),
+                name(value("deploy-primary")),
+                name(value("deploy-secondary"))
+            );
+            if !super::window().confirm_with_message(&text).unwrap_or(false) {
+                return;
+            }
+            let (message, tick) = (message.clone(), tick.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::send_text::<wire::Deployment>(
+                    "POST",
+                    &format!("/api/v1/configurations/{cid}/deployments"),
+                    &body,
+                )
+                .await
+                {
+                    Ok(d) => message.set(Some((true, format!("Deployment {} queued.", d.id)))),
+                    Err(e) => message.set(Some((false, e.explain()))),
+                }
+                tick.set(*tick + 1);
+            });
+        })
+    };
+    let deployable: Vec<&wire::VersionMeta> = l.versions.iter().filter(|v| v.errors == 0).collect();
+    let host_select = |id: &str, label: &str, pick: usize| {
+        html! {
+            <div class="field">
+                <label for={id.to_owned()}>{ label }</label>
+                <select id={id.to_owned()}>
+                    { for l.hosts.iter().enumerate().map(|(i, h)| html! {
+                        <option value={h.id.to_string()} selected={i == pick}>{ format!("{} ({})", h.name, h.libvirt_uri) }</option>
+                    }) }
+                </select>
+            </div>
+        }
+    };
+    let form = if !can_deploy {
+        html! { <p class="muted" id="deploy-why">{ "Deployers and admins deploy and run failovers; you can follow deployments here." }</p> }
+    } else if busy_now {
+        html! { <p class="muted" id="deploy-why">{ "This configuration has an active deployment; tear it down to deploy again." }</p> }
+    } else if deployable.is_empty() {
+        html! { <p class="muted" id="deploy-why">{ "No version without errors yet: fix the errors in the editor and save." }</p> }
+    } else if l.hosts.len() < 2 {
+        html! { <p class="muted" id="deploy-why">{ "Register two hosts first (Hosts page)." }</p> }
+    } else {
+        let passed = matches!(&*preflight, Some(Ok(p)) if p.ok);
+        html! {
+            <section class="create" aria-label="Deploy">
+                <h2>{ "Deploy" }</h2>
+                <div class="two">
+                    <div class="field">
+                        <label for="deploy-version">{ "Version" }</label>
+                        <select id="deploy-version">
+                            { for deployable.iter().map(|v| html! { <option value={v.version.to_string()}>{ format!("{} — {}", v.version, v.message) }</option> }) }
+                        </select>
+                    </div>
+                    { host_select("deploy-primary", "Primary host", 0) }
+                    { host_select("deploy-secondary", "Secondary host", 1) }
+                </div>
+                <div class="actions">
+                    <button id="deploy-check" onclick={check} disabled={*busy}>{ "Check hosts" }</button>
+                    <button id="deploy-start" onclick={deploy} disabled={!passed}
+                        title={if passed { "" } else { "Check the hosts first; every check must pass" }}>{ "Deploy" }</button>
+                </div>
+                { match &*preflight {
+                    None => html! {},
+                    Some(Err(e)) => html! { <p class="error-box" role="alert">{ e }</p> },
+                    Some(Ok(p)) => html! {
+                        <table class="list" id="preflight">
+                            <thead><tr><th>{ "Check" }</th><th>{ "Side" }</th><th>{ "Result" }</th><th>{ "Found" }</th></tr></thead>
+                            <tbody>{ for p.checks.iter().map(|c| html! {
+                                <tr class={if c.ok { "ok" } else { "bad" }}>
+                                    <td>{ &c.what }</td>
+                                    <td>{ c.side.clone().unwrap_or_else(|| "pair".to_owned()) }</td>
+                                    <td>{ if c.ok { "✔ passed" } else { "✖ failed" } }</td>
+                                    <td>{ &c.detail }</td>
+                                </tr>
+                            }) }</tbody>
+                        </table>
+                    },
+                } }
+            </section>
+        }
+    };
+    let current_view = current.as_ref().map(|d| {
+        let phases = plan
+            .as_ref()
+            .filter(|(v, _)| *v == d.version)
+            .map(|(_, p)| progress(p, &d.steps))
+            .unwrap_or_default();
+        let act = |action: &'static str, label: &'static str| {
+            let (message, tick, did) = (message.clone(), tick.clone(), d.id);
+            let onclick = Callback::from(move |_: MouseEvent| {
+                let force = action != "teardown"
+                    && super::window()
+                        .document()
+                        .and_then(|doc| doc.get_element_by_id("deploy-force"))
+                        .and_then(|e| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlInputElement>(e).ok())
+                        .is_some_and(|i| i.checked());
+                if !super::window().confirm_with_message(&consequence(action, force)).unwrap_or(false) {
+                    return;
+                }
+                let (message, tick) = (message.clone(), tick.clone());
+                let body = serde_json::to_string(&wire::DeploymentAction { action: action.to_owned(), force }).unwrap_or_default();
+                wasm_bindgen_futures::spawn_local(async move {
+                    match api::send_text::<wire::Deployment>("POST", &format!("/api/v1/deployments/{did}/actions"), &body).await {
+                        Ok(d) => message.set(Some((true, format!("{label}: the deployment is now {}.", d.state)))),
+                        Err(e) => message.set(Some((false, e.explain()))),
+                    }
+                    tick.set(*tick + 1);
+                });
+            });
+            html! { <button id={format!("action-{action}")} class={if action == "teardown" { "danger" } else { "" }} {onclick}>{ label }</button> }
+        };
+        let deployed = ["protected", "failed-over"].contains(&d.state.as_str());
+        html! {
+            <section aria-label="Current deployment" id="current-deployment">
+                <h2>{ format!("Deployment {} of version {} ", d.id, d.version) }{ badge(&l.status, &d.state) }</h2>
+                <p>{ format!("State: {}", d.state) }
+                    { d.active_side.as_ref().map(|s| format!(" (the {s} runs the guest)")).unwrap_or_default() }
+                    { format!(" — by {} at {}", d.created_by, d.created_at.format("%Y-%m-%d %H:%M:%S UTC")) }</p>
+                if let Some(e) = &d.error { <p class="error-box" role="alert" id="deploy-error">{ e }</p> }
+                if let Some(s) = &l.status {
+                    <table class="list" id="sides">
+                        <thead><tr><th>{ "Side" }</th><th>{ "Domain" }</th><th>{ "QEMU" }</th><th>{ "COLO" }</th><th>{ "Checkpoint delay" }</th></tr></thead>
+                        <tbody>{ for [("primary", &s.primary), ("secondary", &s.secondary)].into_iter().map(|(n, x)| html! {
+                            <tr><td>{ n }</td><td>{ &x.domain }</td><td>{ x.run_state.clone().unwrap_or_default() }</td>
+                            <td>{ x.colo_mode.clone().unwrap_or_default() }{ x.migration.as_ref().map(|m| format!(", migration {m}")).unwrap_or_default() }</td>
+                            <td>{ x.checkpoint_delay_ms.map(|d| format!("{d} ms")).unwrap_or_default() }</td></tr>
+                        }) }</tbody>
+                    </table>
+                }
+                <ol class="phases" id="phases">
+                    { for phases.iter().map(|ph| {
+                        let pct = (ph.done * 100).checked_div(ph.total).unwrap_or(100);
+                        html! {
+                            <li class={if ph.failed { "bad" } else if ph.done >= ph.total { "ok" } else { "" }} data-phase={ph.name.clone()}>
+                                <label for={format!("phase-{}", ph.name)}>{ &ph.title }</label>
+                                <progress id={format!("phase-{}", ph.name)} max="100" value={pct.to_string()}>{ format!("{pct}%") }</progress>
+                                <span>{ ph.label() }</span>
+                            </li>
+                        }
+                    }) }
+                </ol>
+                if can_deploy && deployed {
+                    <div class="actions" aria-label="Actions">
+                        { act("failover-to-secondary", "Fail over to the secondary") }
+                        { act("failover-to-primary", "Fail over to the primary") }
+                        <label><input type="checkbox" id="deploy-force" />{ " the other side is fenced (force)" }</label>
+                        { act("teardown", "Tear down") }
+                    </div>
+                }
+                <h3>{ "Steps" }</h3>
+                <table class="list" id="steps">
+                    <thead><tr><th>{ "#" }</th><th>{ "Run" }</th><th>{ "Phase" }</th><th>{ "Side" }</th><th>{ "Command" }</th><th>{ "ms" }</th><th>{ "Result" }</th></tr></thead>
+                    <tbody>{ for d.steps.iter().map(|s| html! {
+                        <tr class={if s.error.is_some() { "bad" } else { "" }}>
+                            <td>{ s.seq }</td><td>{ &s.run }</td><td>{ &s.phase }</td><td>{ &s.side }</td>
+                            <td><code>{ &s.command }</code></td>
+                            <td>{ format!("{:.1}", s.micros as f64 / 1000.0) }</td>
+                            <td>{ match (&s.error, s.skipped) { (Some(e), _) => format!("✖ {e}"), (None, true) => "skipped".to_owned(), (None, false) => "✔".to_owned() } }</td>
+                        </tr>
+                    }) }</tbody>
+                </table>
+            </section>
+        }
+    });
+    html! {
+        <main class="page">
+            <h1>{ format!("Deployments of configuration {cid}") }</h1>
+            { match &*message {
+                Some((true, t)) => html! { <p class="saved" role="status" id="deploy-message">{ t }</p> },
+                Some((false, t)) => html! { <p class="error-box" role="alert" id="deploy-message">{ t }</p> },
+                None => html! {},
+            } }
+            { form }
+            { for current_view }
+            if l.deployments.len() > 1 {
+                <h2>{ "Earlier deployments" }</h2>
+                <ul id="earlier">{ for l.deployments.iter().skip(1).map(|d| html! {
+                    <li>{ format!("{}: version {}, {} ({} → {})", d.id, d.version, d.state, d.primary_uri, d.secondary_uri) }</li>
+                }) }</ul>
+            }
+        </main>
+    }
+}
