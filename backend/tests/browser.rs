@@ -527,11 +527,31 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         "{confirms}"
     );
 
+    // The badge on the configurations list and in the editor.
+    b.goto(&format!("{base}/configurations")).expect("list");
+    b.wait_text("td.protection", "Protected")
+        .expect("list badge");
+    b.screenshot(&shot("configurations-protected"))
+        .expect("shot");
+    b.goto(&format!("{base}/configurations/{cid}"))
+        .expect("editor");
+    b.wait_text("#editor-protection", "Protected")
+        .expect("editor badge");
+    b.goto(&format!("{base}/configurations/{cid}/deployments"))
+        .expect("back");
+    b.wait_text("#protection", "Protected").expect("protected");
+    b.exec(
+        "window.__confirms = []; window.confirm = m => { window.__confirms.push(m); return true; }",
+        serde_json::json!([]),
+    )
+    .expect("confirm hook");
+
     stand
         .a
         .kill_qemu(common::stand::GUEST)
         .expect("kill the primary");
-    b.wait_text("#protection", "lost connection")
+    (0..2)
+        .find_map(|_| b.wait_text("#protection", "lost connection").ok())
         .expect("lost connection shown");
     b.click(&b.find("#action-failover-to-secondary").expect("failover"))
         .expect("failover");
@@ -543,7 +563,7 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         .exec("return window.__confirms", serde_json::json!([]))
         .expect("confirms");
     assert!(
-        confirms[1]
+        confirms[0]
             .as_str()
             .unwrap_or("")
             .contains("The secondary takes over"),

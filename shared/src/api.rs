@@ -125,6 +125,11 @@ pub struct ConfigurationSummary {
     pub updated_at: DateTime<Utc>,
     pub updated_by: String,
     pub archived_at: Option<DateTime<Utc>>,
+    /// The active deployment (queued, running, protected or failed over), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_state: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

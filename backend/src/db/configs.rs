@@ -38,6 +38,8 @@ pub struct ConfigSummary {
     pub updated_at: DateTime<Utc>,
     pub updated_by: String,
     pub archived_at: Option<DateTime<Utc>>,
+    pub deployment_id: Option<i64>,
+    pub deployment_state: Option<String>,
 }
 
 /// JSON text stored in a text column (documents, see migration 0010), checked when read.
@@ -113,6 +115,8 @@ impl From<ConfigSummary> for api::ConfigurationSummary {
             updated_at: c.updated_at,
             updated_by: c.updated_by,
             archived_at: c.archived_at,
+            deployment_id: c.deployment_id,
+            deployment_state: c.deployment_state,
         }
     }
 }
@@ -318,9 +322,12 @@ impl Db {
             "SELECT c.id, c.name, \
              coalesce(v.document::jsonb #>> '{hosts,primary,name}', '') AS primary_host, \
              coalesce(v.document::jsonb #>> '{hosts,secondary,name}', '') AS secondary_host, \
-             c.current_version, v.errors, v.warnings, v.created_at AS updated_at, v.author_name AS updated_by, c.archived_at \
+             c.current_version, v.errors, v.warnings, v.created_at AS updated_at, v.author_name AS updated_by, c.archived_at, \
+             d.id AS deployment_id, d.state AS deployment_state \
              FROM configurations c JOIN configuration_versions v \
              ON v.configuration_id = c.id AND v.version = c.current_version \
+             LEFT JOIN deployments d ON d.configuration_id = c.id \
+             AND d.state IN ('queued', 'running', 'protected', 'failed-over') \
              WHERE c.team_id = $1 AND ($2 OR c.archived_at IS NULL) ORDER BY c.name",
         )
         .bind(team_id)

@@ -211,6 +211,7 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                     <td><a href={Route::Editor(id).path()} onclick={open(id)}>{ name.clone() }</a>
                         if is_archived { <span class="tag">{ "archived" }</span> }</td>
                     <td>{ format!("{} → {}", c.primary_host, c.secondary_host) }</td>
+                    <td class="protection"><super::deploy::ProtectionBadge configuration={id} deployment={c.deployment_id} state={c.deployment_state.clone()} /></td>
                     <td>{ c.current_version }</td>
                     <td class={if e > 0 { "bad" } else { "good" }}>
                         { if e > 0 { format!("✖ {e} error(s)") } else { "✔ deployable".to_owned() } }
@@ -416,7 +417,7 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
             { create_form }
             <label class="inline"><input type="checkbox" id="show-archived" checked={*archived} onchange={toggle_archived} />{ " Show archived" }</label>
             <table class="list" id="configurations">
-                <thead><tr><th>{ "Name" }</th><th>{ "Hosts" }</th><th>{ "Version" }</th><th>{ "Findings" }</th><th>{ "Last change" }</th><th>{ "By" }</th><th><span class="sr">{ "Actions" }</span></th></tr></thead>
+                <thead><tr><th>{ "Name" }</th><th>{ "Hosts" }</th><th>{ "Protection" }</th><th>{ "Version" }</th><th>{ "Findings" }</th><th>{ "Last change" }</th><th>{ "By" }</th><th><span class="sr">{ "Actions" }</span></th></tr></thead>
                 <tbody>{ rows }</tbody>
             </table>
         </main>

@@ -383,3 +383,82 @@ pub fn Deployments(p: &DeployProps) -> Html {
         </main>
     }
 }
+
+#[derive(Properties, PartialEq)]
+pub struct BadgeProps {
+    pub configuration: i64,
+    pub deployment: Option<i64>,
+    pub state: Option<String>,
+}
+
+/// A configuration's protection in the list: read from both hosts for a deployed pair (again
+/// every 10 s), the deployment's state otherwise; a link to the deployments page.
+#[component]
+pub fn ProtectionBadge(p: &BadgeProps) -> Html {
+    let status = use_state(|| None::<wire::ProtectionStatus>);
+    let tick = use_state(|| 0u32);
+    let deployed = matches!(p.state.as_deref(), Some("protected" | "failed-over"));
+    {
+        let (status, tick) = (status.clone(), tick.clone());
+        use_effect_with((p.deployment, deployed, *tick), move |(d, deployed, _)| {
+            let timer = d.filter(|_| *deployed).map(|did| {
+                let status = status.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Ok(s) = api::get(&format!("/api/v1/deployments/{did}/status")).await {
+                        status.set(Some(s));
+                    }
+                });
+                gloo_timers::callback::Timeout::new(10_000, move || tick.set(*tick + 1))
+            });
+            move || drop(timer)
+        });
+    }
+    let href = crate::route::Route::Deployments(p.configuration).path();
+    let label = match (&*status, p.state.as_deref()) {
+        (Some(s), _) if deployed => {
+            return html! {
+                <a href={href} class={if s.protected { "badge good" } else { "badge bad" }}>
+                    { if s.protected { "✔ Protected".to_owned() } else { format!("⚠ {}", s.summary) } }
+                </a>
+            }
+        }
+        (_, Some("queued" | "running")) => "deploying…",
+        (_, Some(_)) => "checking…",
+        (_, None) => "not deployed",
+    };
+    html! { <a href={href} class="badge">{ label }</a> }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct EditorBadgeProps {
+    pub configuration: i64,
+}
+
+/// The protection badge for the editor: finds the configuration's active deployment first.
+#[component]
+pub fn EditorBadge(p: &EditorBadgeProps) -> Html {
+    let found = use_state(|| None::<(Option<i64>, Option<String>)>);
+    {
+        let found = found.clone();
+        use_effect_with(p.configuration, move |cid| {
+            let cid = *cid;
+            wasm_bindgen_futures::spawn_local(async move {
+                let list: Result<wire::DeploymentList, _> =
+                    api::get(&format!("/api/v1/configurations/{cid}/deployments")).await;
+                let d = list.ok().and_then(|l| {
+                    l.deployments
+                        .into_iter()
+                        .find(|d| active(&d.state))
+                        .map(|d| (Some(d.id), Some(d.state)))
+                });
+                found.set(Some(d.unwrap_or((None, None))));
+            });
+        });
+    }
+    match &*found {
+        Some((d, st)) => html! {
+            <ProtectionBadge configuration={p.configuration} deployment={*d} state={st.clone()} />
+        },
+        None => html! {},
+    }
+}

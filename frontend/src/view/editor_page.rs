@@ -488,6 +488,7 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
                 if let Some(s) = &*stored {
                     <a class="button" id="history-link" href={Route::History(s.id).path()}>{ "History" }</a>
                     <a class="button" id="deployments-link" href={Route::Deployments(s.id).path()}>{ "Deploy" }</a>
+                    <span id="editor-protection"><super::deploy::EditorBadge configuration={s.id} /></span>
                     if can_save && p.version.is_none() {
                         <super::templates::SaveAsTemplate configuration={s.id} version={s.base_version}
                             document={Rc::new(s.base.clone())}
