@@ -12,6 +12,7 @@ use lockstep_shared::model::{NicModel, NicSource};
 use lockstep_shared::wizard::NicSpec;
 use lockstep_tests::colo::{has_pattern, MIB};
 use serde_json::json;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Writes through the primary guest's disk device (the quorum: local image and the NBD leg),
@@ -491,4 +492,95 @@ fn a_server_killed_during_a_deploy_leaves_no_job_running_and_nothing_on_the_host
         .expect("teardown");
     assert_eq!(r.status, 200, "{}", r.body);
     stand.assert_no_domains();
+}
+
+#[test]
+fn the_secondary_libvirt_lost_mid_deploy_fails_the_step_and_teardown_cleans_up_later() {
+    let test =
+        "deploy::the_secondary_libvirt_lost_mid_deploy_fails_the_step_and_teardown_cleans_up_later";
+    need_postgres!(test);
+    if !can_run(test) {
+        return;
+    }
+    let stand = Stand::new("deploy-lost", 1, None, true);
+    let server = Server::start();
+    let (mut dora, cid, body) = register(&server, &stand);
+    let r = dora
+        .send(
+            "POST",
+            &format!("/api/v1/configurations/{cid}/deployments"),
+            &body,
+        )
+        .expect("deploy");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let did = r.json()["id"].as_i64().expect("id");
+    // Once the secondary runs, its host's libvirt goes away.
+    until(60, "the secondary started", || {
+        let d = dora
+            .get(&format!("/api/v1/deployments/{did}"))
+            .expect("get")
+            .json();
+        d["steps"]
+            .as_array()
+            .is_some_and(|s| {
+                s.iter().any(|s| {
+                    s["side"] == "secondary"
+                        && s["command"].as_str().unwrap_or("").starts_with("define")
+                })
+            })
+            .then_some(())
+    });
+    stand
+        .b
+        .stop_daemon()
+        .expect("stop the secondary's libvirtd");
+    let d = until(60, "the job ends", || {
+        let d = dora
+            .get(&format!("/api/v1/deployments/{did}"))
+            .expect("get")
+            .json();
+        (!["queued", "running"].contains(&d["state"].as_str().unwrap_or_default())).then_some(d)
+    });
+    let why = d["error"].as_str().unwrap_or_default().to_owned();
+    eprintln!("the deployment failed: {why}");
+    assert_eq!(d["state"], "failed", "{d:#}");
+    // It names the step, the side and host, and libvirt's own words.
+    assert!(
+        why.contains("secondary on") && why.contains(&stand.b.uri),
+        "{why}"
+    );
+    let failed = d["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| !s["error"].is_null())
+        .cloned()
+        .expect("a failed step");
+    assert_eq!(failed["side"], "secondary", "{failed:#}");
+    // The primary's host is clean; the secondary's could not be reached, and says so.
+    let primary = Command::new("virsh")
+        .args(["-c", &stand.a.uri, "list", "--all", "--name"])
+        .output()
+        .expect("virsh");
+    assert_eq!(String::from_utf8_lossy(&primary.stdout).trim(), "");
+    assert!(why.contains("could not remove"), "{why}");
+    // Once the host answers again, a teardown of the failed deployment removes what is left.
+    stand
+        .b
+        .start_daemon()
+        .expect("start the secondary's libvirtd again");
+    let r = dora
+        .send(
+            "POST",
+            &format!("/api/v1/deployments/{did}/actions"),
+            &json!({"action": "teardown"}),
+        )
+        .expect("teardown");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["state"], "torn-down");
+    stand.assert_no_domains();
+    let left: Vec<_> = std::fs::read_dir(stand.dir.join("overlays"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "overlays left: {left:?}");
 }

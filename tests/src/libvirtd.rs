@@ -152,6 +152,51 @@ impl Libvirtd {
         Ok(())
     }
 
+    /// Stops libvirtd (its QEMUs keep running, as when the daemon crashes or the host's
+    /// management network goes away); the URI stops answering.
+    pub fn stop_daemon(&self) -> Result<()> {
+        let pid = std::fs::read_to_string(self.root.join("run/libvirtd.pid"))?;
+        let st = Command::new("kill").args(["-9", pid.trim()]).status()?;
+        if !st.success() {
+            bail!("kill libvirtd {pid} failed");
+        }
+        let _ = std::fs::remove_file(self.root.join("run/libvirt/libvirt-sock"));
+        Ok(())
+    }
+
+    /// Starts libvirtd again in the same namespace; it finds the QEMUs still running.
+    pub fn start_daemon(&self) -> Result<()> {
+        let st = Command::new("nsenter")
+            .args([
+                "--target",
+                &self.keeper.id().to_string(),
+                "--mount",
+                "libvirtd",
+                "-d",
+            ])
+            .args([
+                "-f",
+                "/etc/libvirt/libvirtd.conf",
+                "-p",
+                "/run/libvirtd.pid",
+            ])
+            .status()
+            .context("run nsenter")?;
+        if !st.success() {
+            bail!("libvirtd did not start again");
+        }
+        let out = Command::new("virsh")
+            .args(["-c", &self.uri, "version"])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "libvirtd does not answer again: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
     /// libvirtd's log and the QEMU logs.
     pub fn log(&self) -> String {
         let mut out = std::fs::read_to_string(self.root.join("var/log/libvirt/libvirtd.log"))

@@ -264,13 +264,21 @@ impl<'a> Runner<'a> {
             } => {
                 let cmd = qmp_json(command).ok_or("cannot wait on qmp_capabilities")?;
                 let start = Instant::now();
+                let name = self.name();
                 loop {
-                    let last = match self.qmp(side, &cmd) {
+                    // QEMU's own error replies may pass (a job not there yet); libvirt failing
+                    // to reach the host or the domain ends the step at once.
+                    let reply = self
+                        .pair
+                        .host(side)
+                        .qmp(&name, &cmd)
+                        .map_err(|e| e.to_string())?;
+                    let last = match reply {
                         Ok(reply) => match until.check(&reply) {
                             Ok(()) => return Ok(Some(reply.to_string())),
                             Err(e) => e,
                         },
-                        Err(e) => e,
+                        Err(e) => format!("QEMU: {e}"),
                     };
                     if start.elapsed() >= Duration::from_millis(*timeout_ms) {
                         return Err(format!("timed out after {timeout_ms} ms: {last}"));

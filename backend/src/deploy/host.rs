@@ -10,6 +10,7 @@ use std::time::Instant;
 use virt::connect::Connect;
 use virt::domain::{Domain, DomainState};
 use virt::enumutil::Enum;
+use virt::error::ErrorNumber;
 use virt::storage_pool::StoragePool;
 use virt::storage_vol::StorageVol;
 
@@ -140,12 +141,23 @@ impl Host {
         })
     }
 
-    fn domain(&self, name: &str) -> Option<Domain> {
-        self.conn.lookup_domain_by_name(name).ok()
+    /// The domain, `None` when libvirt says there is none; any other failure (the host gone,
+    /// say) is an error, never taken for "absent".
+    fn domain(&self, name: &str) -> Result<Option<Domain>> {
+        match self.conn.lookup_domain_by_name(name) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.code() == Enum::Known(ErrorNumber::NoDomain) => Ok(None),
+            Err(e) => Err(self.lost(e)),
+        }
+    }
+
+    /// An error of this host, naming it.
+    fn lost(&self, e: virt::error::Error) -> HostError {
+        HostError(format!("{} ({})", e.message(), self.uri))
     }
 
     pub fn state(&self, name: &str) -> Result<DomState> {
-        let Some(d) = self.domain(name) else {
+        let Some(d) = self.domain(name)? else {
             return Ok(DomState::Absent);
         };
         Ok(match d.info()?.state {
@@ -173,7 +185,7 @@ impl Host {
 
     /// Stops the domain at once (if it runs) and removes its definition (if any).
     pub fn remove_domain(&self, name: &str) -> Result<()> {
-        let Some(d) = self.domain(name) else {
+        let Some(d) = self.domain(name)? else {
             return Ok(());
         };
         if d.is_active()? {
@@ -186,7 +198,7 @@ impl Host {
     /// Sends one QMP command through libvirt; `Ok(Err(..))` is QEMU's own error reply.
     pub fn qmp(&self, name: &str, command: &Value) -> Result<std::result::Result<Value, String>> {
         let d = self
-            .domain(name)
+            .domain(name)?
             .ok_or_else(|| HostError(format!("no domain '{name}' on {}", self.uri)))?;
         let reply = d.qemu_monitor_command(&command.to_string(), 0)?;
         let v: Value = serde_json::from_str(&reply)
@@ -236,10 +248,19 @@ impl Host {
     /// The volume at `path`; `None` when it or its directory does not exist.
     fn volume(&mut self, path: &str) -> Result<Option<StorageVol>> {
         let (dir, _) = split(path)?;
-        if self.pool(dir, false).is_err() {
-            return Ok(None);
+        if let Err(e) = self.pool(dir, false) {
+            // A directory that is not there holds no image; a host that stopped answering is
+            // an error.
+            return match self.conn.is_alive() {
+                Ok(true) => Ok(None),
+                _ => Err(HostError(format!("{e} ({})", self.uri))),
+            };
         }
-        Ok(self.conn.lookup_storage_vol_by_path(path).ok())
+        match self.conn.lookup_storage_vol_by_path(path) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.code() == Enum::Known(ErrorNumber::NoStorageVolume) => Ok(None),
+            Err(e) => Err(self.lost(e)),
+        }
     }
 
     /// The image's kind (file or block), format and virtual size, or `None` if there is none.

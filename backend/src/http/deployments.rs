@@ -290,7 +290,9 @@ pub async fn deployment_status(
 
 /// Runs an action on a deployed pair (deployer): `failover-to-secondary`,
 /// `failover-to-primary` (refused while the side being left still answers, unless `force`)
-/// or `teardown`. Every step is recorded; the action and its outcome are audited.
+/// or `teardown` (also of a failed deployment, to remove what its undo could not reach, while
+/// no newer deployment of the configuration is active). Every step is recorded; the action and
+/// its outcome are audited.
 #[utoipa::path(tag = "deployments", request_body = schema::DeploymentAction, responses((status = 200, body = schema::Deployment), (status = 409, description = "the action is not possible now: the side being left still answers, or the pair is not deployed")))]
 #[post("/deployments/{id}/actions")]
 pub async fn deployment_action(
@@ -316,7 +318,27 @@ pub async fn deployment_action(
             })
         }
     };
-    if !["protected", "failed-over"].contains(&d.state.as_str()) {
+    // A failed deploy whose undo could not reach a host may have left something there; a
+    // teardown removes it once the host answers again, unless a newer deployment of the
+    // configuration is active (it would be removed too: same guest, same hosts).
+    let cleanup = run == "teardown" && d.state == "failed";
+    if cleanup {
+        if let Some(a) = state
+            .db
+            .deployments(d.configuration_id)
+            .await?
+            .into_iter()
+            .find(|x| deployments::ACTIVE.contains(&x.state.as_str()))
+        {
+            return Err(AppError::Conflict {
+                message: format!(
+                    "deployment {} of this configuration is active ({}); tear that one down instead",
+                    a.id, a.state
+                ),
+                details: json!({ "deployment_id": a.id }),
+            });
+        }
+    } else if !["protected", "failed-over"].contains(&d.state.as_str()) {
         return Err(AppError::Conflict {
             message: format!(
                 "deployment {} is {}; {run} needs a deployed pair",

@@ -349,6 +349,9 @@ pub fn Deployments(p: &DeployProps) -> Html {
                         { act("teardown", "Tear down") }
                     </div>
                 }
+                if can_deploy && d.state == "failed" {
+                    <div class="actions" aria-label="Actions">{ act("teardown", "Remove what is left on the hosts") }</div>
+                }
                 <h3>{ "Steps" }</h3>
                 <table class="list" id="steps">
                     <thead><tr><th>{ "#" }</th><th>{ "Run" }</th><th>{ "Phase" }</th><th>{ "Side" }</th><th>{ "Command" }</th><th>{ "ms" }</th><th>{ "Result" }</th></tr></thead>
