@@ -218,6 +218,49 @@ fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// `POST` a deployment of the registered stand; its id.
+fn start_deploy(c: &mut lockstep_tests::http::Client, cid: i64, body: &serde_json::Value) -> i64 {
+    let r = c
+        .send(
+            "POST",
+            &format!("/api/v1/configurations/{cid}/deployments"),
+            body,
+        )
+        .expect("deploy");
+    assert_eq!(r.status, 202, "{}", r.body);
+    r.json()["id"].as_i64().expect("id")
+}
+
+/// The deployment once it is no longer queued or running.
+fn ended(c: &mut lockstep_tests::http::Client, did: i64) -> serde_json::Value {
+    until(90, "the deployment ends", || {
+        let d = c
+            .get(&format!("/api/v1/deployments/{did}"))
+            .expect("get")
+            .json();
+        (!["queued", "running"].contains(&d["state"].as_str().unwrap_or_default())).then_some(d)
+    })
+}
+
+/// The deployment once its secondary domain was started.
+fn secondary_started(c: &mut lockstep_tests::http::Client, did: i64) -> serde_json::Value {
+    until(60, "the secondary started", || {
+        let d = c
+            .get(&format!("/api/v1/deployments/{did}"))
+            .expect("get")
+            .json();
+        d["steps"]
+            .as_array()
+            .is_some_and(|s| {
+                s.iter().any(|s| {
+                    s["side"] == "secondary"
+                        && s["command"].as_str().unwrap_or("").starts_with("define")
+                })
+            })
+            .then_some(d)
+    })
+}
+
 #[test]
 fn the_api_deploys_reports_status_fails_over_and_tears_down() {
     need_postgres!("deploy::the_api_deploys_reports_status_fails_over_and_tears_down");
@@ -251,15 +294,7 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
     assert_eq!(r.status, 403, "{}", r.body);
 
     let t = Instant::now();
-    let r = dora
-        .send(
-            "POST",
-            &format!("/api/v1/configurations/{cid}/deployments"),
-            &body,
-        )
-        .expect("deploy");
-    assert_eq!(r.status, 202, "{}", r.body);
-    let did = r.json()["id"].as_i64().expect("id");
+    let did = start_deploy(&mut dora, cid, &body);
     // One active deployment per configuration.
     let r = dora
         .send(
@@ -287,13 +322,7 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
         .expect("a state event");
     assert_eq!(last_state["state"], "protected", "{}", events.body);
     assert!(steps_seen >= 30, "{steps_seen} step events");
-    let d = until(90, "the deployment ends", || {
-        let d = dora
-            .get(&format!("/api/v1/deployments/{did}"))
-            .expect("get")
-            .json();
-        (!["queued", "running"].contains(&d["state"].as_str().unwrap_or_default())).then_some(d)
-    });
+    let d = ended(&mut dora, did);
     eprintln!("API deploy to {}: {:?}", d["state"], t.elapsed());
     assert_eq!(d["state"], "protected", "{d:#}\n{}", stand.logs());
     let steps = d["steps"].as_array().expect("steps");
@@ -409,27 +438,9 @@ fn a_server_killed_during_a_deploy_leaves_no_job_running_and_nothing_on_the_host
     let stand = Stand::new("deploy-kill", 1, None, true);
     let mut server = Server::start();
     let (mut dora, cid, body) = register(&server, &stand);
-    let r = dora
-        .send(
-            "POST",
-            &format!("/api/v1/configurations/{cid}/deployments"),
-            &body,
-        )
-        .expect("deploy");
-    assert_eq!(r.status, 202, "{}", r.body);
-    let did = r.json()["id"].as_i64().expect("id");
+    let did = start_deploy(&mut dora, cid, &body);
     // Once the secondary runs (a domain exists on host b), kill the server.
-    let before = until(60, "the secondary started", || {
-        let d = dora
-            .get(&format!("/api/v1/deployments/{did}"))
-            .expect("get")
-            .json();
-        let started = d["steps"].as_array().is_some_and(|s| {
-            s.iter()
-                .any(|s| s["command"].as_str().unwrap_or("").starts_with("define"))
-        });
-        started.then_some(d)
-    });
+    let before = secondary_started(&mut dora, did);
     server.restart();
     eprintln!(
         "server killed at step {} ({})",
@@ -437,13 +448,7 @@ fn a_server_killed_during_a_deploy_leaves_no_job_running_and_nothing_on_the_host
         before["state"]
     );
     let mut dora = server.as_user("dora");
-    let d = until(90, "the job ends", || {
-        let d = dora
-            .get(&format!("/api/v1/deployments/{did}"))
-            .expect("get")
-            .json();
-        (!["queued", "running"].contains(&d["state"].as_str().unwrap_or_default())).then_some(d)
-    });
+    let d = ended(&mut dora, did);
     if before["state"] == "running" {
         assert_eq!(d["state"], "failed", "{d:#}");
         let why = d["error"].as_str().unwrap_or_default();
@@ -455,9 +460,8 @@ fn a_server_killed_during_a_deploy_leaves_no_job_running_and_nothing_on_the_host
     } else {
         assert_eq!(d["state"], "protected", "{d:#}");
     }
-    // The configuration is not stuck: it deploys again (after a teardown if it had finished).
-    if d["state"] == "protected" {
-        let r = dora
+    let teardown = |c: &mut lockstep_tests::http::Client, did: i64| {
+        let r = c
             .send(
                 "POST",
                 &format!("/api/v1/deployments/{did}/actions"),
@@ -465,32 +469,15 @@ fn a_server_killed_during_a_deploy_leaves_no_job_running_and_nothing_on_the_host
             )
             .expect("teardown");
         assert_eq!(r.status, 200, "{}", r.body);
+    };
+    // The configuration is not stuck: it deploys again (after a teardown if it had finished).
+    if d["state"] == "protected" {
+        teardown(&mut dora, did);
     }
-    let r = dora
-        .send(
-            "POST",
-            &format!("/api/v1/configurations/{cid}/deployments"),
-            &body,
-        )
-        .expect("deploy again");
-    assert_eq!(r.status, 202, "{}", r.body);
-    let again = r.json()["id"].as_i64().expect("id");
-    let d = until(90, "the second deployment ends", || {
-        let d = dora
-            .get(&format!("/api/v1/deployments/{again}"))
-            .expect("get")
-            .json();
-        (!["queued", "running"].contains(&d["state"].as_str().unwrap_or_default())).then_some(d)
-    });
+    let again = start_deploy(&mut dora, cid, &body);
+    let d = ended(&mut dora, again);
     assert_eq!(d["state"], "protected", "{d:#}\n{}", stand.logs());
-    let r = dora
-        .send(
-            "POST",
-            &format!("/api/v1/deployments/{again}/actions"),
-            &json!({"action": "teardown"}),
-        )
-        .expect("teardown");
-    assert_eq!(r.status, 200, "{}", r.body);
+    teardown(&mut dora, again);
     stand.assert_no_domains();
 }
 
@@ -505,42 +492,14 @@ fn the_secondary_libvirt_lost_mid_deploy_fails_the_step_and_teardown_cleans_up_l
     let stand = Stand::new("deploy-lost", 1, None, true);
     let server = Server::start();
     let (mut dora, cid, body) = register(&server, &stand);
-    let r = dora
-        .send(
-            "POST",
-            &format!("/api/v1/configurations/{cid}/deployments"),
-            &body,
-        )
-        .expect("deploy");
-    assert_eq!(r.status, 202, "{}", r.body);
-    let did = r.json()["id"].as_i64().expect("id");
+    let did = start_deploy(&mut dora, cid, &body);
     // Once the secondary runs, its host's libvirt goes away.
-    until(60, "the secondary started", || {
-        let d = dora
-            .get(&format!("/api/v1/deployments/{did}"))
-            .expect("get")
-            .json();
-        d["steps"]
-            .as_array()
-            .is_some_and(|s| {
-                s.iter().any(|s| {
-                    s["side"] == "secondary"
-                        && s["command"].as_str().unwrap_or("").starts_with("define")
-                })
-            })
-            .then_some(())
-    });
+    secondary_started(&mut dora, did);
     stand
         .b
         .stop_daemon()
         .expect("stop the secondary's libvirtd");
-    let d = until(60, "the job ends", || {
-        let d = dora
-            .get(&format!("/api/v1/deployments/{did}"))
-            .expect("get")
-            .json();
-        (!["queued", "running"].contains(&d["state"].as_str().unwrap_or_default())).then_some(d)
-    });
+    let d = ended(&mut dora, did);
     let why = d["error"].as_str().unwrap_or_default().to_owned();
     eprintln!("the deployment failed: {why}");
     assert_eq!(d["state"], "failed", "{d:#}");
