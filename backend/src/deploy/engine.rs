@@ -404,6 +404,102 @@ fn check(side: Option<Side>, host: &str, what: &str, res: Result<String, String>
     }
 }
 
+/// What one host's facts say about running this document's side there.
+pub fn host_checks(
+    doc: &lockstep_shared::model::Document,
+    side: Side,
+    uri: &str,
+    facts: &super::host::Facts,
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    let ram = doc.guest.memory_mib * 1024 * 1024;
+    out.push(check(
+        Some(side),
+        uri,
+        "KVM",
+        if facts.kvm {
+            Ok("KVM guests supported".to_owned())
+        } else {
+            Err(
+                "no KVM: COLO checkpoints need it (under TCG QEMU deadlocks at the first \
+                 checkpoint); enable virtualisation and load kvm"
+                    .to_owned(),
+            )
+        },
+    ));
+    let (a, b, c) = facts.qemu;
+    out.push(check(
+        Some(side),
+        uri,
+        "QEMU version",
+        match known_broken(facts.qemu) {
+            Some(why) => Err(format!("QEMU {a}.{b}.{c}: {why}")),
+            None => Ok(format!("QEMU {a}.{b}.{c}")),
+        },
+    ));
+    out.push(check(
+        Some(side),
+        uri,
+        "emulator",
+        if facts.emulators.contains(&doc.guest.emulator) {
+            Ok(doc.guest.emulator.clone())
+        } else {
+            Err(format!(
+                "'{}' is not an emulator this host's libvirt lists ({}); set the document's \
+                 emulator to one of them",
+                doc.guest.emulator,
+                facts.emulators.join(", ")
+            ))
+        },
+    ));
+    let need = match side {
+        Side::Primary => ram,
+        Side::Secondary => 2 * ram,
+    };
+    out.push(check(
+        Some(side),
+        uri,
+        "memory",
+        if facts.free_memory >= need {
+            Ok(format!(
+                "{} MiB free, {} MiB needed",
+                facts.free_memory >> 20,
+                need >> 20
+            ))
+        } else {
+            Err(format!(
+                "{} MiB free, {} MiB needed{}; free memory or use a smaller guest",
+                facts.free_memory >> 20,
+                need >> 20,
+                if side == Side::Secondary {
+                    " (the secondary keeps a second copy of guest RAM)"
+                } else {
+                    ""
+                }
+            ))
+        },
+    ));
+    out
+}
+
+/// Whether both hosts run the same QEMU.
+pub fn same_qemu(uri: &str, p: (u32, u32, u32), s: (u32, u32, u32)) -> Check {
+    check(
+        None,
+        uri,
+        "same QEMU",
+        if p == s {
+            Ok(format!("{}.{}.{} on both", p.0, p.1, p.2))
+        } else {
+            Err(format!(
+                "primary has QEMU {}.{}.{}, secondary {}.{}.{}: the migration stream and \
+                 COLO need the same version on both; install the same QEMU on both hosts",
+                p.0, p.1, p.2, s.0, s.1, s.2
+            ))
+        },
+    )
+}
+
 /// Checks both hosts before anything changes: reachable (the caller opened them), distinct,
 /// KVM, one QEMU version that is not known-broken, the document's emulator is one the host's
 /// libvirt lists, no domain of that name, memory headroom, the images as the document says.
@@ -427,7 +523,6 @@ pub fn preflight(v: &Validated, pair: &mut Pair) -> Vec<Check> {
         },
     ));
     let mut versions = Vec::new();
-    let ram = doc.guest.memory_mib * 1024 * 1024;
     for side in [Side::Primary, Side::Secondary] {
         let h = pair.host(side);
         let uri = h.uri.clone();
@@ -438,73 +533,8 @@ pub fn preflight(v: &Validated, pair: &mut Pair) -> Vec<Check> {
                 continue;
             }
         };
-        out.push(check(
-            Some(side),
-            &uri,
-            "KVM",
-            if facts.kvm {
-                Ok("KVM guests supported".to_owned())
-            } else {
-                Err(
-                    "no KVM: COLO checkpoints need it (under TCG QEMU deadlocks at the first \
-                     checkpoint); enable virtualisation and load kvm"
-                        .to_owned(),
-                )
-            },
-        ));
-        let (a, b, c) = facts.qemu;
-        out.push(check(
-            Some(side),
-            &uri,
-            "QEMU version",
-            match known_broken(facts.qemu) {
-                Some(why) => Err(format!("QEMU {a}.{b}.{c}: {why}")),
-                None => Ok(format!("QEMU {a}.{b}.{c}")),
-            },
-        ));
         versions.push(facts.qemu);
-        out.push(check(
-            Some(side),
-            &uri,
-            "emulator",
-            if facts.emulators.contains(&doc.guest.emulator) {
-                Ok(doc.guest.emulator.clone())
-            } else {
-                Err(format!(
-                    "'{}' is not an emulator this host's libvirt lists ({}); set the document's \
-                     emulator to one of them",
-                    doc.guest.emulator,
-                    facts.emulators.join(", ")
-                ))
-            },
-        ));
-        let need = match side {
-            Side::Primary => ram,
-            Side::Secondary => 2 * ram,
-        };
-        out.push(check(
-            Some(side),
-            &uri,
-            "memory",
-            if facts.free_memory >= need {
-                Ok(format!(
-                    "{} MiB free, {} MiB needed",
-                    facts.free_memory >> 20,
-                    need >> 20
-                ))
-            } else {
-                Err(format!(
-                    "{} MiB free, {} MiB needed{}; free memory or use a smaller guest",
-                    facts.free_memory >> 20,
-                    need >> 20,
-                    if side == Side::Secondary {
-                        " (the secondary keeps a second copy of guest RAM)"
-                    } else {
-                        ""
-                    }
-                ))
-            },
-        ));
+        out.extend(host_checks(doc, side, &uri, &facts));
         out.push(check(
             Some(side),
             &uri,
@@ -520,20 +550,7 @@ pub fn preflight(v: &Validated, pair: &mut Pair) -> Vec<Check> {
         ));
     }
     if let [p, s] = versions[..] {
-        out.push(check(
-            None,
-            &pair.primary.uri,
-            "same QEMU",
-            if p == s {
-                Ok(format!("{}.{}.{} on both", p.0, p.1, p.2))
-            } else {
-                Err(format!(
-                    "primary has QEMU {}.{}.{}, secondary {}.{}.{}: the migration stream and \
-                     COLO need the same version on both; install the same QEMU on both hosts",
-                    p.0, p.1, p.2, s.0, s.1, s.2
-                ))
-            },
-        ));
+        out.push(same_qemu(&pair.primary.uri, p, s));
     }
     // The images, as the plan's preflight phase checks them.
     let plan = plan::build(v);
@@ -664,6 +681,74 @@ mod tests {
         assert!(known_broken((10, 1, 0)).is_some());
         assert!(known_broken((7, 2, 22)).is_none());
         assert!(known_broken((10, 2, 0)).is_none());
+    }
+
+    fn doc() -> lockstep_shared::model::Document {
+        let text = include_str!("../../../test-data/one-disk-raw/input.json");
+        lockstep_shared::Document::from_json(text).expect("corpus document")
+    }
+
+    fn facts() -> crate::deploy::host::Facts {
+        crate::deploy::host::Facts {
+            qemu: (7, 2, 22),
+            libvirt: (9, 0, 0),
+            kvm: true,
+            emulators: vec![doc().guest.emulator],
+            free_memory: 8 << 30,
+        }
+    }
+
+    fn failed(c: &[Check]) -> Vec<&str> {
+        c.iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.what.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn host_facts_are_checked_with_the_reason() {
+        let d = doc();
+        assert!(failed(&host_checks(&d, Side::Primary, "u", &facts())).is_empty());
+        let broken = crate::deploy::host::Facts {
+            qemu: (10, 0, 2),
+            ..facts()
+        };
+        let c = host_checks(&d, Side::Primary, "u", &broken);
+        assert_eq!(failed(&c), ["QEMU version"]);
+        assert!(c.iter().any(|c| c.detail.contains("never enter COLO")));
+        let other = crate::deploy::host::Facts {
+            emulators: vec!["/opt/other/qemu".to_owned()],
+            kvm: false,
+            ..facts()
+        };
+        assert_eq!(
+            failed(&host_checks(&d, Side::Secondary, "u", &other)),
+            ["KVM", "emulator"]
+        );
+        // The secondary needs twice the guest's memory.
+        let ram = d.guest.memory_mib << 20;
+        let tight = crate::deploy::host::Facts {
+            free_memory: ram + ram / 2,
+            ..facts()
+        };
+        assert!(failed(&host_checks(&d, Side::Primary, "u", &tight)).is_empty());
+        let c = host_checks(&d, Side::Secondary, "u", &tight);
+        assert_eq!(failed(&c), ["memory"]);
+        assert!(c
+            .iter()
+            .any(|c| c.detail.contains("second copy of guest RAM")));
+    }
+
+    #[test]
+    fn different_qemus_are_refused() {
+        assert!(same_qemu("u", (7, 2, 22), (7, 2, 22)).ok);
+        let c = same_qemu("u", (7, 2, 22), (8, 2, 0));
+        assert!(!c.ok);
+        assert!(
+            c.detail.contains("7.2.22") && c.detail.contains("8.2.0"),
+            "{}",
+            c.detail
+        );
     }
 
     #[test]
