@@ -34,10 +34,10 @@ pub fn progress(plan: &Plan, steps: &[DeploymentStep]) -> Vec<PhaseProgress> {
         .map(|p| {
             let mine: Vec<&DeploymentStep> = steps
                 .iter()
-                .filter(|s| s.run == "deploy" && s.phase == p.name)
+                .filter(|s| s.run == "deploy" && s.phase == p.name.as_str())
                 .collect();
             PhaseProgress {
-                name: p.name.to_owned(),
+                name: p.name.as_str().to_owned(),
                 title: p.title.to_owned(),
                 done: mine.iter().filter(|s| s.error.is_none()).count(),
                 total: p.steps.len(),
@@ -104,14 +104,17 @@ mod tests {
         let v = Validated::new(doc).expect("valid");
         let p = plan::build(&v);
         let first = &p.phases[0];
-        let steps = vec![step(1, first.name, None), step(2, first.name, None)];
+        let steps = vec![
+            step(1, first.name.as_str(), None),
+            step(2, first.name.as_str(), None),
+        ];
         let got = progress(&p, &steps);
         assert_eq!(got.len(), p.phases.len());
         assert_eq!(got[0].done, 2);
         assert_eq!(got[0].total, first.steps.len());
         assert!(!got[0].failed);
         assert_eq!(got[1].done, 0);
-        let failed = vec![step(1, first.name, Some("no image"))];
+        let failed = vec![step(1, first.name.as_str(), Some("no image"))];
         assert!(progress(&p, &failed)[0].failed);
         assert_eq!(progress(&p, &failed)[0].label(), "failed");
         assert!(consequence("failover-to-secondary", true).contains("fenced"));

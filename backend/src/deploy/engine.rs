@@ -10,7 +10,7 @@
 use super::host::{DomState, Host, HostError};
 use lockstep_shared::model::{Side, Storage};
 use lockstep_shared::render::libvirt::domain_xml;
-use lockstep_shared::render::plan::{self, Action, HostOp, Step};
+use lockstep_shared::render::plan::{self, Action, HostOp, PhaseName, Step};
 use lockstep_shared::render::qmp::QmpCommand;
 use lockstep_shared::render::Validated;
 use serde::Serialize;
@@ -185,7 +185,7 @@ impl<'a> Runner<'a> {
             };
             let rec = StepRecord {
                 n: s.n,
-                phase: s.phase.to_owned(),
+                phase: s.phase.as_str().to_owned(),
                 side: s.side,
                 host: self.pair.host(s.side).uri.clone(),
                 command: describe(&s.action),
@@ -554,7 +554,7 @@ pub fn preflight(v: &Validated, pair: &mut Pair) -> Vec<Check> {
     }
     // The images, as the plan's preflight phase checks them.
     let plan = plan::build(v);
-    if let Some(phase) = plan.phases.iter().find(|p| p.name == "preflight") {
+    if let Some(phase) = plan.phases.iter().find(|p| p.name == PhaseName::Preflight) {
         for s in &phase.steps {
             let Action::Host { op, .. } = &s.action else {
                 continue;

@@ -73,7 +73,13 @@ fn rendered(doc: &Document) -> (String, String) {
                 .iter()
                 .flat_map(|p| {
                     p.steps.iter().map(move |s| {
-                        format!("{} {} {}: {}", s.n, p.name, s.side.as_str(), step_text(s))
+                        format!(
+                            "{} {} {}: {}",
+                            s.n,
+                            p.name.as_str(),
+                            s.side.as_str(),
+                            step_text(s)
+                        )
                     })
                 })
                 .collect();

@@ -1,0 +1,204 @@
+//! The runbooks on a deployed pair: fail over to the secondary or to the primary, re-protect
+//! onto the secondary host, tear down.
+
+use super::steps::*;
+use super::{HostOp, PhaseName, Step};
+use crate::model::Side;
+use crate::render::names::ProxyNames;
+use crate::render::qemu;
+use crate::render::qmp::*;
+use crate::render::Validated;
+use serde_json::json;
+
+pub(super) fn failover_to_secondary(v: &Validated) -> Vec<Step> {
+    let mut s = Steps::new(v);
+    s.phase = PhaseName::Failover;
+    let sec = Side::Secondary;
+    s.qmp(
+        sec,
+        QmpCommand::NbdServerStop,
+        "stop receiving the dead primary's writes",
+    );
+    s.qmp(
+        sec,
+        QmpCommand::XColoLostHeartbeat,
+        "take over: the active overlay is committed into the secondary disk",
+    );
+    s.wait(
+        sec,
+        QmpCommand::QueryColoStatus,
+        eq("/mode", json!("none")),
+        MINUTE,
+        "COLO has ended on this side (COLO_EXIT may say reason error even after a requested failover)",
+    );
+    for nic in &v.doc().nics {
+        if nic.proxy.is_some() {
+            let n = ProxyNames::new(v.doc(), &nic.id);
+            for id in [&n.f2, &n.f1] {
+                s.qmp(
+                    sec,
+                    QmpCommand::ObjectDel(Id { id: id.clone() }),
+                    "packets no longer come from the primary",
+                );
+            }
+            for id in [&n.red1, &n.red0] {
+                s.qmp(
+                    sec,
+                    QmpCommand::ChardevRemove(Id { id: id.clone() }),
+                    "drop the sockets to the dead primary",
+                );
+            }
+        }
+    }
+    s.wait(
+        sec,
+        QmpCommand::QueryStatus,
+        eq("/status", json!("running")),
+        MINUTE,
+        "the former secondary now serves the guest",
+    );
+    s.take(&mut 1)
+}
+
+fn detach_remote_legs(s: &mut Steps) {
+    let v = s.v;
+    let p = Side::Primary;
+    for nic in &v.doc().nics {
+        if nic.proxy.is_some() {
+            let n = ProxyNames::new(v.doc(), &nic.id);
+            for id in [&n.filter_mirror, &n.redirect_in] {
+                s.qmp(
+                    p,
+                    qom_status(id, false),
+                    "stop sending packets to the lost secondary",
+                );
+            }
+        }
+    }
+    for d in v.disks() {
+        s.qmp(
+            p,
+            QmpCommand::XBlockdevChange(XBlockdevChange {
+                parent: d.p_quorum.clone(),
+                node: None,
+                child: Some(format!("children.{}", d.remote_index)),
+            }),
+            "remove the remote leg first: after COLO stops it fails every I/O (rule 43)",
+        );
+    }
+}
+
+pub(super) fn failover_to_primary(v: &Validated) -> Vec<Step> {
+    let mut s = Steps::new(v);
+    s.phase = PhaseName::Failover;
+    let p = Side::Primary;
+    detach_remote_legs(&mut s);
+    s.qmp(
+        p,
+        QmpCommand::XColoLostHeartbeat,
+        "leave COLO and continue alone",
+    );
+    s.wait(
+        p,
+        QmpCommand::QueryColoStatus,
+        eq("/mode", json!("none")),
+        MINUTE,
+        "COLO has ended on this side",
+    );
+    for d in v.disks() {
+        s.qmp(
+            p,
+            QmpCommand::BlockdevDel(NodeName {
+                node_name: d.p_replication.clone(),
+            }),
+            "delete the detached remote leg and its NBD client",
+        );
+    }
+    for nic in &v.doc().nics {
+        if nic.proxy.is_some() {
+            let (chardevs, objects) = qemu::proxy(v, nic, p);
+            let mut objs: Vec<String> = objects.iter().map(|o| o.id().to_owned()).collect();
+            // colo-compare first: it holds the chardevs the redirectors also use.
+            objs.rotate_right(1);
+            for id in objs {
+                s.qmp(
+                    p,
+                    QmpCommand::ObjectDel(Id { id }),
+                    "the proxy is not needed without a peer",
+                );
+            }
+            for c in chardevs.iter().rev() {
+                s.qmp(
+                    p,
+                    QmpCommand::ChardevRemove(Id { id: c.id.clone() }),
+                    "remove the proxy's sockets",
+                );
+            }
+        }
+    }
+    s.wait(
+        p,
+        QmpCommand::QueryStatus,
+        eq("/status", json!("running")),
+        MINUTE,
+        "the primary serves the guest alone",
+    );
+    s.take(&mut 1)
+}
+
+pub(super) fn reprotect(v: &Validated) -> Vec<Step> {
+    let mut s = Steps::new(v);
+    s.phase = PhaseName::PrepareStorage;
+    s.host(
+        Side::Secondary,
+        HostOp::Directory {
+            path: v.doc().hosts.secondary.run_dir.clone(),
+        },
+        "directory for the QMP and proxy sockets",
+    );
+    for d in v.disks() {
+        image_info(&mut s, Side::Secondary, &d.s_disk);
+    }
+    prepare_overlays(&mut s);
+    s.phase = PhaseName::StartSecondary;
+    s.launch(
+        Side::Secondary,
+        "start a fresh secondary with -incoming defer",
+    );
+    check_colo_support(&mut s, Side::Secondary);
+    s.phase = PhaseName::PrepareSecondary;
+    prepare_secondary(&mut s);
+    s.phase = PhaseName::Resync;
+    proxy_recreate(&mut s);
+    mirror_to_secondary(&mut s, true);
+    s.phase = PhaseName::ConnectReplication;
+    connect_replication(&mut s);
+    s.phase = PhaseName::StartColo;
+    start_colo(&mut s);
+    s.phase = PhaseName::WaitProtected;
+    wait_protected(&mut s);
+    s.take(&mut 1)
+}
+
+pub(super) fn teardown(v: &Validated) -> Vec<Step> {
+    let mut s = Steps::new(v);
+    s.phase = PhaseName::Teardown;
+    s.qmp(
+        Side::Secondary,
+        QmpCommand::Quit,
+        "stop the secondary first, so the primary never fails over to it",
+    );
+    s.qmp(Side::Primary, QmpCommand::Quit, "stop the primary guest");
+    for d in v.disks() {
+        for img in [&d.s_active, &d.s_hidden] {
+            s.host(
+                Side::Secondary,
+                HostOp::Remove {
+                    path: img.path.clone(),
+                },
+                format!("remove overlay '{}'", img.id),
+            );
+        }
+    }
+    s.take(&mut 1)
+}
