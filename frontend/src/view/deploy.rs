@@ -437,7 +437,8 @@ pub struct EditorBadgeProps {
     pub configuration: i64,
 }
 
-/// The protection badge for the editor: finds the configuration's active deployment first.
+/// The protection badge for the editor: finds the configuration's active deployment first;
+/// shows nothing when there is none.
 #[component]
 pub fn EditorBadge(p: &EditorBadgeProps) -> Html {
     let found = use_state(|| None::<(Option<i64>, Option<String>)>);
@@ -458,10 +459,11 @@ pub fn EditorBadge(p: &EditorBadgeProps) -> Html {
             });
         });
     }
+    // Nothing for a configuration that is not deployed: the Deploy button says enough.
     match &*found {
-        Some((d, st)) => html! {
-            <ProtectionBadge configuration={p.configuration} deployment={*d} state={st.clone()} />
+        Some((Some(d), st)) => html! {
+            <ProtectionBadge configuration={p.configuration} deployment={Some(*d)} state={st.clone()} />
         },
-        None => html! {},
+        _ => html! {},
     }
 }
