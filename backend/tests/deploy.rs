@@ -201,6 +201,32 @@ fn preflight_refuses_a_missing_image_and_changes_nothing() {
         !s.dir.join("overlays").exists(),
         "no overlay directory made"
     );
+
+    // A domain of the guest's name that Lockstep did not define is never removed: teardown
+    // leaves it alone and says so.
+    let foreign = s.dir.join("foreign.xml");
+    std::fs::write(
+        &foreign,
+        format!(
+            "<domain type='qemu'><name>{GUEST}</name><memory unit='MiB'>64</memory>\
+             <os><type arch='x86_64'>hvm</type></os></domain>"
+        ),
+    )
+    .expect("write");
+    let def = Command::new("virsh")
+        .args(["-c", &s.a.uri, "define"])
+        .arg(&foreign)
+        .output()
+        .expect("virsh");
+    assert!(def.status.success(), "{}", text(&def));
+    let td = s.run("teardown", &[]);
+    assert_eq!(td.status.code(), Some(1), "{}", text(&td));
+    assert!(text(&td).contains("left alone"), "{}", text(&td));
+    let list = Command::new("virsh")
+        .args(["-c", &s.a.uri, "list", "--all", "--name"])
+        .output()
+        .expect("virsh");
+    assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), GUEST);
 }
 
 /// Polls `f` every 100 ms until it gives `Some`, for at most `secs`.

@@ -209,12 +209,13 @@ impl<'a> Runner<'a> {
     /// Undoes what this runner created, newest first; says what it did.
     pub fn undo(&mut self) -> Vec<String> {
         let name = self.name();
+        let uuid = self.v.doc().guest.uuid.clone();
         let mut said = Vec::new();
         while let Some(c) = self.created.pop() {
             match c {
                 Created::Domain(side) => {
                     let h = self.pair.host(side);
-                    match h.remove_domain(&name) {
+                    match h.remove_domain(&name, &uuid) {
                         Ok(()) => said.push(format!("removed domain '{name}' from {}", h.uri)),
                         Err(e) => said.push(format!(
                             "could not remove domain '{name}' from {}: {e}",
@@ -649,11 +650,12 @@ pub fn answers(v: &Validated, pair: &mut Pair, side: Side) -> bool {
 /// secondary's overlays.
 pub fn teardown(v: &Validated, pair: &mut Pair) -> Vec<Result<String, String>> {
     let name = v.doc().guest.name.clone();
+    let uuid = v.doc().guest.uuid.clone();
     let mut out = Vec::new();
     for side in [Side::Secondary, Side::Primary] {
         let h = pair.host(side);
         out.push(
-            h.remove_domain(&name)
+            h.remove_domain(&name, &uuid)
                 .map(|()| format!("domain '{name}' removed from {}", h.uri))
                 .map_err(|e| format!("{}: {e}", h.uri)),
         );

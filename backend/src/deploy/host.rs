@@ -184,10 +184,23 @@ impl Host {
     }
 
     /// Stops the domain at once (if it runs) and removes its definition (if any).
-    pub fn remove_domain(&self, name: &str) -> Result<()> {
+    ///
+    /// Only a domain Lockstep defined for this guest is removed: its UUID must be `uuid` (the
+    /// document's) and its description Lockstep's; any other domain of that name is left
+    /// alone and the refusal says why.
+    pub fn remove_domain(&self, name: &str, uuid: &str) -> Result<()> {
         let Some(d) = self.domain(name)? else {
             return Ok(());
         };
+        let theirs = d.uuid_string()?;
+        let xml = d.xml_desc(0)?;
+        if !theirs.eq_ignore_ascii_case(uuid) || !xml.contains("<description>Lockstep COLO ") {
+            return Err(HostError(format!(
+                "domain '{name}' on {} is not the one Lockstep defined for this guest (UUID \
+                 {theirs}, expected {uuid}); it was left alone",
+                self.uri
+            )));
+        }
         if d.is_active()? {
             d.destroy()?;
         }
