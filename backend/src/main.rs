@@ -55,6 +55,8 @@ enum Command {
     Status(cli::hosts::PairArgs),
     /// Fail over to one side (the other must be gone, unless --force).
     Failover(cli::hosts::FailoverArgs),
+    /// After a failover to the primary: build a fresh secondary and protect again.
+    Reprotect(cli::hosts::PairArgs),
     /// Stop both sides and remove their domains and the secondary's overlays.
     Teardown(cli::hosts::PairArgs),
     /// Serve the web app and its API.
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         Command::Deploy(a) => cli::hosts::deploy(&a),
         Command::Status(a) => cli::hosts::status(&a),
         Command::Failover(a) => cli::hosts::failover(&a),
+        Command::Reprotect(a) => cli::hosts::reprotect(&a),
         Command::Teardown(a) => cli::hosts::teardown(&a),
         Command::Serve(a) => serve::run(a),
         Command::Admin(c) => admin::admin(c),

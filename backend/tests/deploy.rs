@@ -569,3 +569,70 @@ fn the_secondary_libvirt_lost_mid_deploy_fails_the_step_and_teardown_cleans_up_l
         .unwrap_or_default();
     assert!(left.is_empty(), "overlays left: {left:?}");
 }
+
+#[test]
+fn after_losing_the_secondary_reprotect_makes_the_pair_protected_again() {
+    let test = "deploy::after_losing_the_secondary_reprotect_makes_the_pair_protected_again";
+    if !can_run(test) {
+        return;
+    }
+    let s = Stand::new("deploy-reprotect", 1, None, true);
+    s.deploy();
+    guest_write(&s.a.uri, 0, 0xb1, 4 * MIB);
+    std::thread::sleep(Duration::from_millis(1000));
+    s.b.kill_qemu(GUEST).expect("kill the secondary's QEMU");
+    let st = until(20, "lost connection", || {
+        let st = s.run("status", &[]);
+        text(&st)
+            .starts_with("Not protected: lost connection")
+            .then_some(st)
+    });
+    assert!(text(&st).contains("COLO mode primary"), "{}", text(&st));
+    // Re-protecting before the primary runs alone is refused.
+    let early = s.run("reprotect", &[]);
+    assert_eq!(early.status.code(), Some(1), "{}", text(&early));
+    let fo = s.run("failover", &["--to", "primary"]);
+    assert!(fo.status.success(), "failover: {}\n{}", text(&fo), s.logs());
+    let st = s.run("status", &[]);
+    assert!(
+        text(&st).starts_with("Not protected: need secondary"),
+        "{}",
+        text(&st)
+    );
+    // Written while unprotected: re-protection copies it over.
+    guest_write(&s.a.uri, 0, 0xb2, 6 * MIB);
+    let t = Instant::now();
+    let rp = s.run("reprotect", &[]);
+    eprintln!("re-protect through the CLI: {:?}", t.elapsed());
+    assert!(
+        rp.status.success(),
+        "reprotect: {}\n{}",
+        text(&rp),
+        s.logs()
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&rp.stdout).lines().last(),
+        Some("Protected"),
+        "{}",
+        text(&rp)
+    );
+    guest_write(&s.a.uri, 0, 0xb3, 8 * MIB);
+    std::thread::sleep(Duration::from_millis(1000));
+    s.a.kill_qemu(GUEST).expect("kill the primary's QEMU");
+    until(20, "lost connection", || {
+        text(&s.run("status", &[]))
+            .starts_with("Not protected: lost connection")
+            .then_some(())
+    });
+    let fo = s.run("failover", &["--to", "secondary"]);
+    assert!(fo.status.success(), "failover: {}\n{}", text(&fo), s.logs());
+    let td = s.run("teardown", &[]);
+    assert!(td.status.success(), "teardown: {}", text(&td));
+    let simg = &s.images[0].1;
+    for (pattern, offset) in [(0xb1, 4 * MIB), (0xb2, 6 * MIB), (0xb3, 8 * MIB)] {
+        assert!(
+            has_pattern(simg, pattern, offset, LEN).expect("read"),
+            "write {pattern:#x} at {offset} is on the secondary disk"
+        );
+    }
+}

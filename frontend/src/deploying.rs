@@ -68,6 +68,10 @@ pub fn consequence(action: &str, force: bool) -> String {
                 " (Lockstep refuses while it still answers)"
             }
         ),
+        "reprotect" => "A fresh secondary is built on the secondary's host (new overlays, its \
+                        domain started), every block of the primary's disks is copied to it \
+                        again (the guest pauses for the last moment), and COLO starts."
+            .to_owned(),
         "teardown" => "Both guests are stopped at once and their domains removed; the secondary's \
                        overlays are deleted. The disk images stay."
             .to_owned(),

@@ -1,4 +1,4 @@
-//! The deploy commands: preflight, deploy, status, failover, teardown. They drive the same
+//! The deploy commands: preflight, deploy, status, failover, reprotect, teardown. They drive the same
 //! engine as the server (`crate::deploy`), on the hosts named by libvirt URIs, with the same
 //! checks and refusals, and print a line per step.
 
@@ -161,6 +161,23 @@ pub fn failover(a: &FailoverArgs) -> ExitCode {
     match deploy::failover(&v, &mut pair, to, a.force, &mut print_step) {
         Ok(()) => {
             println!("the {} runs the guest alone", to.as_str());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+pub fn reprotect(a: &PairArgs) -> ExitCode {
+    let (v, mut pair) = match open(a) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    match deploy::reprotect(&v, &mut pair, &mut print_step) {
+        Ok(()) => {
+            println!("{}", deploy::status(&v, &mut pair).line());
             ExitCode::SUCCESS
         }
         Err(e) => {

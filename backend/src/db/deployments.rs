@@ -138,8 +138,8 @@ pub async fn create(tx: &mut Tx<'_>, d: &NewDeployment<'_>) -> Result<Option<Dep
     .await?)
 }
 
-/// Sets a deployment's state (and the side running the guest, and the error), locking nothing
-/// else; `finished_at` is set when the state ends the deployment.
+/// Sets a deployment's state, the side running the guest alone (none while protected) and the
+/// error; `finished_at` is set when the state ends the deployment.
 pub async fn set_state(
     tx: &mut Tx<'_>,
     id: i64,
@@ -148,7 +148,7 @@ pub async fn set_state(
     error: Option<&str>,
 ) -> Result<DeploymentRow> {
     Ok(sqlx::query_as(&format!(
-        "UPDATE deployments SET state = $2, active_side = coalesce($3, active_side), \
+        "UPDATE deployments SET state = $2, active_side = $3, \
          error = $4, updated_at = now(), \
          finished_at = CASE WHEN $2 IN ('failed', 'torn-down') THEN now() ELSE finished_at END \
          WHERE id = $1 RETURNING {COLUMNS}"

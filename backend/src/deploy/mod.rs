@@ -62,3 +62,33 @@ pub fn failover(
     };
     engine::runbook(v, pair, book, progress).map_err(FailoverError::Step)
 }
+
+/// Re-protects after a failover to the primary: a fresh secondary on the secondary's host
+/// (overlays, domain, exports), every block copied again, the replication legs re-attached
+/// and COLO started, until protected. Refused unless the primary runs alone (COLO mode
+/// `none`) and the secondary's QEMU is gone.
+pub fn reprotect(
+    v: &Validated,
+    pair: &mut Pair,
+    progress: &mut dyn FnMut(&StepRecord),
+) -> Result<(), FailoverError> {
+    let s = status::status(v, pair);
+    let alone = s.primary.colo_mode.as_deref() == Some("none")
+        && s.primary.run_state.as_deref() == Some("running");
+    if !alone {
+        return Err(FailoverError::PeerAlive(format!(
+            "re-protecting needs the primary running alone after a failover to it; the primary \
+             is {} (COLO mode {})",
+            s.primary.run_state.as_deref().unwrap_or(&s.primary.domain),
+            s.primary.colo_mode.as_deref().unwrap_or("unknown")
+        )));
+    }
+    if s.secondary.run_state.is_some() {
+        return Err(FailoverError::PeerAlive(format!(
+            "the secondary on {} still runs; tear it down (or fail over properly) before a fresh \
+             secondary is built there",
+            pair.secondary.uri
+        )));
+    }
+    engine::runbook(v, pair, "reprotect", progress).map_err(FailoverError::Step)
+}

@@ -290,7 +290,8 @@ pub async fn deployment_status(
 
 /// Runs an action on a deployed pair (deployer): `failover-to-secondary`,
 /// `failover-to-primary` (refused while the side being left still answers, unless `force`)
-/// or `teardown` (also of a failed deployment, to remove what its undo could not reach, while
+/// `reprotect` (after a failover to the primary: a fresh secondary, protected again), or
+/// `teardown` (also of a failed deployment, to remove what its undo could not reach, while
 /// no newer deployment of the configuration is active). Every step is recorded; the action and
 /// its outcome are audited.
 #[utoipa::path(tag = "deployments", request_body = schema::DeploymentAction, responses((status = 200, body = schema::Deployment), (status = 409, description = "the action is not possible now: the side being left still answers, or the pair is not deployed")))]
@@ -308,11 +309,12 @@ pub async fn deployment_action(
         "failover-to-secondary" => "failover-to-secondary",
         "failover-to-primary" => "failover-to-primary",
         "teardown" => "teardown",
+        "reprotect" => "reprotect",
         other => {
             return Err(AppError::BadRequest {
                 code: "bad_action",
                 message: format!(
-                "unknown action {other:?}: failover-to-secondary, failover-to-primary or teardown"
+                "unknown action {other:?}: failover-to-secondary, failover-to-primary, reprotect or teardown"
             ),
                 details: Value::Null,
             })
@@ -347,19 +349,40 @@ pub async fn deployment_action(
             details: json!({ "state": d.state }),
         });
     }
+    if run == "reprotect"
+        && (d.state != "failed-over" || d.active_side.as_deref() != Some("primary"))
+    {
+        return Err(AppError::Conflict {
+            message: format!(
+                "deployment {} is {}{}; re-protect follows a failover to the primary (re-protecting \
+                 after a failover to the secondary is not available yet)",
+                d.id,
+                d.state,
+                d.active_side
+                    .as_deref()
+                    .map(|s| format!(" to the {s}"))
+                    .unwrap_or_default()
+            ),
+            details: json!({ "state": d.state, "active_side": d.active_side }),
+        });
+    }
     let v = jobs::validated(&state.db, &d).await?;
     let (p, s) = (d.primary_uri.clone(), d.secondary_uri.clone());
     let force = body.force;
     let to = jobs::failover_target(run);
     let out = jobs::with_steps(&state.db, d.id, run, None, move |progress| {
         let mut pair = Pair::open(&p, &s).map_err(|e| (false, e.to_string()))?;
+        let refused = |e: deploy::FailoverError| {
+            (
+                matches!(e, deploy::FailoverError::PeerAlive(_)),
+                e.to_string(),
+            )
+        };
         match to {
-            Some(side) => deploy::failover(&v, &mut pair, side, force, progress).map_err(|e| {
-                (
-                    matches!(e, deploy::FailoverError::PeerAlive(_)),
-                    e.to_string(),
-                )
-            }),
+            Some(side) => deploy::failover(&v, &mut pair, side, force, progress).map_err(refused),
+            None if run == "reprotect" => {
+                deploy::reprotect(&v, &mut pair, progress).map_err(refused)
+            }
             None => {
                 let failed: Vec<String> = deploy::teardown(&v, &mut pair)
                     .into_iter()
@@ -394,6 +417,7 @@ pub async fn deployment_action(
             let (state_after, side) = match to {
                 Some(Side::Secondary) => ("failed-over", Some("secondary")),
                 Some(Side::Primary) => ("failed-over", Some("primary")),
+                None if run == "reprotect" => ("protected", None),
                 None => ("torn-down", None),
             };
             let mut tx = state.db.begin().await?;

@@ -346,6 +346,9 @@ pub fn Deployments(p: &DeployProps) -> Html {
                         { act("failover-to-secondary", "Fail over to the secondary") }
                         { act("failover-to-primary", "Fail over to the primary") }
                         <label><input type="checkbox" id="deploy-force" />{ " the other side is fenced (force)" }</label>
+                        if d.state == "failed-over" && d.active_side.as_deref() == Some("primary") {
+                            { act("reprotect", "Re-protect") }
+                        }
                         { act("teardown", "Tear down") }
                     </div>
                 }
