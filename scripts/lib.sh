@@ -53,7 +53,7 @@ ensure_libvirt_dev() {
 
 ensure_libvirtd() {
     ensure_libvirt_dev
-    ensure_packages libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients util-linux
+    ensure_packages libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients util-linux iproute2
     if [ "$(id -u)" = 0 ]; then
         getent group libvirt-qemu > /dev/null || groupadd -r libvirt-qemu
         id libvirt-qemu > /dev/null 2>&1 \

@@ -636,3 +636,20 @@ fn after_losing_the_secondary_reprotect_makes_the_pair_protected_again() {
         );
     }
 }
+
+#[test]
+fn replication_crosses_a_veth_link_between_two_network_namespaces() {
+    let test = "deploy::replication_crosses_a_veth_link_between_two_network_namespaces";
+    if !can_run(test) {
+        return;
+    }
+    // Each host has its own network namespace; the NBD export and the migration stream go
+    // over the veth pair between them (10.77.3.1 and 10.77.3.2), not over loopback.
+    let s = Stand::linked("deploy-veth", "lsveth", "10.77.3");
+    let out = s.deploy();
+    assert!(
+        out.contains("10.77.3.2"),
+        "the plan uses the link's addresses: {out}"
+    );
+    s.write_kill_failover_teardown();
+}

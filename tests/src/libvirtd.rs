@@ -52,7 +52,7 @@ pub fn available() -> std::result::Result<(), String> {
     {
         return Err("not root (a private libvirtd needs a mount namespace)".to_owned());
     }
-    for p in ["unshare", "libvirtd", "mount"] {
+    for p in ["unshare", "nsenter", "ip", "libvirtd", "mount"] {
         if !crate::have_program(p) && !Path::new("/usr/sbin").join(p).is_file() {
             return Err(format!("{p} is not installed"));
         }
@@ -82,12 +82,37 @@ impl Libvirtd {
     /// Starts a libvirtd whose private folders live under `root`, and waits until it answers
     /// (the first answer takes seconds: libvirtd probes QEMU's capabilities).
     pub fn start(root: &Path) -> Result<Libvirtd> {
+        Libvirtd::start_in(root, false)
+    }
+
+    /// Like [`start`](Self::start), in a network namespace of its own too (only `lo` until
+    /// [`link`] joins two of them).
+    pub fn start_isolated(root: &Path) -> Result<Libvirtd> {
+        Libvirtd::start_in(root, true)
+    }
+
+    fn start_in(root: &Path, net: bool) -> Result<Libvirtd> {
         std::fs::create_dir_all(root)?;
         let script = root.join("namespace.sh");
-        std::fs::write(&script, SCRIPT)?;
+        std::fs::write(
+            &script,
+            SCRIPT.replace(
+                "mount --make-rprivate /",
+                if net {
+                    "mount --make-rprivate /\nip link set lo up"
+                } else {
+                    "mount --make-rprivate /"
+                },
+            ),
+        )?;
         let log = std::fs::File::create(root.join("namespace.log"))?;
-        let keeper = Command::new("unshare")
-            .args(["--mount", "--fork", "--kill-child", "bash"])
+        let mut unshare = Command::new("unshare");
+        unshare.arg("--mount");
+        if net {
+            unshare.arg("--net");
+        }
+        let keeper = unshare
+            .args(["--fork", "--kill-child", "bash"])
             .arg(&script)
             .arg(root)
             .stdin(Stdio::null())
@@ -148,6 +173,18 @@ impl Libvirtd {
             .status()?;
         if !st.success() {
             bail!("kill -9 {pid} failed");
+        }
+        Ok(())
+    }
+
+    /// Runs `ip ARGS` in this host's network namespace.
+    pub fn ip(&self, args: &[&str]) -> Result<()> {
+        let out = Command::new("nsenter")
+            .args(["--target", &self.keeper.id().to_string(), "--net", "ip"])
+            .args(args)
+            .output()?;
+        if !out.status.success() {
+            bail!("ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(())
     }
@@ -231,4 +268,27 @@ impl Drop for Libvirtd {
         let _ = self.keeper.kill();
         let _ = self.keeper.wait();
     }
+}
+
+/// Joins two isolated hosts with a veth pair: `a` gets `addr_a`, `b` gets `addr_b` (both
+/// `/24`). `name` (at most 12 characters) names the two ends `NAMEa` and `NAMEb`.
+pub fn link(a: &Libvirtd, b: &Libvirtd, name: &str, addr_a: &str, addr_b: &str) -> Result<()> {
+    let (ea, eb) = (format!("{name}a"), format!("{name}b"));
+    let st = Command::new("ip")
+        .args(["link", "add", &ea, "type", "veth", "peer", "name", &eb])
+        .status()?;
+    if !st.success() {
+        bail!("ip link add {ea} failed");
+    }
+    for (end, host, addr) in [(&ea, a, addr_a), (&eb, b, addr_b)] {
+        let st = Command::new("ip")
+            .args(["link", "set", end, "netns", &host.keeper.id().to_string()])
+            .status()?;
+        if !st.success() {
+            bail!("moving {end} into its namespace failed");
+        }
+        host.ip(&["addr", "add", &format!("{addr}/24"), "dev", end])?;
+        host.ip(&["link", "set", end, "up"])?;
+    }
+    Ok(())
 }

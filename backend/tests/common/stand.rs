@@ -85,6 +85,23 @@ pub struct Stand {
 
 impl Stand {
     pub fn new(tag: &str, disks: usize, nic: Option<NicSpec>, secondary_images: bool) -> Stand {
+        Stand::build(tag, disks, nic, secondary_images, None)
+    }
+
+    /// Two hosts each in a network namespace of its own, joined by a veth pair named `link`
+    /// (`LINKa` on the primary, `LINKb` on the secondary), with the addresses `net.1` and
+    /// `net.2` (`net` like `10.77.3`): replication crosses a link a test can cut.
+    pub fn linked(tag: &str, link: &str, net: &str) -> Stand {
+        Stand::build(tag, 1, None, true, Some((link, net)))
+    }
+
+    fn build(
+        tag: &str,
+        disks: usize,
+        nic: Option<NicSpec>,
+        secondary_images: bool,
+        linked: Option<(&str, &str)>,
+    ) -> Stand {
         let tmp = TempDir::new(tag);
         let dir = tmp.path().to_path_buf();
         let images: Vec<(PathBuf, PathBuf)> = (0..disks)
@@ -103,10 +120,23 @@ impl Stand {
             .collect();
         let mut doc = pair_document(&dir, nic, &refs, Storage::File);
         doc.guest.name = GUEST.to_owned();
+        if let Some((_, net)) = linked {
+            doc.hosts.primary.address = format!("{net}.1");
+            doc.hosts.secondary.address = format!("{net}.2");
+        }
         let file = dir.join("vm.json");
         std::fs::write(&file, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
         let file = file.to_str().expect("utf-8 path").to_owned();
-        let (a, b) = two_hosts(&dir);
+        let (a, b) = match linked {
+            None => two_hosts(&dir),
+            Some((link, net)) => {
+                let a = Libvirtd::start_isolated(&dir.join("host-a")).expect("primary libvirtd");
+                let b = Libvirtd::start_isolated(&dir.join("host-b")).expect("secondary libvirtd");
+                libvirtd::link(&a, &b, link, &format!("{net}.1"), &format!("{net}.2"))
+                    .expect("link the hosts");
+                (a, b)
+            }
+        };
         Stand {
             _tmp: tmp,
             dir,
