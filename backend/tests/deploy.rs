@@ -653,3 +653,62 @@ fn replication_crosses_a_veth_link_between_two_network_namespaces() {
     );
     s.write_kill_failover_teardown();
 }
+
+#[test]
+fn the_api_reprotects_after_a_failover_to_the_primary() {
+    let test = "deploy::the_api_reprotects_after_a_failover_to_the_primary";
+    need_postgres!(test);
+    if !can_run(test) {
+        return;
+    }
+    let stand = Stand::new("deploy-api-reprotect", 1, None, true);
+    let server = Server::start();
+    let (mut dora, cid, body) = register(&server, &stand);
+    let did = start_deploy(&mut dora, cid, &body);
+    assert_eq!(ended(&mut dora, did)["state"], "protected");
+    let action = |c: &mut lockstep_tests::http::Client, a: &str| {
+        c.send(
+            "POST",
+            &format!("/api/v1/deployments/{did}/actions"),
+            &json!({"action": a}),
+        )
+        .expect("action")
+    };
+    // Re-protecting a protected pair is refused with the reason.
+    let r = action(&mut dora, "reprotect");
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body.contains("follows a failover to the primary"),
+        "{}",
+        r.body
+    );
+    stand.b.kill_qemu(GUEST).expect("kill the secondary's QEMU");
+    let r = until(20, "failover to the primary", || {
+        let r = action(&mut dora, "failover-to-primary");
+        (r.status == 200).then_some(r)
+    });
+    assert_eq!(r.json()["active_side"], "primary", "{}", r.body);
+    let r = action(&mut dora, "reprotect");
+    assert_eq!(r.status, 200, "{}\n{}", r.body, stand.logs());
+    assert_eq!(r.json()["state"], "protected");
+    assert!(r.json()["active_side"].is_null(), "{}", r.body);
+    let st = dora
+        .get(&format!("/api/v1/deployments/{did}/status"))
+        .expect("status")
+        .json();
+    assert_eq!(st["summary"], "Protected", "{st:#}");
+    let d = dora
+        .get(&format!("/api/v1/deployments/{did}"))
+        .expect("get")
+        .json();
+    let runs: Vec<&str> = d["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .collect();
+    assert!(runs.contains(&"reprotect"), "{runs:?}");
+    let r = action(&mut dora, "teardown");
+    assert_eq!(r.status, 200, "{}", r.body);
+    stand.assert_no_domains();
+}
