@@ -244,6 +244,20 @@ fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// `POST` an action on a deployment.
+fn act(
+    c: &mut lockstep_tests::http::Client,
+    did: i64,
+    action: &str,
+) -> lockstep_tests::http::Response {
+    c.send(
+        "POST",
+        &format!("/api/v1/deployments/{did}/actions"),
+        &json!({"action": action}),
+    )
+    .expect("action")
+}
+
 /// `POST` a deployment of the registered stand; its id.
 fn start_deploy(c: &mut lockstep_tests::http::Client, cid: i64, body: &serde_json::Value) -> i64 {
     let r = c
@@ -366,14 +380,7 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
 
     guest_write(&stand.a.uri, 0, 0xcd, 8 * MIB);
     std::thread::sleep(Duration::from_millis(1000));
-    let action = |c: &mut lockstep_tests::http::Client, a: &str| {
-        c.send(
-            "POST",
-            &format!("/api/v1/deployments/{did}/actions"),
-            &json!({"action": a}),
-        )
-        .expect("action")
-    };
+    let action = |c: &mut lockstep_tests::http::Client, a: &str| act(c, did, a);
     let r = action(&mut vic, "failover-to-secondary");
     assert_eq!(r.status, 403, "{}", r.body);
     let r = action(&mut dora, "failover-to-secondary");
@@ -666,14 +673,7 @@ fn the_api_reprotects_after_a_failover_to_the_primary() {
     let (mut dora, cid, body) = register(&server, &stand);
     let did = start_deploy(&mut dora, cid, &body);
     assert_eq!(ended(&mut dora, did)["state"], "protected");
-    let action = |c: &mut lockstep_tests::http::Client, a: &str| {
-        c.send(
-            "POST",
-            &format!("/api/v1/deployments/{did}/actions"),
-            &json!({"action": a}),
-        )
-        .expect("action")
-    };
+    let action = |c: &mut lockstep_tests::http::Client, a: &str| act(c, did, a);
     // Re-protecting a protected pair is refused with the reason.
     let r = action(&mut dora, "reprotect");
     assert_eq!(r.status, 409, "{}", r.body);
