@@ -712,3 +712,28 @@ fn the_api_reprotects_after_a_failover_to_the_primary() {
     assert_eq!(r.status, 200, "{}", r.body);
     stand.assert_no_domains();
 }
+
+#[test]
+fn the_harness_leaves_no_libvirtd_or_qemu_behind() {
+    if !can_run("deploy::the_harness_leaves_no_libvirtd_or_qemu_behind") {
+        return;
+    }
+    let s = Stand::new("deploy-clean", 1, None, true);
+    s.deploy();
+    let pids: Vec<u32> = s.a.processes().into_iter().chain(s.b.processes()).collect();
+    // Each host runs its libvirtd and its QEMU.
+    assert!(pids.len() >= 4, "{pids:?}");
+    drop(s);
+    // Killed processes may stay zombies until init reaps them: those do not run.
+    let running = |p: &u32| {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_owned()))
+            .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
+    };
+    let alive: Vec<&u32> = pids.iter().filter(|p| running(p)).collect();
+    assert!(
+        alive.is_empty(),
+        "still running after the stand was dropped: {alive:?}"
+    );
+}

@@ -248,22 +248,49 @@ impl Libvirtd {
     }
 }
 
+/// The mount namespace of a process.
+fn mount_ns(pid: u32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()
+}
+
+/// The processes in mount namespace `ns`, but `keeper`.
+fn members(keeper: u32, ns: &Path) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .filter(|&pid| pid != keeper && mount_ns(pid).as_deref() == Some(ns))
+        .collect()
+}
+
+impl Libvirtd {
+    /// The processes running in this host's namespace besides its keeper: libvirtd and the
+    /// QEMUs it started.
+    pub fn processes(&self) -> Vec<u32> {
+        let keeper = self.keeper.id();
+        mount_ns(keeper).map_or_else(Vec::new, |ns| members(keeper, &ns))
+    }
+}
+
 impl Drop for Libvirtd {
     fn drop(&mut self) {
-        // The QEMUs this libvirtd started, then libvirtd, then the namespace's keeper: only
-        // processes this harness started, each by its PID.
-        if let Ok(dir) = std::fs::read_dir(self.root.join("run/libvirt/qemu")) {
-            for e in dir.flatten() {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "pid") {
-                    if let Ok(pid) = std::fs::read_to_string(&p) {
-                        let _ = Command::new("kill").args(["-9", pid.trim()]).status();
-                    }
+        // Every process in the mount namespace this harness made, by PID: libvirtd and the
+        // QEMUs it started (libvirtd daemonizes them, so they are nobody's children, and their
+        // pid files may already be gone with the test's folder); then the namespace's keeper.
+        let keeper = self.keeper.id();
+        if let Some(mine) = mount_ns(keeper) {
+            let start = Instant::now();
+            loop {
+                let left = members(keeper, &mine);
+                if left.is_empty() || start.elapsed() > Duration::from_secs(10) {
+                    break;
                 }
+                for pid in left {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-        }
-        if let Ok(pid) = std::fs::read_to_string(self.root.join("run/libvirtd.pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
         }
         let _ = self.keeper.kill();
         let _ = self.keeper.wait();

@@ -74,10 +74,11 @@ pub fn image(path: &Path) {
 /// Two hosts and a document over fresh images: the primary's images seeded with a pattern per
 /// disk, the secondary's empty.
 pub struct Stand {
-    _tmp: TempDir,
-    pub dir: PathBuf,
+    // Fields drop in this order: both hosts (and their QEMUs) before their folder.
     pub a: Libvirtd,
     pub b: Libvirtd,
+    _tmp: TempDir,
+    pub dir: PathBuf,
     pub file: String,
     /// (primary, secondary) image per disk.
     pub images: Vec<(PathBuf, PathBuf)>,
