@@ -648,7 +648,7 @@ pub struct DeploymentList {
 }
 
 /// What one side of a deployed pair says.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SideStatus {
     /// libvirt's domain state, or why the host could not be reached.
     pub domain: String,

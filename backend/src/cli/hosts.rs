@@ -103,14 +103,20 @@ pub fn preflight(a: &PairArgs) -> ExitCode {
     }
 }
 
-pub fn deploy(a: &PairArgs) -> ExitCode {
+/// Opens the pair, runs `run` with a line per step, and on success prints `done` (given the
+/// pair, e.g. its status); exit 0 on success, 1 naming the error otherwise.
+fn run_on_pair<E: std::fmt::Display>(
+    a: &PairArgs,
+    run: impl FnOnce(&Validated, &mut Pair, &mut dyn FnMut(&StepRecord)) -> Result<(), E>,
+    done: impl FnOnce(&Validated, &mut Pair) -> String,
+) -> ExitCode {
     let (v, mut pair) = match open(a) {
         Ok(x) => x,
         Err(c) => return c,
     };
-    match deploy::deploy(&v, &mut pair, &mut print_step) {
+    match run(&v, &mut pair, &mut print_step) {
         Ok(()) => {
-            println!("{}", deploy::status(&v, &mut pair).line());
+            println!("{}", done(&v, &mut pair));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -118,6 +124,14 @@ pub fn deploy(a: &PairArgs) -> ExitCode {
             ExitCode::from(FAILED)
         }
     }
+}
+
+fn status_line(v: &Validated, pair: &mut Pair) -> String {
+    deploy::status(v, pair).line()
+}
+
+pub fn deploy(a: &PairArgs) -> ExitCode {
+    run_on_pair(a, deploy::deploy, status_line)
 }
 
 pub fn status(a: &PairArgs) -> ExitCode {
@@ -150,41 +164,19 @@ pub fn status(a: &PairArgs) -> ExitCode {
 }
 
 pub fn failover(a: &FailoverArgs) -> ExitCode {
-    let (v, mut pair) = match open(&a.pair) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
     let to = match a.to {
         To::Secondary => Side::Secondary,
         To::Primary => Side::Primary,
     };
-    match deploy::failover(&v, &mut pair, to, a.force, &mut print_step) {
-        Ok(()) => {
-            println!("the {} runs the guest alone", to.as_str());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(FAILED)
-        }
-    }
+    run_on_pair(
+        &a.pair,
+        |v, pair, progress| deploy::failover(v, pair, to, a.force, progress),
+        |_, _| format!("the {} runs the guest alone", to.as_str()),
+    )
 }
 
 pub fn reprotect(a: &PairArgs) -> ExitCode {
-    let (v, mut pair) = match open(a) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
-    match deploy::reprotect(&v, &mut pair, &mut print_step) {
-        Ok(()) => {
-            println!("{}", deploy::status(&v, &mut pair).line());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(FAILED)
-        }
-    }
+    run_on_pair(a, deploy::reprotect, status_line)
 }
 
 pub fn teardown(a: &PairArgs) -> ExitCode {

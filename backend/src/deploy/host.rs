@@ -6,7 +6,6 @@
 //! and pools. The engine runs no program on a host and opens no connection of its own.
 
 use serde_json::Value;
-use std::time::Instant;
 use virt::connect::Connect;
 use virt::domain::{Domain, DomainState};
 use virt::enumutil::Enum;
@@ -318,13 +317,6 @@ impl Host {
             v.delete(0)?;
         }
         Ok(())
-    }
-
-    /// Times one call, for step records.
-    pub fn timed<T>(f: impl FnOnce() -> T) -> (T, u64) {
-        let start = Instant::now();
-        let out = f();
-        (out, start.elapsed().as_micros() as u64)
     }
 }
 

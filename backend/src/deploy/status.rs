@@ -3,26 +3,11 @@
 //! The verdict uses vSphere FT's words: "Protected", or "Not protected" with a reason.
 
 use super::engine::Pair;
+use lockstep_shared::api::SideStatus;
 use lockstep_shared::model::Side;
 use lockstep_shared::render::Validated;
 use serde::Serialize;
 use serde_json::{json, Value};
-
-/// What one side says.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SideStatus {
-    /// libvirt's domain state (`absent`, `running`, `paused`, `shut off`), or the error
-    /// reaching the host.
-    pub domain: String,
-    /// `query-status` (`running`, `inmigrate`, `prelaunch`, ...), when QEMU answers.
-    pub run_state: Option<String>,
-    /// `query-colo-status` mode (`primary`, `secondary`, `none`).
-    pub colo_mode: Option<String>,
-    /// `query-migrate` status (primary: `active`, `colo`, `failed`, ...).
-    pub migration: Option<String>,
-    /// The `x-checkpoint-delay` in force (primary), in ms.
-    pub checkpoint_delay_ms: Option<u64>,
-}
 
 /// Why a pair is not protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

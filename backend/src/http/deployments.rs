@@ -235,16 +235,6 @@ pub async fn get_deployment(
     Ok(HttpResponse::Ok().json(d))
 }
 
-fn side_status(s: deploy::status::SideStatus) -> api::SideStatus {
-    api::SideStatus {
-        domain: s.domain,
-        run_state: s.run_state,
-        colo_mode: s.colo_mode,
-        migration: s.migration,
-        checkpoint_delay_ms: s.checkpoint_delay_ms,
-    }
-}
-
 /// The pair's protection, read from both hosts now (viewer).
 #[utoipa::path(tag = "deployments", responses((status = 200, body = schema::ProtectionStatus)))]
 #[get("/deployments/{id}/status")]
@@ -267,11 +257,11 @@ pub async fn deployment_status(
         Err(e) => deploy::Status {
             protected: false,
             reason: Some(deploy::Reason::LostConnection),
-            primary: deploy::status::SideStatus {
+            primary: api::SideStatus {
                 domain: format!("unreachable: {e}"),
                 ..Default::default()
             },
-            secondary: deploy::status::SideStatus {
+            secondary: api::SideStatus {
                 domain: format!("unreachable: {e}"),
                 ..Default::default()
             },
@@ -282,8 +272,8 @@ pub async fn deployment_status(
         protected: st.protected,
         reason: st.reason.map(|r| r.words().to_owned()),
         summary: st.line(),
-        primary: side_status(st.primary),
-        secondary: side_status(st.secondary),
+        primary: st.primary,
+        secondary: st.secondary,
         checked_at: chrono::Utc::now(),
     }))
 }
