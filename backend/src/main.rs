@@ -47,6 +47,9 @@ enum Command {
     New(Box<cli::NewArgs>),
     /// Print the validation rules table (Markdown).
     Rules,
+    /// Print the document of the pair with its roles swapped (what runs after a failover to
+    /// the secondary and a re-protect).
+    Swap { file: PathBuf },
     /// Check both hosts for a deploy without changing anything.
     Preflight(cli::hosts::PairArgs),
     /// Deploy the pair to two hosts through libvirt; exit 0 once protected.
@@ -55,7 +58,8 @@ enum Command {
     Status(cli::hosts::PairArgs),
     /// Fail over to one side (the other must be gone, unless --force).
     Failover(cli::hosts::FailoverArgs),
-    /// After a failover to the primary: build a fresh secondary and protect again.
+    /// After a failover: build a fresh secondary on the other host and protect again (after a
+    /// failover to the secondary the roles swap).
     Reprotect(cli::hosts::PairArgs),
     /// Stop both sides and remove their domains and the secondary's overlays.
     Teardown(cli::hosts::PairArgs),
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         Command::Validate { file, json } => cli::validate(&file, json),
         Command::Render { file, out } => cli::render(&file, &out),
         Command::Schema => cli::schema(),
+        Command::Swap { file } => cli::swap(&file),
         Command::New(a) => cli::new(&a),
         Command::Rules => {
             print!("{}", lockstep_shared::validate::rules_markdown());

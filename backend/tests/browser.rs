@@ -569,6 +569,28 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
             .contains("The secondary takes over"),
         "{confirms}"
     );
+    // Re-protect with the roles swapped, from the same screen.
+    b.click(&b.find("#action-reprotect").expect("re-protect button"))
+        .expect("reprotect");
+    b.wait_text("#deploy-message", "protected")
+        .expect("protected again");
+    b.wait_text("#protection", "Protected")
+        .expect("status says protected");
+    b.wait_text("#roles-swapped", "Roles swapped")
+        .expect("the swap is shown");
+    b.wait_text("#sides", &format!("primary on {}", stand.b.uri))
+        .expect("the sides name their hosts");
+    b.screenshot(&shot("deploy-roles-swapped")).expect("shot");
+    let confirms = b
+        .exec("return window.__confirms", serde_json::json!([]))
+        .expect("confirms");
+    assert!(
+        confirms[1]
+            .as_str()
+            .unwrap_or("")
+            .contains("The roles swap"),
+        "{confirms}"
+    );
     b.click(&b.find("#action-teardown").expect("teardown"))
         .expect("teardown");
     b.wait_text("#deploy-message", "torn-down")

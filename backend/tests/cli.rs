@@ -284,3 +284,44 @@ fn new_says_what_each_disk_path_is() {
         assert_eq!(storage(id), (path.to_owned(), kind.to_owned()), "{id}");
     }
 }
+
+#[test]
+fn swap_prints_the_pair_with_its_roles_swapped_and_twice_gives_it_back() {
+    let (_t, dir) = tmp("swap");
+    let input = corpus("three-disks-mixed/input.json");
+    let once = lockstep(&["swap", input.to_str().unwrap_or("")]);
+    assert_eq!(once.status.code(), Some(0), "{}", text(&once));
+    let swapped: serde_json::Value = serde_json::from_slice(&once.stdout).expect("json");
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&input).expect("read")).expect("json");
+    assert_eq!(swapped["hosts"]["primary"], original["hosts"]["secondary"]);
+    let file = dir.join("swapped.json");
+    std::fs::write(&file, &once.stdout).expect("write");
+    let valid = lockstep(&["validate", file.to_str().unwrap_or("")]);
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid));
+    let twice = lockstep(&["swap", file.to_str().unwrap_or("")]);
+    let back: serde_json::Value = serde_json::from_slice(&twice.stdout).expect("json");
+    let nodes = |d: &serde_json::Value| {
+        let mut n: Vec<String> = d["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(nodes(&back), nodes(&original));
+    assert_eq!(back["hosts"], original["hosts"]);
+    // Only an error-free pair swaps.
+    let broken = lockstep(&[
+        "swap",
+        corpus("broken-graph-ids/input.json").to_str().unwrap_or(""),
+    ]);
+    assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
+    assert!(
+        text(&broken).contains("only an error-free pair"),
+        "{}",
+        text(&broken)
+    );
+}

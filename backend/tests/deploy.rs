@@ -33,6 +33,16 @@ fn guest_write(uri: &str, disk: usize, pattern: u8, offset: u64) {
     assert_eq!(reply, json!(""), "qemu-io through HMP");
 }
 
+/// Every `(pattern, offset)` write is on the image.
+fn assert_writes(img: &std::path::Path, writes: &[(u8, u64)], whose: &str) {
+    for &(pattern, offset) in writes {
+        assert!(
+            has_pattern(img, pattern, offset, LEN).expect("read"),
+            "write {pattern:#x} at {offset} is on {whose}"
+        );
+    }
+}
+
 impl Stand {
     /// Deploys to Protected; the initial copy brought each disk's seed over.
     fn deploy(&self) -> String {
@@ -167,8 +177,8 @@ fn three_disks_deploy_and_fail_over_with_every_write() {
 }
 
 #[test]
-fn a_nic_behind_the_colo_proxy_deploys_and_fails_over() {
-    if !can_run("deploy::a_nic_behind_the_colo_proxy_deploys_and_fails_over") {
+fn a_nic_behind_the_colo_proxy_deploys_fails_over_and_swaps_roles() {
+    if !can_run("deploy::a_nic_behind_the_colo_proxy_deploys_fails_over_and_swaps_roles") {
         return;
     }
     let nic = NicSpec {
@@ -179,7 +189,8 @@ fn a_nic_behind_the_colo_proxy_deploys_and_fails_over() {
     let s = Stand::new("deploy-nic", 1, Some(nic), true);
     let out = s.deploy();
     assert!(out.contains("colo-compare"), "the proxy was checked: {out}");
-    s.write_kill_failover_teardown();
+    // The proxy's filters come back on a primary that was a secondary, ahead of its rewriter.
+    s.swap_cycle();
 }
 
 #[test]
@@ -421,6 +432,41 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
         .json();
     assert_eq!(st["summary"], "Not protected: failed over", "{st:#}");
 
+    // Re-protect with the roles swapped: the survivor becomes the primary, a fresh secondary
+    // starts on the old primary's host.
+    let r = action(&mut vic, "reprotect");
+    assert_eq!(r.status, 403, "{}", r.body);
+    let t = Instant::now();
+    let r = action(&mut dora, "reprotect");
+    eprintln!(
+        "re-protect with roles swapped through the API: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(r.status, 200, "{}\n{}", r.body, stand.logs());
+    assert_eq!(r.json()["state"], "protected", "{}", r.body);
+    assert_eq!(r.json()["roles_swapped"], true, "{}", r.body);
+    let st = dora
+        .get(&format!("/api/v1/deployments/{did}/status"))
+        .expect("status")
+        .json();
+    assert_eq!(st["summary"], "Protected", "{st:#}");
+    assert_eq!(st["roles_swapped"], true, "{st:#}");
+    guest_write(&stand.b.uri, 0, 0xce, 10 * MIB);
+    std::thread::sleep(Duration::from_millis(1000));
+    stand
+        .b
+        .kill_qemu(GUEST)
+        .expect("kill the new primary's QEMU");
+    until(20, "lost connection", || {
+        let st = dora
+            .get(&format!("/api/v1/deployments/{did}/status"))
+            .expect("status")
+            .json();
+        (st["summary"] == "Not protected: lost connection").then_some(st)
+    });
+    let r = action(&mut dora, "failover-to-secondary");
+    assert_eq!(r.status, 200, "{}", r.body);
+
     let r = action(&mut dora, "teardown");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["state"], "torn-down");
@@ -429,12 +475,19 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
         has_pattern(&stand.images[0].1, 0xcd, 8 * MIB, LEN).expect("read"),
         "the write made while protected is on the secondary disk"
     );
+    for pattern_offset in [(0xcd, 8 * MIB), (0xce, 10 * MIB)] {
+        assert!(
+            has_pattern(&stand.images[0].0, pattern_offset.0, pattern_offset.1, LEN).expect("read"),
+            "write {pattern_offset:?} is on the old primary's disk, the last survivor's"
+        );
+    }
     let audit = dora.get("/api/v1/audit?team=ops").expect("audit").json();
     let acts = common::actions(&audit);
     for a in [
         "deployment.create",
         "deployment.protected",
         "deployment.failover-to-secondary",
+        "deployment.reprotect",
         "deployment.teardown",
     ] {
         assert!(acts.contains(&a), "{a} in {acts:?}");
@@ -636,12 +689,11 @@ fn after_losing_the_secondary_reprotect_makes_the_pair_protected_again() {
     let td = s.run("teardown", &[]);
     assert!(td.status.success(), "teardown: {}", text(&td));
     let simg = &s.images[0].1;
-    for (pattern, offset) in [(0xb1, 4 * MIB), (0xb2, 6 * MIB), (0xb3, 8 * MIB)] {
-        assert!(
-            has_pattern(simg, pattern, offset, LEN).expect("read"),
-            "write {pattern:#x} at {offset} is on the secondary disk"
-        );
-    }
+    assert_writes(
+        simg,
+        &[(0xb1, 4 * MIB), (0xb2, 6 * MIB), (0xb3, 8 * MIB)],
+        "the secondary disk",
+    );
 }
 
 #[test]
@@ -678,7 +730,7 @@ fn the_api_reprotects_after_a_failover_to_the_primary() {
     let r = action(&mut dora, "reprotect");
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(
-        r.body.contains("follows a failover to the primary"),
+        r.body.contains("re-protect follows a failover"),
         "{}",
         r.body
     );
@@ -736,4 +788,130 @@ fn the_harness_leaves_no_libvirtd_or_qemu_behind() {
         alive.is_empty(),
         "still running after the stand was dropped: {alive:?}"
     );
+}
+
+/// Waits for `lockstep status` to say `want`; gives its output.
+fn status_until(s: &Stand, want: &str) -> String {
+    until(20, want, || {
+        let t = text(&s.run("status", &[]));
+        t.starts_with(want).then_some(t)
+    })
+}
+
+impl Stand {
+    /// From a protected pair: a write, the primary killed, failover to the secondary (which
+    /// waits for the overlays' commit and removes them), a write on the survivor, re-protect
+    /// with the roles swapped, a write through the new primary, the new primary killed,
+    /// failover to the old primary's host, re-protect again (roles back as written), teardown;
+    /// every write on both disks.
+    fn swap_cycle(&self) {
+        guest_write(&self.a.uri, 0, 0xd1, 4 * MIB);
+        std::thread::sleep(Duration::from_millis(1000));
+        self.a.kill_qemu(GUEST).expect("kill the primary's QEMU");
+        status_until(self, "Not protected: lost connection");
+        let fo = self.run("failover", &["--to", "secondary"]);
+        assert!(
+            fo.status.success(),
+            "failover: {}\n{}",
+            text(&fo),
+            self.logs()
+        );
+        // The failover waited for the overlays' commit and removed them.
+        let out = text(&fo);
+        assert!(out.contains("query-named-block-nodes"), "{out}");
+        let leftovers: Vec<_> = std::fs::read_dir(self.dir.join("overlays"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(
+            leftovers.is_empty(),
+            "overlays left after the failover: {leftovers:?}"
+        );
+        status_until(self, "Not protected: failed over");
+        // Written on the survivor while unprotected: the re-protect copies it to the old primary.
+        guest_write(&self.b.uri, 0, 0xd2, 6 * MIB);
+        let t = Instant::now();
+        let rp = self.run("reprotect", &[]);
+        eprintln!(
+            "re-protect with roles swapped through the CLI: {:?}",
+            t.elapsed()
+        );
+        assert!(
+            rp.status.success(),
+            "reprotect: {}\n{}",
+            text(&rp),
+            self.logs()
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&rp.stdout).lines().last(),
+            Some("Protected"),
+            "{}",
+            text(&rp)
+        );
+        let st = self.run("status", &[]);
+        let out = text(&st);
+        assert!(st.status.success(), "{out}");
+        assert!(out.contains("roles swapped"), "{out}");
+        assert!(
+            out.contains(&format!(
+                "primary on {}: domain running, QEMU running, COLO mode primary",
+                self.b.uri
+            )),
+            "{out}"
+        );
+        // Written through the new primary, replicated to the old primary's disk.
+        guest_write(&self.b.uri, 0, 0xd3, 8 * MIB);
+        std::thread::sleep(Duration::from_millis(1000));
+        self.b
+            .kill_qemu(GUEST)
+            .expect("kill the new primary's QEMU");
+        status_until(self, "Not protected: lost connection");
+        // "secondary" is the role as it runs now: the old primary's host.
+        let fo = self.run("failover", &["--to", "secondary"]);
+        assert!(
+            fo.status.success(),
+            "failover: {}\n{}",
+            text(&fo),
+            self.logs()
+        );
+        let pimg = &self.images[0].0;
+        // Re-protect once more: the roles swap back.
+        let rp = self.run("reprotect", &[]);
+        assert!(
+            rp.status.success(),
+            "reprotect: {}\n{}",
+            text(&rp),
+            self.logs()
+        );
+        let st = self.run("status", &[]);
+        let out = text(&st);
+        assert!(
+            out.starts_with("Protected\n") && !out.contains("roles swapped"),
+            "{out}"
+        );
+        let td = self.run("teardown", &[]);
+        assert!(td.status.success(), "teardown: {}", text(&td));
+        self.assert_no_domains();
+        assert_writes(
+            pimg,
+            &[(0xd1, 4 * MIB), (0xd2, 6 * MIB), (0xd3, 8 * MIB)],
+            "the old primary's disk",
+        );
+        let simg = &self.images[0].1;
+        assert_writes(
+            simg,
+            &[(0xd1, 4 * MIB), (0xd2, 6 * MIB), (0xd3, 8 * MIB)],
+            "the secondary disk after the second re-protect",
+        );
+    }
+}
+
+#[test]
+fn after_failing_over_to_the_secondary_reprotect_swaps_the_roles() {
+    let test = "deploy::after_failing_over_to_the_secondary_reprotect_swaps_the_roles";
+    if !can_run(test) {
+        return;
+    }
+    let s = Stand::new("deploy-swap", 1, None, true);
+    s.deploy();
+    s.swap_cycle();
 }

@@ -48,7 +48,7 @@ pub fn progress(plan: &Plan, steps: &[DeploymentStep]) -> Vec<PhaseProgress> {
 }
 
 /// What an action will do, for its confirmation dialog.
-pub fn consequence(action: &str, force: bool) -> String {
+pub fn consequence(action: &str, force: bool, active_side: Option<&str>) -> String {
     match action {
         "failover-to-secondary" => format!(
             "The secondary takes over the guest: it stops receiving the primary's writes, commits \
@@ -68,6 +68,13 @@ pub fn consequence(action: &str, force: bool) -> String {
                 " (Lockstep refuses while it still answers)"
             }
         ),
+        "reprotect" if active_side == Some("secondary") => {
+            "The roles swap: the secondary, which runs the guest now, becomes the primary, and a \
+             fresh secondary is built on the primary's host (new overlays, its domain started). \
+             Every block is copied to it again (the guest pauses for the last moment), and COLO \
+             starts. The roles stay swapped until the next failover and re-protect."
+                .to_owned()
+        }
         "reprotect" => "A fresh secondary is built on the secondary's host (new overlays, its \
                         domain started), every block of the primary's disks is copied to it \
                         again (the guest pauses for the last moment), and COLO starts."
@@ -121,6 +128,8 @@ mod tests {
         let failed = vec![step(1, first.name.as_str(), Some("no image"))];
         assert!(progress(&p, &failed)[0].failed);
         assert_eq!(progress(&p, &failed)[0].label(), "failed");
-        assert!(consequence("failover-to-secondary", true).contains("fenced"));
+        assert!(consequence("failover-to-secondary", true, None).contains("fenced"));
+        assert!(consequence("reprotect", false, Some("secondary")).contains("roles swap"));
+        assert!(!consequence("reprotect", false, Some("primary")).contains("roles swap"));
     }
 }

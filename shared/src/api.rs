@@ -629,6 +629,11 @@ pub struct Deployment {
     /// The side running the guest after a failover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_side: Option<String>,
+    /// The roles are swapped: the secondary host runs the primary (after a failover to the
+    /// secondary and a re-protect); `primary`/`secondary` in status and actions then mean the
+    /// roles as they run now.
+    #[serde(default)]
+    pub roles_swapped: bool,
     /// Why it failed: the step, the host and libvirt's or QEMU's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -672,8 +677,13 @@ pub struct ProtectionStatus {
     pub reason: Option<String>,
     /// "Protected" or "Not protected: reason".
     pub summary: String,
+    /// The side running as primary now and the one running as secondary.
     pub primary: SideStatus,
     pub secondary: SideStatus,
+    /// The hosts run the pair with its roles swapped: `primary` above is the deployment's
+    /// secondary host.
+    #[serde(default)]
+    pub roles_swapped: bool,
     pub checked_at: DateTime<Utc>,
 }
 

@@ -34,7 +34,9 @@ fn rendered_domains_pass_virt_xml_validate() {
     let mut files: Vec<_> = std::fs::read_dir(workspace_root().join("test-data"))
         .expect("test-data")
         .flatten()
-        .flat_map(|e| [e.path().join("primary.xml"), e.path().join("secondary.xml")])
+        .flat_map(|e| {
+            ["primary.xml", "secondary.xml", "swapped-secondary.xml"].map(|f| e.path().join(f))
+        })
         .filter(|p| p.is_file())
         .collect();
     files.sort();

@@ -141,9 +141,15 @@ pub fn status(a: &PairArgs) -> ExitCode {
     };
     let s = deploy::status(&v, &mut pair);
     println!("{}", s.line());
-    for (side, st) in [("primary", &s.primary), ("secondary", &s.secondary)] {
+    let (p, sec) = if s.swapped {
+        println!("  roles swapped: the secondary's host runs the primary (after a failover to the secondary and a re-protect)");
+        (&a.secondary, &a.primary)
+    } else {
+        (&a.primary, &a.secondary)
+    };
+    for (side, uri, st) in [("primary", p, &s.primary), ("secondary", sec, &s.secondary)] {
         println!(
-            "  {side}: domain {}, QEMU {}, COLO mode {}{}{}",
+            "  {side} on {uri}: domain {}, QEMU {}, COLO mode {}{}{}",
             st.domain,
             st.run_state.as_deref().unwrap_or("-"),
             st.colo_mode.as_deref().unwrap_or("-"),

@@ -99,6 +99,29 @@ fn write_artifacts(a: &render::Artifacts, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the swapped pair's document (only an error-free document has one).
+pub fn swap(file: &Path) -> ExitCode {
+    let doc = match load(file) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    match Validated::new(doc) {
+        Ok(v) => {
+            let w = render::swap::swapped(&v);
+            println!("{}", serde_json::to_string_pretty(&w).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(findings) => {
+            eprintln!(
+                "error: {} has errors; only an error-free pair can swap roles",
+                file.display()
+            );
+            print_findings(&findings);
+            ExitCode::from(1)
+        }
+    }
+}
+
 pub fn schema() -> ExitCode {
     let s = lockstep_shared::model::json_schema();
     println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());

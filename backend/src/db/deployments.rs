@@ -17,6 +17,7 @@ pub struct DeploymentRow {
     pub secondary_uri: String,
     pub state: String,
     pub active_side: Option<String>,
+    pub roles_swapped: bool,
     pub error: Option<String>,
     pub created_by: Option<i64>,
     pub created_by_name: String,
@@ -37,6 +38,7 @@ impl From<DeploymentRow> for api::Deployment {
             secondary_uri: d.secondary_uri,
             state: d.state,
             active_side: d.active_side,
+            roles_swapped: d.roles_swapped,
             error: d.error,
             created_by: d.created_by_name,
             created_at: d.created_at,
@@ -109,8 +111,8 @@ pub struct NewDeployment<'a> {
 }
 
 const COLUMNS: &str = "id, team_id, configuration_id, version, primary_host_id, \
-    secondary_host_id, primary_uri, secondary_uri, state, active_side, error, created_by, \
-    created_by_name, created_at, updated_at, finished_at";
+    secondary_host_id, primary_uri, secondary_uri, state, active_side, roles_swapped, error, \
+    created_by, created_by_name, created_at, updated_at, finished_at";
 
 /// States in which a deployment is the configuration's active one (migration 0013's index).
 pub const ACTIVE: [&str; 4] = ["queued", "running", "protected", "failed-over"];
@@ -159,6 +161,15 @@ pub async fn set_state(
     .bind(error)
     .fetch_one(&mut **tx)
     .await?)
+}
+
+/// Records that the pair's roles swapped (a re-protect after a failover to the secondary).
+pub async fn swap_roles(tx: &mut Tx<'_>, id: i64) -> Result<()> {
+    sqlx::query("UPDATE deployments SET roles_swapped = NOT roles_swapped WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Locks one deployment row until the transaction ends (actions on a pair run one at a time).

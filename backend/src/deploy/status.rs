@@ -47,6 +47,9 @@ pub struct Status {
     pub reason: Option<Reason>,
     pub primary: SideStatus,
     pub secondary: SideStatus,
+    /// The pair runs with its roles swapped: `primary` is the document's secondary host (after
+    /// a failover to the secondary and a re-protect).
+    pub swapped: bool,
 }
 
 impl Status {
@@ -175,6 +178,7 @@ pub fn status(v: &Validated, pair: &mut Pair) -> Status {
         reason,
         primary,
         secondary,
+        swapped: false,
     }
 }
 
@@ -221,6 +225,7 @@ mod tests {
             reason: Some(Reason::FailedOver),
             primary: down.clone(),
             secondary: alone,
+            swapped: false,
         };
         assert_eq!(st.line(), "Not protected: failed over");
     }

@@ -265,6 +265,7 @@ pub async fn deployment_status(
                 domain: format!("unreachable: {e}"),
                 ..Default::default()
             },
+            swapped: d.roles_swapped,
         },
     };
     Ok(HttpResponse::Ok().json(api::ProtectionStatus {
@@ -274,6 +275,7 @@ pub async fn deployment_status(
         summary: st.line(),
         primary: st.primary,
         secondary: st.secondary,
+        roles_swapped: st.swapped,
         checked_at: chrono::Utc::now(),
     }))
 }
@@ -339,19 +341,11 @@ pub async fn deployment_action(
             details: json!({ "state": d.state }),
         });
     }
-    if run == "reprotect"
-        && (d.state != "failed-over" || d.active_side.as_deref() != Some("primary"))
-    {
+    if run == "reprotect" && d.state != "failed-over" {
         return Err(AppError::Conflict {
             message: format!(
-                "deployment {} is {}{}; re-protect follows a failover to the primary (re-protecting \
-                 after a failover to the secondary is not available yet)",
-                d.id,
-                d.state,
-                d.active_side
-                    .as_deref()
-                    .map(|s| format!(" to the {s}"))
-                    .unwrap_or_default()
+                "deployment {} is {}; re-protect follows a failover (to either side)",
+                d.id, d.state
             ),
             details: json!({ "state": d.state, "active_side": d.active_side }),
         });
@@ -364,7 +358,10 @@ pub async fn deployment_action(
         let mut pair = Pair::open(&p, &s).map_err(|e| (false, e.to_string()))?;
         let refused = |e: deploy::FailoverError| {
             (
-                matches!(e, deploy::FailoverError::PeerAlive(_)),
+                matches!(
+                    e,
+                    deploy::FailoverError::PeerAlive(_) | deploy::FailoverError::Refused(_)
+                ),
                 e.to_string(),
             )
         };
@@ -411,6 +408,10 @@ pub async fn deployment_action(
                 None => ("torn-down", None),
             };
             let mut tx = state.db.begin().await?;
+            // A re-protect after a failover to the secondary swaps the roles.
+            if run == "reprotect" && d.active_side.as_deref() == Some("secondary") {
+                deployments::swap_roles(&mut tx, d.id).await?;
+            }
             let row = deployments::set_state(&mut tx, d.id, state_after, side, None).await?;
             let after = api::Deployment::from(row);
             super::commit_with_event(tx, &audit("ok", Some(json!(after)))).await?;

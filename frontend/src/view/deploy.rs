@@ -289,6 +289,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
             .unwrap_or_default();
         let act = |action: &'static str, label: &'static str| {
             let (message, tick, did) = (message.clone(), tick.clone(), d.id);
+            let active_side = d.active_side.clone();
             let onclick = Callback::from(move |_: MouseEvent| {
                 let force = action != "teardown"
                     && super::window()
@@ -296,7 +297,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
                         .and_then(|doc| doc.get_element_by_id("deploy-force"))
                         .and_then(|e| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlInputElement>(e).ok())
                         .is_some_and(|i| i.checked());
-                if !super::window().confirm_with_message(&consequence(action, force)).unwrap_or(false) {
+                if !super::window().confirm_with_message(&consequence(action, force, active_side.as_deref())).unwrap_or(false) {
                     return;
                 }
                 let (message, tick) = (message.clone(), tick.clone());
@@ -319,11 +320,14 @@ pub fn Deployments(p: &DeployProps) -> Html {
                     { d.active_side.as_ref().map(|s| format!(" (the {s} runs the guest)")).unwrap_or_default() }
                     { format!(" — by {} at {}", d.created_by, d.created_at.format("%Y-%m-%d %H:%M:%S UTC")) }</p>
                 if let Some(e) = &d.error { <p class="error-box" role="alert" id="deploy-error">{ e }</p> }
+                if d.roles_swapped {
+                    <p id="roles-swapped">{ format!("Roles swapped: {} runs the primary, {} the secondary (after a failover to the secondary and a re-protect).", d.secondary_uri, d.primary_uri) }</p>
+                }
                 if let Some(s) = &l.status {
                     <table class="list" id="sides">
                         <thead><tr><th>{ "Side" }</th><th>{ "Domain" }</th><th>{ "QEMU" }</th><th>{ "COLO" }</th><th>{ "Checkpoint delay" }</th></tr></thead>
-                        <tbody>{ for [("primary", &s.primary), ("secondary", &s.secondary)].into_iter().map(|(n, x)| html! {
-                            <tr><td>{ n }</td><td>{ &x.domain }</td><td>{ x.run_state.clone().unwrap_or_default() }</td>
+                        <tbody>{ for [("primary", &s.primary), ("secondary", &s.secondary)].into_iter().zip(hosts_now(d, s.roles_swapped)).map(|((n, x), uri)| html! {
+                            <tr><td>{ format!("{n} on {uri}") }</td><td>{ &x.domain }</td><td>{ x.run_state.clone().unwrap_or_default() }</td>
                             <td>{ x.colo_mode.clone().unwrap_or_default() }{ x.migration.as_ref().map(|m| format!(", migration {m}")).unwrap_or_default() }</td>
                             <td>{ x.checkpoint_delay_ms.map(|d| format!("{d} ms")).unwrap_or_default() }</td></tr>
                         }) }</tbody>
@@ -346,8 +350,8 @@ pub fn Deployments(p: &DeployProps) -> Html {
                         { act("failover-to-secondary", "Fail over to the secondary") }
                         { act("failover-to-primary", "Fail over to the primary") }
                         <label><input type="checkbox" id="deploy-force" />{ " the other side is fenced (force)" }</label>
-                        if d.state == "failed-over" && d.active_side.as_deref() == Some("primary") {
-                            { act("reprotect", "Re-protect") }
+                        if d.state == "failed-over" {
+                            { act("reprotect", if d.active_side.as_deref() == Some("secondary") { "Re-protect (swap roles)" } else { "Re-protect" }) }
                         }
                         { act("teardown", "Tear down") }
                     </div>
@@ -468,5 +472,14 @@ pub fn EditorBadge(p: &EditorBadgeProps) -> Html {
             <ProtectionBadge configuration={p.configuration} deployment={Some(*d)} state={st.clone()} />
         },
         _ => html! {},
+    }
+}
+
+/// The URIs running the primary and the secondary now.
+fn hosts_now(d: &wire::Deployment, swapped: bool) -> [String; 2] {
+    if swapped {
+        [d.secondary_uri.clone(), d.primary_uri.clone()]
+    } else {
+        [d.primary_uri.clone(), d.secondary_uri.clone()]
     }
 }

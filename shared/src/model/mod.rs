@@ -167,6 +167,14 @@ pub enum Side {
 }
 
 impl Side {
+    /// The side across the pair.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Primary => Side::Secondary,
+            Side::Secondary => Side::Primary,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Side::Primary => "primary",

@@ -9,6 +9,7 @@ pub mod names;
 pub mod plan;
 pub mod qemu;
 pub mod qmp;
+pub mod swap;
 pub mod topology;
 
 use crate::model::{Document, Graph, GuestDiskNode, ImageNode, Side};
@@ -141,17 +142,23 @@ pub struct Artifacts {
     pub plan_json: String,
     pub primary_cmdline: String,
     pub secondary_cmdline: String,
+    /// The secondary on the primary's host once the roles have swapped (the plan's
+    /// `reprotect-swapped` runbook starts it).
+    pub swapped_secondary_xml: String,
+    pub swapped_secondary_cmdline: String,
 }
 
 impl Artifacts {
     /// (file name, content) in a fixed order.
-    pub fn files(&self) -> [(&'static str, &str); 5] {
+    pub fn files(&self) -> [(&'static str, &str); 7] {
         [
             ("primary.xml", &self.primary_xml),
             ("secondary.xml", &self.secondary_xml),
             ("plan.json", &self.plan_json),
             ("primary.cmdline", &self.primary_cmdline),
             ("secondary.cmdline", &self.secondary_cmdline),
+            ("swapped-secondary.xml", &self.swapped_secondary_xml),
+            ("swapped-secondary.cmdline", &self.swapped_secondary_cmdline),
         ]
     }
 }
@@ -161,11 +168,20 @@ pub fn render_all(v: &Validated) -> Artifacts {
     let plan = plan::build(v);
     let mut plan_json = serde_json::to_string_pretty(&plan).unwrap_or_default();
     plan_json.push('\n');
+    let swapped = Validated::new(swap::swapped(v)).ok();
     Artifacts {
         primary_xml: libvirt::domain_xml(v, Side::Primary),
         secondary_xml: libvirt::domain_xml(v, Side::Secondary),
         plan_json,
         primary_cmdline: cmdline::command_line(v, Side::Primary),
         secondary_cmdline: cmdline::command_line(v, Side::Secondary),
+        swapped_secondary_xml: swapped
+            .as_ref()
+            .map(|w| libvirt::domain_xml(w, Side::Secondary))
+            .unwrap_or_default(),
+        swapped_secondary_cmdline: swapped
+            .as_ref()
+            .map(|w| cmdline::command_line(w, Side::Secondary))
+            .unwrap_or_default(),
     }
 }

@@ -16,6 +16,7 @@ pub enum QmpCommand {
     QueryMigrate,
     QueryColoStatus,
     QueryBlockJobs,
+    QueryNamedBlockNodes,
     QueryMigrateCapabilities,
     QomListTypes(QomListTypes),
     MigrateSetCapabilities(MigrateSetCapabilities),

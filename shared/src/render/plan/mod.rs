@@ -19,7 +19,9 @@ use super::qmp::QmpCommand;
 use super::Validated;
 use crate::model::{ImageFormat, Side, Storage};
 use deploy::deploy_phases;
-use runbooks::{failover_to_primary, failover_to_secondary, reprotect, teardown};
+use runbooks::{
+    failover_to_primary, failover_to_secondary, reprotect, reprotect_swapped, teardown,
+};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -321,6 +323,12 @@ pub fn build(v: &Validated) -> Plan {
                 title: "Re-protect onto the secondary host",
                 when: "after fail over to the primary, once the secondary host is back (or replaced) with the secondary disk at its path; copies every block again before replication restarts",
                 steps: reprotect(v),
+            },
+            Runbook {
+                name: "reprotect-swapped",
+                title: "Re-protect onto the primary host, roles swapped",
+                when: "after fail over to the secondary, once the primary host is back (or replaced) with the primary disk at its path: the running secondary becomes the primary and a fresh secondary (swapped-secondary.xml) starts on the primary's host; copies every block again before replication restarts; from then on the pair is the swapped document (`lockstep swap`)",
+                steps: reprotect_swapped(v),
             },
             Runbook {
                 name: "teardown",

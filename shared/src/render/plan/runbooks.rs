@@ -2,11 +2,12 @@
 //! onto the secondary host, tear down.
 
 use super::steps::*;
-use super::{HostOp, PhaseName, Step};
+use super::{Action, Condition, HostOp, PhaseName, Step};
 use crate::model::Side;
 use crate::render::names::ProxyNames;
 use crate::render::qemu;
 use crate::render::qmp::*;
+use crate::render::swap::swapped;
 use crate::render::Validated;
 use serde_json::json;
 
@@ -31,6 +32,41 @@ pub(super) fn failover_to_secondary(v: &Validated) -> Vec<Step> {
         MINUTE,
         "COLO has ended on this side (COLO_EXIT may say reason error even after a requested failover)",
     );
+    for d in v.disks() {
+        // QEMU block/replication.c: on failover the secondary commits the active overlay (and
+        // the hidden one under it) into the secondary disk with an internal job that
+        // query-block-jobs does not list; when it is done the replication node's chain is the
+        // disk alone.
+        s.wait(
+            sec,
+            QmpCommand::QueryNamedBlockNodes,
+            Condition::AnyItem {
+                pointer: String::new(),
+                fields: fields(&[
+                    ("node-name", json!(d.s_replication)),
+                    ("backing_file_depth", json!(1)),
+                ]),
+            },
+            10 * MINUTE,
+            format!(
+                "the overlays of '{}' are committed into secondary disk '{}': only then is the \
+                 failover complete",
+                d.s_replication, d.s_disk.id
+            ),
+        );
+        for img in [&d.s_active, &d.s_hidden] {
+            s.qmp(
+                sec,
+                QmpCommand::BlockdevDel(NodeName {
+                    node_name: img.id.clone(),
+                }),
+                format!(
+                    "release overlay '{}': the commit left it out of the guest's graph",
+                    img.id
+                ),
+            );
+        }
+    }
     for nic in &v.doc().nics {
         if nic.proxy.is_some() {
             let n = ProxyNames::new(v.doc(), &nic.id);
@@ -57,6 +93,17 @@ pub(super) fn failover_to_secondary(v: &Validated) -> Vec<Step> {
         MINUTE,
         "the former secondary now serves the guest",
     );
+    for d in v.disks() {
+        for img in [&d.s_active, &d.s_hidden] {
+            s.host(
+                sec,
+                HostOp::Remove {
+                    path: img.path.clone(),
+                },
+                format!("remove overlay '{}': it holds nothing any more", img.id),
+            );
+        }
+    }
     s.take(&mut 1)
 }
 
@@ -178,6 +225,31 @@ pub(super) fn reprotect(v: &Validated) -> Vec<Step> {
     s.phase = PhaseName::WaitProtected;
     wait_protected(&mut s);
     s.take(&mut 1)
+}
+
+/// Re-protect after a failover to the secondary: the survivor on the secondary's host becomes
+/// the primary and a fresh secondary is built on the primary's host: the swapped pair's
+/// re-protect ([`crate::render::swap`]), each step's side given as the original pair names
+/// the host. The new secondary's domain is `swapped-secondary.xml`.
+pub(super) fn reprotect_swapped(v: &Validated) -> Vec<Step> {
+    // A valid pair swaps into a valid pair (tested in `swap`).
+    let Ok(w) = Validated::new(swapped(v)) else {
+        return Vec::new();
+    };
+    let mut steps = reprotect(&w);
+    for s in &mut steps {
+        s.side = s.side.other();
+        if let Action::Launch {
+            domain_xml,
+            cmdline,
+            ..
+        } = &mut s.action
+        {
+            *domain_xml = "swapped-secondary.xml";
+            *cmdline = "swapped-secondary.cmdline";
+        }
+    }
+    steps
 }
 
 pub(super) fn teardown(v: &Validated) -> Vec<Step> {

@@ -472,7 +472,29 @@ pub(super) fn proxy_recreate(s: &mut Steps) {
                 format!("re-create proxy chardev {}", c.id),
             );
         }
-        for o in objects {
+        // A primary that was a secondary before keeps its filter-rewriter (it still rewrites
+        // the sequence numbers of connections opened then). QEMU docs/COLO-FT.txt: the
+        // primary's filters go before it. Each filter is inserted at the head, last first, so
+        // they end up in the command line's order, ahead of anything already on the netdev.
+        let (filters, others): (Vec<_>, Vec<_>) = objects
+            .into_iter()
+            .partition(|o| !matches!(o, qemu::QomObject::ColoCompare { .. }));
+        for o in filters.iter().rev() {
+            let mut args = serde_json::to_value(o).unwrap_or_default();
+            if let Some(map) = args.as_object_mut() {
+                map.insert("position".to_owned(), json!("head"));
+                map.insert("insert".to_owned(), json!("before"));
+            }
+            s.qmp(
+                Side::Primary,
+                QmpCommand::ObjectAdd(args),
+                format!(
+                    "re-create proxy filter {} ahead of the netdev's other filters",
+                    o.id()
+                ),
+            );
+        }
+        for o in others {
             let id = o.id().to_owned();
             s.qmp(
                 Side::Primary,
