@@ -792,10 +792,18 @@ fn the_harness_leaves_no_libvirtd_or_qemu_behind() {
 
 /// Waits for `lockstep status` to say `want`; gives its output.
 fn status_until(s: &Stand, want: &str) -> String {
-    until(20, want, || {
-        let t = text(&s.run("status", &[]));
-        t.starts_with(want).then_some(t)
-    })
+    let start = Instant::now();
+    loop {
+        let last = text(&s.run("status", &[]));
+        if last.starts_with(want) {
+            return last;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {want:?}; the last status:\n{last}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 impl Stand {
@@ -914,4 +922,37 @@ fn after_failing_over_to_the_secondary_reprotect_swaps_the_roles() {
     let s = Stand::new("deploy-swap", 1, None, true);
     s.deploy();
     s.swap_cycle();
+}
+
+#[test]
+fn a_partition_between_live_hosts_shows_lost_connection_and_nobody_fails_over() {
+    let test = "deploy::a_partition_between_live_hosts_shows_lost_connection_and_nobody_fails_over";
+    if !can_run(test) {
+        return;
+    }
+    let s = Stand::linked("deploy-cut", "lscut", "10.77.4");
+    s.deploy();
+    let st = text(&s.run("status", &[]));
+    assert!(st.contains("checkpoint seen"), "{st}");
+    // Cut the link on the secondary's side: both QEMUs keep running.
+    s.b.ip(&["link", "set", "lscutb", "down"])
+        .expect("cut the link");
+    let cut = std::time::Instant::now();
+    let st = status_until(&s, "Not protected: lost connection");
+    let seen = cut.elapsed();
+    eprintln!("link cut; `lockstep status` said lost connection after {seen:?}");
+    assert!(st.contains("no checkpoint for"), "{st}");
+    // Nobody failed over behind the user's back: both sides still in COLO.
+    assert!(st.contains("COLO mode primary"), "{st}");
+    assert!(st.contains("COLO mode secondary"), "{st}");
+    // The link comes back: COLO carries on and the pair is protected again.
+    s.b.ip(&["link", "set", "lscutb", "up"])
+        .expect("restore the link");
+    let back = std::time::Instant::now();
+    until(120, "protected again", || {
+        let st = s.run("status", &[]);
+        st.status.success().then_some(())
+    });
+    eprintln!("link restored; Protected again after {:?}", back.elapsed());
+    s.write_kill_failover_teardown();
 }

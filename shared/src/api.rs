@@ -684,6 +684,10 @@ pub struct ProtectionStatus {
     /// secondary host.
     #[serde(default)]
     pub roles_swapped: bool,
+    /// What the verdict rests on beyond the sides' states: a checkpoint seen while reading, or
+    /// none for longer than the checkpoint delay (the link between the hosts is down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     pub checked_at: DateTime<Utc>,
 }
 

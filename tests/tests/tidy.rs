@@ -1,4 +1,5 @@
-//! Repository hygiene: every Rust source file opens with a `//!` paragraph saying what it is.
+//! Repository hygiene: every Rust source file opens with a `//!` paragraph saying what it is;
+//! unsafe code lives in one module.
 
 use lockstep_tests::workspace_root;
 use std::path::Path;
@@ -43,6 +44,29 @@ fn every_source_file_has_a_module_doc() {
         .map(|f| f.display().to_string())
         .collect();
     assert!(missing.is_empty(), "files without a //! doc: {missing:?}");
+}
+
+#[test]
+fn unsafe_code_is_allowed_in_one_module_only() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for d in ["shared", "backend", "frontend", "tests"] {
+        walk(&root.join(d).join("src"), &mut files);
+    }
+    let allowing: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            text.contains("allow(unsafe_code)") || text.contains("expect(unsafe_code)")
+        })
+        .map(|f| f.strip_prefix(&root).unwrap_or(f).display().to_string())
+        .collect();
+    assert_eq!(allowing, ["backend/src/deploy/events.rs"]);
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    assert!(
+        manifest.contains("unsafe_code = \"deny\""),
+        "the workspace denies unsafe code"
+    );
 }
 
 #[test]

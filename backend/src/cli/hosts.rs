@@ -141,6 +141,9 @@ pub fn status(a: &PairArgs) -> ExitCode {
     };
     let s = deploy::status(&v, &mut pair);
     println!("{}", s.line());
+    if let Some(d) = &s.detail {
+        println!("  {d}");
+    }
     let (p, sec) = if s.swapped {
         println!("  roles swapped: the secondary's host runs the primary (after a failover to the secondary and a re-protect)");
         (&a.secondary, &a.primary)

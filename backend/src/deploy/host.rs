@@ -119,6 +119,7 @@ impl Host {
         // (a lookup that finds nothing is an answer, not an error to print).
         static QUIET: std::sync::Once = std::sync::Once::new();
         QUIET.call_once(virt::error::clear_error_callback);
+        super::events::start_loop();
         let conn = Connect::open(Some(uri))
             .map_err(|e| HostError(format!("cannot connect to {uri}: {}", e.message())))?;
         Ok(Host {
@@ -142,6 +143,15 @@ impl Host {
 
     /// The domain, `None` when libvirt says there is none; any other failure (the host gone,
     /// say) is an error, never taken for "absent".
+    /// Counts the QMP event `event` of domain `name` from now until the counter drops.
+    pub fn count_events(&self, name: &str, event: &str) -> Result<super::events::Counter<'_>> {
+        let d = self
+            .domain(name)?
+            .ok_or_else(|| HostError(format!("no domain '{name}' on {}", self.uri)))?;
+        super::events::Counter::new(&self.conn, &d, event)
+            .map_err(|e| HostError(format!("{e} ({})", self.uri)))
+    }
+
     fn domain(&self, name: &str) -> Result<Option<Domain>> {
         match self.conn.lookup_domain_by_name(name) {
             Ok(d) => Ok(Some(d)),

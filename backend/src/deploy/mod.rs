@@ -6,6 +6,7 @@
 //! (libvirt's API does); the server calls it from blocking tasks.
 
 pub mod engine;
+pub mod events;
 pub mod host;
 pub mod status;
 

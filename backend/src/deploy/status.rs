@@ -50,6 +50,8 @@ pub struct Status {
     /// The pair runs with its roles swapped: `primary` is the document's secondary host (after
     /// a failover to the secondary and a re-protect).
     pub swapped: bool,
+    /// What the verdict rests on, when more than the sides' states (a checkpoint seen, or none).
+    pub detail: Option<String>,
 }
 
 impl Status {
@@ -172,13 +174,82 @@ pub fn status(v: &Validated, pair: &mut Pair) -> Status {
             break;
         }
     }
-    let (protected, reason) = verdict(&primary, &secondary);
+    let (mut protected, mut reason) = verdict(&primary, &secondary);
+    let mut detail = None;
+    let in_colo = primary.colo_mode.as_deref() == Some("primary")
+        && secondary.colo_mode.as_deref() == Some("secondary")
+        && primary.migration.as_deref() == Some("colo");
+    if in_colo {
+        // Both sides say COLO even when the link between them is cut: the primary's COLO
+        // thread waits for the secondary's checkpoint reply (guest running) or sends a
+        // checkpoint into the dead link (guest stopped in state `colo`), and QEMU 7.2's
+        // query-migrate shows no counters in COLO. Only checkpoints still happening prove the
+        // secondary is reached: the primary emits MIGRATION_PASS at each one (QEMU
+        // migration/ram.c, with the `events` capability the plan turns on).
+        let delay = primary
+            .checkpoint_delay_ms
+            .unwrap_or(v.doc().colo.checkpoint_delay_ms);
+        match checkpoint_seen(pair, &name, delay) {
+            Checkpoint::Seen(ms) => {
+                detail = Some(format!("checkpoint seen {ms} ms into the read"));
+            }
+            Checkpoint::Missing(ms) => {
+                protected = false;
+                reason = Some(Reason::LostConnection);
+                detail = Some(format!(
+                    "no checkpoint for {ms} ms (checkpoint delay {delay} ms): the primary cannot \
+                     reach the secondary (network partition?); both still run in COLO and \
+                     neither has failed over"
+                ));
+            }
+            Checkpoint::Unknown(why) => detail = Some(why),
+        }
+    }
     Status {
         protected,
         reason,
         primary,
         secondary,
         swapped: false,
+        detail,
+    }
+}
+
+/// The longest a status read waits for a checkpoint.
+const CHECKPOINT_WAIT_CAP_MS: u64 = 10_000;
+
+enum Checkpoint {
+    /// One happened after this many ms.
+    Seen(u64),
+    /// None happened for this many ms, more than a checkpoint interval.
+    Missing(u64),
+    /// Could not tell (why).
+    Unknown(String),
+}
+
+/// Waits for the primary's next checkpoint: a little over one checkpoint interval.
+fn checkpoint_seen(pair: &mut Pair, name: &str, delay_ms: u64) -> Checkpoint {
+    let window = delay_ms + 1000;
+    if window > CHECKPOINT_WAIT_CAP_MS {
+        return Checkpoint::Unknown(format!(
+            "checkpoints are {delay_ms} ms apart, too far apart to wait for one while reading \
+             the status"
+        ));
+    }
+    let counter = match pair.primary.count_events(name, "MIGRATION_PASS") {
+        Ok(c) => c,
+        Err(e) => return Checkpoint::Unknown(format!("cannot watch checkpoints: {e}")),
+    };
+    let start = std::time::Instant::now();
+    loop {
+        let ms = start.elapsed().as_millis() as u64;
+        if counter.count() > 0 {
+            return Checkpoint::Seen(ms);
+        }
+        if ms >= window {
+            return Checkpoint::Missing(ms);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 
@@ -226,6 +297,7 @@ mod tests {
             primary: down.clone(),
             secondary: alone,
             swapped: false,
+            detail: None,
         };
         assert_eq!(st.line(), "Not protected: failed over");
     }

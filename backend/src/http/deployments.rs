@@ -266,6 +266,7 @@ pub async fn deployment_status(
                 ..Default::default()
             },
             swapped: d.roles_swapped,
+            detail: None,
         },
     };
     Ok(HttpResponse::Ok().json(api::ProtectionStatus {
@@ -276,6 +277,7 @@ pub async fn deployment_status(
         primary: st.primary,
         secondary: st.secondary,
         roles_swapped: st.swapped,
+        detail: st.detail,
         checked_at: chrono::Utc::now(),
     }))
 }

@@ -323,6 +323,9 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 if d.roles_swapped {
                     <p id="roles-swapped">{ format!("Roles swapped: {} runs the primary, {} the secondary (after a failover to the secondary and a re-protect).", d.secondary_uri, d.primary_uri) }</p>
                 }
+                if let Some(detail) = l.status.as_ref().and_then(|s| s.detail.clone()) {
+                    <p id="status-detail">{ detail }</p>
+                }
                 if let Some(s) = &l.status {
                     <table class="list" id="sides">
                         <thead><tr><th>{ "Side" }</th><th>{ "Domain" }</th><th>{ "QEMU" }</th><th>{ "COLO" }</th><th>{ "Checkpoint delay" }</th></tr></thead>
