@@ -234,6 +234,37 @@ impl Libvirtd {
         Ok(())
     }
 
+    /// Makes this host's libvirtd report QEMU `version` (libvirt's encoding, 8002000 for
+    /// 8.2.0), as a host with another QEMU would: libvirt reads the version from its capability
+    /// cache, which is rewritten while the daemon is stopped (libvirt revalidates the cache by
+    /// the binaries' times, not by this field). QEMU itself does not change.
+    pub fn report_qemu_version(&self, version: u32) -> Result<()> {
+        self.stop_daemon()?;
+        let dir = self.root.join("var/cache/libvirt/qemu/capabilities");
+        let mut rewritten = 0;
+        for e in std::fs::read_dir(&dir)?.flatten() {
+            let text = std::fs::read_to_string(e.path())?;
+            let Some(start) = text.find("<version>") else {
+                continue;
+            };
+            let end = text[start..]
+                .find("</version>")
+                .map(|i| start + i + "</version>".len())
+                .context("unterminated <version>")?;
+            let new = format!(
+                "{}<version>{version}</version>{}",
+                &text[..start],
+                &text[end..]
+            );
+            std::fs::write(e.path(), new)?;
+            rewritten += 1;
+        }
+        if rewritten == 0 {
+            bail!("no capability cache in {}", dir.display());
+        }
+        self.start_daemon()
+    }
+
     /// libvirtd's log and the QEMU logs.
     pub fn log(&self) -> String {
         let mut out = std::fs::read_to_string(self.root.join("var/log/libvirt/libvirtd.log"))
