@@ -987,3 +987,66 @@ fn preflight_refuses_a_qemu_version_mismatch_and_changes_nothing() {
         .unwrap_or_default();
     assert!(overlays.is_empty(), "no overlay was made: {overlays:?}");
 }
+
+#[test]
+fn a_non_root_qemu_gets_its_overlays_and_preflight_names_images_it_cannot_write() {
+    let test =
+        "deploy::a_non_root_qemu_gets_its_overlays_and_preflight_names_images_it_cannot_write";
+    if !can_run(test) {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let s = Stand::unprivileged("deploy-dac");
+    let user = |what: &str| {
+        let out = Command::new("id")
+            .args([what, "libvirt-qemu"])
+            .output()
+            .expect("id");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u32>()
+            .expect("id")
+    };
+    let (uid, gid) = (user("-u"), user("-g"));
+    // The images are root's (0644): QEMU, run as libvirt-qemu, could read but not write them.
+    let pf = s.run("preflight", &[]);
+    let out = text(&pf);
+    assert_eq!(pf.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!("QEMU runs as uid {uid} gid {gid}")),
+        "{out}"
+    );
+    for (p, sec) in &s.images {
+        for img in [p, sec] {
+            assert!(
+                out.contains(&format!("chown {uid}:{gid} {}", img.display())),
+                "the fix is named for {}: {out}",
+                img.display()
+            );
+        }
+    }
+    s.assert_no_domains();
+    for (p, sec) in &s.images {
+        for img in [p, sec] {
+            std::os::unix::fs::chown(img, Some(uid), Some(gid)).expect("chown");
+        }
+    }
+    let pf = s.run("preflight", &[]);
+    assert!(pf.status.success(), "{}", text(&pf));
+    s.deploy();
+    // What Lockstep made on the hosts belongs to QEMU's user.
+    for path in [
+        s.dir.join("overlays/e2e-vm-active0.qcow2"),
+        s.dir.join("overlays/e2e-vm-hidden0.qcow2"),
+        s.dir.join("run-pri"),
+        s.dir.join("run-sec"),
+    ] {
+        let m = std::fs::metadata(&path).expect("made");
+        assert_eq!((m.uid(), m.gid()), (uid, gid), "{}", path.display());
+    }
+    // QEMU itself runs as that user.
+    let pid = s.a.qemu_pid(GUEST).expect("pid");
+    let st = std::fs::metadata(format!("/proc/{pid}")).expect("proc");
+    assert_eq!(st.uid(), uid, "the primary's QEMU runs as libvirt-qemu");
+    s.write_kill_failover_teardown();
+}

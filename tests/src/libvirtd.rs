@@ -91,20 +91,46 @@ impl Libvirtd {
         Libvirtd::start_in(root, true)
     }
 
+    /// Like [`start`](Self::start), with QEMU run as `libvirt-qemu` by libvirt's DAC driver
+    /// (as on a stock Debian host). The namespace gets its own `/dev/kvm` node, group
+    /// `libvirt-qemu`, mode 0660 (this machine's is root's only; Debian's is group `kvm`, which
+    /// libvirt-qemu belongs to); nothing outside the namespace changes.
+    pub fn start_unprivileged(root: &Path) -> Result<Libvirtd> {
+        let script = SCRIPT
+            .replace(
+                "user = \"root\"\ngroup = \"root\"\ndynamic_ownership = 0\n",
+                "user = \"libvirt-qemu\"\ngroup = \"libvirt-qemu\"\ndynamic_ownership = 1\n",
+            )
+            .replace(
+                "mount --make-rprivate /",
+                "mount --make-rprivate /\nmkdir -p \"$R/dev\"\n\
+                 mount -t tmpfs -o mode=0755 lockstep-dev \"$R/dev\"\n\
+                 mknod \"$R/dev/kvm\" c 10 232\n\
+                 chgrp libvirt-qemu \"$R/dev/kvm\"\nchmod 0660 \"$R/dev/kvm\"\n\
+                 mount --bind \"$R/dev/kvm\" /dev/kvm",
+            );
+        if !script.contains("user = \"libvirt-qemu\"") {
+            bail!("the qemu.conf template changed");
+        }
+        Libvirtd::start_script(root, false, &script)
+    }
+
     fn start_in(root: &Path, net: bool) -> Result<Libvirtd> {
+        let script = SCRIPT.replace(
+            "mount --make-rprivate /",
+            if net {
+                "mount --make-rprivate /\nip link set lo up"
+            } else {
+                "mount --make-rprivate /"
+            },
+        );
+        Libvirtd::start_script(root, net, &script)
+    }
+
+    fn start_script(root: &Path, net: bool, script_text: &str) -> Result<Libvirtd> {
         std::fs::create_dir_all(root)?;
         let script = root.join("namespace.sh");
-        std::fs::write(
-            &script,
-            SCRIPT.replace(
-                "mount --make-rprivate /",
-                if net {
-                    "mount --make-rprivate /\nip link set lo up"
-                } else {
-                    "mount --make-rprivate /"
-                },
-            ),
-        )?;
+        std::fs::write(&script, script_text)?;
         let log = std::fs::File::create(root.join("namespace.log"))?;
         let mut unshare = Command::new("unshare");
         unshare.arg("--mount");

@@ -363,11 +363,18 @@ impl<'a> Runner<'a> {
                 Ok(format!("{path}: {} {} bytes", img.format, img.size_bytes))
             }
             HostOp::Directory { path } => {
-                h.directory(path).map_err(e)?;
+                // QEMU makes its QMP and proxy sockets in the run directory.
+                let run_dir = match side {
+                    Side::Primary => &self.v.doc().hosts.primary.run_dir,
+                    Side::Secondary => &self.v.doc().hosts.secondary.run_dir,
+                };
+                let owner = h.qemu_user().map_err(e)?;
+                h.directory(path, owner, path == run_dir).map_err(e)?;
                 Ok(format!("{path} exists"))
             }
             HostOp::Overlay { path, size_bytes } => {
-                h.create_overlay(path, *size_bytes).map_err(e)?;
+                let owner = h.qemu_user().map_err(e)?;
+                h.create_overlay(path, *size_bytes, owner).map_err(e)?;
                 self.created.push(Created::Volume(side, path.clone()));
                 Ok(format!("{path} created"))
             }
@@ -453,6 +460,7 @@ pub fn host_checks(
             ))
         },
     ));
+    out.push(check(Some(side), uri, "security", security(uri, facts)));
     let need = match side {
         Side::Primary => ram,
         Side::Secondary => 2 * ram,
@@ -481,6 +489,56 @@ pub fn host_checks(
         },
     ));
     out
+}
+
+/// What libvirt's security drivers mean for a COLO pair. libvirt labels (AppArmor profile,
+/// SELinux label, DAC owner) only the images a domain's XML names as disks; the COLO graph's
+/// images are named on QEMU's command line (`<qemu:commandline>`), so a confining driver would
+/// keep QEMU from opening them. Under DAC with a non-root QEMU, Lockstep makes the overlays and
+/// directories for QEMU's user and checks that the images are writable by it.
+fn security(uri: &str, facts: &super::host::Facts) -> Result<String, String> {
+    if let Some(m) = facts
+        .security
+        .iter()
+        .find(|m| *m == "apparmor" || *m == "selinux")
+    {
+        return Err(format!(
+            "libvirt on {uri} confines QEMU with {m}, which lets QEMU open only the disks a \
+             domain's XML names; the COLO images are given on QEMU's command line, so QEMU \
+             could not open them. Set security_driver = \"none\" in /etc/libvirt/qemu.conf \
+             there (QEMU still runs as the user qemu.conf names), or use a host without {m}"
+        ));
+    }
+    Ok(match facts.qemu_user {
+        Some(ids) => format!(
+            "QEMU runs as uid {} gid {} (libvirt's DAC driver): overlays and directories are \
+             made for that user, images must be writable by it",
+            ids.uid, ids.gid
+        ),
+        None => format!("QEMU runs as root (drivers: {})", facts.security.join(", ")),
+    })
+}
+
+/// Whether QEMU's user may read and write an image.
+fn image_access(
+    path: &str,
+    uri: &str,
+    img: &super::host::Image,
+    ids: super::host::Ids,
+) -> Result<String, String> {
+    let found = match (img.owner, img.mode) {
+        (Some(o), Some(m)) => format!("owner {}:{}, mode {m:o}", o.uid, o.gid),
+        _ => "permissions unknown".to_owned(),
+    };
+    if img.writable_by(ids) {
+        Ok(format!("{path}: {found}"))
+    } else {
+        Err(format!(
+            "QEMU runs as uid {} gid {} on {uri} and cannot write {path} ({found}); \
+             chown {}:{} {path} (or give its group read and write)",
+            ids.uid, ids.gid, ids.uid, ids.gid
+        ))
+    }
 }
 
 /// Whether both hosts run the same QEMU.
@@ -524,6 +582,7 @@ pub fn preflight(v: &Validated, pair: &mut Pair) -> Vec<Check> {
         },
     ));
     let mut versions = Vec::new();
+    let mut qemu_users = [None, None];
     for side in [Side::Primary, Side::Secondary] {
         let h = pair.host(side);
         let uri = h.uri.clone();
@@ -535,6 +594,7 @@ pub fn preflight(v: &Validated, pair: &mut Pair) -> Vec<Check> {
             }
         };
         versions.push(facts.qemu);
+        qemu_users[side as usize] = facts.qemu_user;
         out.extend(host_checks(doc, side, &uri, &facts));
         out.push(check(
             Some(side),
@@ -569,6 +629,13 @@ pub fn preflight(v: &Validated, pair: &mut Pair) -> Vec<Check> {
             let mut r = Runner::new(v, pair, &mut noop);
             let res = r.host_op(s.side, op);
             out.push(check(Some(s.side), &uri, &describe(&s.action), res));
+            // QEMU's user must be able to write each image (the plan checks its kind first).
+            if let (HostOp::ImageKind { path, .. }, Some(ids)) = (op, qemu_users[s.side as usize]) {
+                if let Ok(Some(img)) = pair.host(s.side).image(path) {
+                    let res = image_access(path, &uri, &img, ids);
+                    out.push(check(Some(s.side), &uri, "QEMU may write the image", res));
+                }
+            }
         }
     }
     out
@@ -697,6 +764,8 @@ mod tests {
             kvm: true,
             emulators: vec![doc().guest.emulator],
             free_memory: 8 << 30,
+            security: vec!["none".to_owned(), "dac".to_owned()],
+            qemu_user: None,
         }
     }
 
@@ -739,6 +808,27 @@ mod tests {
         assert!(c
             .iter()
             .any(|c| c.detail.contains("second copy of guest RAM")));
+    }
+
+    #[test]
+    fn confining_security_drivers_are_refused_with_the_reason() {
+        let d = doc();
+        let aa = crate::deploy::host::Facts {
+            security: vec!["apparmor".to_owned(), "dac".to_owned()],
+            ..facts()
+        };
+        let c = host_checks(&d, Side::Primary, "u", &aa);
+        assert_eq!(failed(&c), ["security"]);
+        assert!(c
+            .iter()
+            .any(|c| c.detail.contains("security_driver = \"none\"")));
+        let dac = crate::deploy::host::Facts {
+            qemu_user: Some(crate::deploy::host::Ids { uid: 999, gid: 995 }),
+            ..facts()
+        };
+        let c = host_checks(&d, Side::Primary, "u", &dac);
+        assert!(failed(&c).is_empty());
+        assert!(c.iter().any(|c| c.detail.contains("uid 999 gid 995")));
     }
 
     #[test]

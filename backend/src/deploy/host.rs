@@ -74,6 +74,52 @@ pub struct Facts {
     pub emulators: Vec<String>,
     /// Free memory in bytes.
     pub free_memory: u64,
+    /// libvirt's security drivers (`none`, `dac`, `apparmor`, `selinux`).
+    pub security: Vec<String>,
+    /// The user and group QEMU runs as under the DAC driver (`None`: root, or no DAC).
+    pub qemu_user: Option<Ids>,
+}
+
+/// A user and group id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ids {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The security drivers and the DAC driver's QEMU user and group from the capabilities XML
+/// (`<secmodel><model>dac</model>...<baselabel type='kvm'>+64055:+64055</baselabel>`); root
+/// gives `None`.
+pub fn parse_security(xml: &str) -> (Vec<String>, Option<Ids>) {
+    let mut models = Vec::new();
+    let mut user = None;
+    for sec in xml.split("<secmodel>").skip(1) {
+        let sec = sec.split("</secmodel>").next().unwrap_or_default();
+        let Some(model) = sec
+            .split("<model>")
+            .nth(1)
+            .and_then(|m| m.split("</model>").next())
+        else {
+            continue;
+        };
+        models.push(model.to_owned());
+        if model != "dac" {
+            continue;
+        }
+        let label = sec
+            .split("<baselabel type='kvm'>")
+            .nth(1)
+            .and_then(|l| l.split("</baselabel>").next());
+        if let Some((u, g)) = label.and_then(|l| l.split_once(':')) {
+            let id = |s: &str| s.trim_start_matches('+').parse::<u32>().ok();
+            if let (Some(uid), Some(gid)) = (id(u), id(g)) {
+                if uid != 0 {
+                    user = Some(Ids { uid, gid });
+                }
+            }
+        }
+    }
+    (models, user)
 }
 
 fn version(v: u32) -> (u32, u32, u32) {
@@ -109,6 +155,8 @@ pub fn parse_capabilities(xml: &str) -> (bool, Vec<String>) {
 pub struct Host {
     pub uri: String,
     conn: Connect,
+    /// The DAC user QEMU runs as, once read from the capabilities.
+    qemu_user: Option<Option<Ids>>,
     /// Pools this connection created (transient, one per directory), destroyed on drop.
     pools: Vec<StoragePool>,
 }
@@ -125,19 +173,33 @@ impl Host {
         Ok(Host {
             uri: uri.to_owned(),
             conn,
+            qemu_user: None,
             pools: Vec::new(),
         })
+    }
+
+    /// The user and group QEMU runs as when not root (libvirt's DAC driver), read once.
+    pub fn qemu_user(&mut self) -> Result<Option<Ids>> {
+        if let Some(u) = self.qemu_user {
+            return Ok(u);
+        }
+        let u = parse_security(&self.conn.capabilities()?).1;
+        self.qemu_user = Some(u);
+        Ok(u)
     }
 
     pub fn facts(&self) -> Result<Facts> {
         let caps = self.conn.capabilities()?;
         let (kvm, emulators) = parse_capabilities(&caps);
+        let (security, qemu_user) = parse_security(&caps);
         Ok(Facts {
             qemu: version(self.conn.hyp_version()?),
             libvirt: version(self.conn.lib_version()?),
             kvm,
             emulators,
             free_memory: self.conn.free_memory()?,
+            security,
+            qemu_user,
         })
     }
 
@@ -239,6 +301,11 @@ impl Host {
     /// creates; `build` makes the directory when it is missing (else a missing directory is an
     /// error).
     fn pool(&mut self, dir: &str, build: bool) -> Result<StoragePool> {
+        self.pool_owned(dir, build, None)
+    }
+
+    /// Like `pool`; a directory it makes belongs to `owner` (mode 0750).
+    fn pool_owned(&mut self, dir: &str, build: bool, owner: Option<Ids>) -> Result<StoragePool> {
         if let Ok(p) = self.conn.lookup_storage_pool_by_target_path(dir) {
             if !p.is_active()? {
                 p.create(0)?;
@@ -247,8 +314,16 @@ impl Host {
             return Ok(p);
         }
         let name = format!("lockstep-{:016x}", fnv(dir));
+        let perms = owner
+            .map(|o| {
+                format!(
+                    "<permissions><mode>0750</mode><owner>{}</owner><group>{}</group></permissions>",
+                    o.uid, o.gid
+                )
+            })
+            .unwrap_or_default();
         let xml = format!(
-            "<pool type='dir'><name>{name}</name><target><path>{}</path></target></pool>",
+            "<pool type='dir'><name>{name}</name><target><path>{}</path>{perms}</target></pool>",
             lockstep_shared::render::escape::xml(dir)
         );
         let flags = if build {
@@ -262,9 +337,40 @@ impl Host {
         Ok(found)
     }
 
-    /// Makes the directory when it is missing.
-    pub fn directory(&mut self, dir: &str) -> Result<()> {
-        self.pool(dir, true).map(|_| ())
+    /// Makes the directory when it is missing, owned by `owner` (QEMU's user when it is not
+    /// root: QEMU makes its sockets there). An existing directory QEMU's user cannot write to
+    /// is an error saying how to fix it.
+    pub fn directory(&mut self, dir: &str, owner: Option<Ids>, write: bool) -> Result<()> {
+        let pool = self.pool_owned(dir, true, owner)?;
+        let Some(ids) = owner else {
+            return Ok(());
+        };
+        let (found, mode) = parse_permissions(&pool.xml_desc(0)?);
+        // Making a file in a directory takes its write and search (x) permission; opening one
+        // only search.
+        let searchable = permits(found, mode, ids, if write { 0o3 } else { 0o1 });
+        if searchable {
+            Ok(())
+        } else {
+            Err(HostError(format!(
+                "QEMU runs as uid {} gid {} on {} and cannot {} {dir} (owner {}, mode {:o}); \
+                 chown {}:{} {dir}",
+                ids.uid,
+                ids.gid,
+                self.uri,
+                if write {
+                    "make files in"
+                } else {
+                    "reach files in"
+                },
+                found
+                    .map(|o| format!("{}:{}", o.uid, o.gid))
+                    .unwrap_or_default(),
+                mode.unwrap_or(0),
+                ids.uid,
+                ids.gid
+            )))
+        }
     }
 
     /// The volume at `path`; `None` when it or its directory does not exist.
@@ -298,23 +404,35 @@ impl Host {
             .and_then(|s| s.split('\'').next())
             .unwrap_or("raw")
             .to_owned();
+        let (owner, mode) = parse_permissions(&xml);
         Ok(Some(Image {
             block: info.kind == virt::sys::VIR_STORAGE_VOL_BLOCK,
             format,
             size_bytes: info.capacity,
+            owner,
+            mode,
         }))
     }
 
-    /// An empty qcow2 image of `size` bytes at `path`, replacing any.
-    pub fn create_overlay(&mut self, path: &str, size: u64) -> Result<()> {
+    /// An empty qcow2 image of `size` bytes at `path`, replacing any; owned by `owner` (QEMU's
+    /// user when it is not root) with mode 0600.
+    pub fn create_overlay(&mut self, path: &str, size: u64, owner: Option<Ids>) -> Result<()> {
         let (dir, file) = split(path)?;
         if let Some(v) = self.volume(path)? {
             v.delete(0)?;
         }
-        let pool = self.pool(dir, true)?;
+        let pool = self.pool_owned(dir, true, owner)?;
+        let perms = owner
+            .map(|o| {
+                format!(
+                    "<permissions><mode>0600</mode><owner>{}</owner><group>{}</group></permissions>",
+                    o.uid, o.gid
+                )
+            })
+            .unwrap_or_default();
         let xml = format!(
             "<volume><name>{}</name><capacity unit='bytes'>{size}</capacity>\
-             <target><format type='qcow2'/></target></volume>",
+             <target><format type='qcow2'/>{perms}</target></volume>",
             lockstep_shared::render::escape::xml(file)
         );
         StorageVol::create_xml(&pool, &xml, 0)?;
@@ -344,6 +462,57 @@ pub struct Image {
     pub block: bool,
     pub format: String,
     pub size_bytes: u64,
+    /// Owner, group and mode bits, as the storage API reports them.
+    pub owner: Option<Ids>,
+    pub mode: Option<u32>,
+}
+
+impl Image {
+    /// Whether a process with `ids` (and no other group) may read and write it.
+    pub fn writable_by(&self, ids: Ids) -> bool {
+        permits(self.owner, self.mode, ids, 0o6)
+    }
+}
+
+/// Whether owner and mode give `ids` (and no other group) all of `bits` (`0o6` read and write,
+/// `0o1` search); unknown permissions permit.
+fn permits(owner: Option<Ids>, mode: Option<u32>, ids: Ids, bits: u32) -> bool {
+    let (Some(o), Some(mode)) = (owner, mode) else {
+        return true;
+    };
+    let class = if o.uid == ids.uid {
+        mode >> 6
+    } else if o.gid == ids.gid {
+        mode >> 3
+    } else {
+        mode
+    };
+    class & bits == bits
+}
+
+/// The `<permissions>` of a volume's or pool's `<target>`: owner, group, mode.
+fn parse_permissions(xml: &str) -> (Option<Ids>, Option<u32>) {
+    let perms = xml
+        .split("<permissions>")
+        .nth(1)
+        .and_then(|p| p.split("</permissions>").next())
+        .unwrap_or_default();
+    let field = |name: &str| {
+        perms
+            .split(&format!("<{name}>"))
+            .nth(1)
+            .and_then(|v| v.split(&format!("</{name}>")).next())
+            .map(str::trim)
+    };
+    let owner = match (
+        field("owner").and_then(|v| v.parse().ok()),
+        field("group").and_then(|v| v.parse().ok()),
+    ) {
+        (Some(uid), Some(gid)) => Some(Ids { uid, gid }),
+        _ => None,
+    };
+    let mode = field("mode").and_then(|m| u32::from_str_radix(m, 8).ok());
+    (owner, mode)
 }
 
 fn split(path: &str) -> Result<(&str, &str)> {
@@ -381,6 +550,48 @@ mod tests {
             1,
         );
         assert!(!parse_capabilities(&tcg).0);
+    }
+
+    #[test]
+    fn security_models_and_the_qemu_user() {
+        let xml = "<host><secmodel><model>none</model><doi>0</doi></secmodel>\
+            <secmodel><model>dac</model><doi>0</doi>\
+            <baselabel type='kvm'>+999:+995</baselabel>\
+            <baselabel type='qemu'>+999:+995</baselabel></secmodel></host>";
+        let (models, user) = parse_security(xml);
+        assert_eq!(models, ["none", "dac"]);
+        assert_eq!(user, Some(Ids { uid: 999, gid: 995 }));
+        let root = xml.replace("+999:+995", "+0:+0");
+        assert_eq!(parse_security(&root).1, None);
+        let aa = "<secmodel><model>apparmor</model><doi>0</doi></secmodel>";
+        assert_eq!(parse_security(aa), (vec!["apparmor".to_owned()], None));
+    }
+
+    #[test]
+    fn permissions_decide_access() {
+        let xml = "<volume><target><path>/x</path><permissions><mode>0640</mode>\
+            <owner>0</owner><group>995</group></permissions></target></volume>";
+        let (owner, mode) = parse_permissions(xml);
+        assert_eq!(owner, Some(Ids { uid: 0, gid: 995 }));
+        assert_eq!(mode, Some(0o640));
+        let img = Image {
+            block: false,
+            format: "raw".to_owned(),
+            size_bytes: 1,
+            owner,
+            mode,
+        };
+        let qemu = Ids { uid: 999, gid: 995 };
+        // The group may read, not write.
+        assert!(!img.writable_by(qemu));
+        assert!(img.writable_by(Ids { uid: 0, gid: 0 }));
+        let img = Image {
+            mode: Some(0o660),
+            ..img
+        };
+        assert!(img.writable_by(qemu));
+        assert!(permits(owner, Some(0o750), qemu, 0o1));
+        assert!(!permits(owner, Some(0o750), qemu, 0o3));
     }
 
     #[test]

@@ -71,6 +71,17 @@ pub fn image(path: &Path) {
     assert!(st.success());
 }
 
+/// How a stand's two hosts run.
+#[derive(Clone, Copy)]
+enum Hosts<'a> {
+    /// Each in a mount namespace, on the machine's network.
+    Plain,
+    /// Each in its own network namespace too, joined by a veth pair (name, `a.b.c` net).
+    Linked(&'a str, &'a str),
+    /// Like `Plain`, with QEMU run as `libvirt-qemu`.
+    Unprivileged,
+}
+
 /// Two hosts and a document over fresh images: the primary's images seeded with a pattern per
 /// disk, the secondary's empty.
 pub struct Stand {
@@ -86,14 +97,20 @@ pub struct Stand {
 
 impl Stand {
     pub fn new(tag: &str, disks: usize, nic: Option<NicSpec>, secondary_images: bool) -> Stand {
-        Stand::build(tag, disks, nic, secondary_images, None)
+        Stand::build(tag, disks, nic, secondary_images, Hosts::Plain)
+    }
+
+    /// Two hosts whose libvirt runs QEMU as `libvirt-qemu` (the DAC driver, as on a stock
+    /// Debian host); the images stay root's until a test hands them over.
+    pub fn unprivileged(tag: &str) -> Stand {
+        Stand::build(tag, 1, None, true, Hosts::Unprivileged)
     }
 
     /// Two hosts each in a network namespace of its own, joined by a veth pair named `link`
     /// (`LINKa` on the primary, `LINKb` on the secondary), with the addresses `net.1` and
     /// `net.2` (`net` like `10.77.3`): replication crosses a link a test can cut.
     pub fn linked(tag: &str, link: &str, net: &str) -> Stand {
-        Stand::build(tag, 1, None, true, Some((link, net)))
+        Stand::build(tag, 1, None, true, Hosts::Linked(link, net))
     }
 
     fn build(
@@ -101,7 +118,7 @@ impl Stand {
         disks: usize,
         nic: Option<NicSpec>,
         secondary_images: bool,
-        linked: Option<(&str, &str)>,
+        hosts: Hosts,
     ) -> Stand {
         let tmp = TempDir::new(tag);
         let dir = tmp.path().to_path_buf();
@@ -121,16 +138,20 @@ impl Stand {
             .collect();
         let mut doc = pair_document(&dir, nic, &refs, Storage::File);
         doc.guest.name = GUEST.to_owned();
-        if let Some((_, net)) = linked {
+        if let Hosts::Linked(_, net) = hosts {
             doc.hosts.primary.address = format!("{net}.1");
             doc.hosts.secondary.address = format!("{net}.2");
         }
         let file = dir.join("vm.json");
         std::fs::write(&file, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
         let file = file.to_str().expect("utf-8 path").to_owned();
-        let (a, b) = match linked {
-            None => two_hosts(&dir),
-            Some((link, net)) => {
+        let (a, b) = match hosts {
+            Hosts::Plain => two_hosts(&dir),
+            Hosts::Unprivileged => (
+                Libvirtd::start_unprivileged(&dir.join("host-a")).expect("primary libvirtd"),
+                Libvirtd::start_unprivileged(&dir.join("host-b")).expect("secondary libvirtd"),
+            ),
+            Hosts::Linked(link, net) => {
                 let a = Libvirtd::start_isolated(&dir.join("host-a")).expect("primary libvirtd");
                 let b = Libvirtd::start_isolated(&dir.join("host-b")).expect("secondary libvirtd");
                 libvirtd::link(&a, &b, link, &format!("{net}.1"), &format!("{net}.2"))
