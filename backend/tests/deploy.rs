@@ -199,6 +199,20 @@ fn preflight_refuses_a_missing_image_and_changes_nothing() {
         return;
     }
     let s = Stand::new("deploy-missing", 1, None, false);
+    // The preflight action also starts a throw-away guest on each host and asks its QEMU
+    // what it offers; nothing of it stays.
+    let pf = s.run("preflight", &[]);
+    let said = text(&pf);
+    assert_eq!(pf.status.code(), Some(1), "{said}");
+    for side in ["primary", "secondary"] {
+        assert!(
+            said.contains(&format!(
+                "ok   {side:<9} QEMU offers COLO: /usr/bin/qemu-system-x86_64 offers x-colo and the"
+            )),
+            "{said}"
+        );
+    }
+    s.assert_no_domains();
     let out = s.run("deploy", &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let said = text(&out);

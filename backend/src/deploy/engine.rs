@@ -541,6 +541,107 @@ fn image_access(
     }
 }
 
+/// The QMP commands a plan sends (its deploy phases and runbooks), `qmp_capabilities` aside.
+fn plan_commands(v: &Validated) -> Vec<String> {
+    let plan = plan::build(v);
+    let mut names: Vec<String> = plan
+        .phases
+        .iter()
+        .flat_map(|p| &p.steps)
+        .chain(plan.runbooks.iter().flat_map(|r| &r.steps))
+        .filter_map(|s| match &s.action {
+            Action::Qmp { command, .. } | Action::Wait { command, .. } => qmp_json(command),
+            _ => None,
+        })
+        .filter_map(|c| c["execute"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// What a probe of the host's QEMU says about the plan: every command it sends exists, the
+/// `x-colo` capability exists, and with the COLO proxy its object types.
+fn qemu_offers(v: &Validated, uri: &str, h: &Host) -> Result<String, String> {
+    let mut asks = vec![
+        json!({"execute": "query-commands"}),
+        json!({"execute": "query-migrate-capabilities"}),
+    ];
+    if v.has_proxy() {
+        asks.push(json!({"execute": "qom-list-types", "arguments": {"implements": "netfilter"}}));
+        asks.push(
+            json!({"execute": "qom-list-types", "arguments": {"implements": "colo-compare"}}),
+        );
+    }
+    let replies = h
+        .probe(&v.doc().guest.emulator, &asks)
+        .map_err(|e| format!("could not start a probe of QEMU: {e}"))?;
+    let names = |r: &Result<Value, String>, key: &str| -> Vec<String> {
+        r.as_ref()
+            .ok()
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x[key].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let types: Vec<String> = replies[2..].iter().flat_map(|r| names(r, "name")).collect();
+    let missing = lacking(
+        &plan_commands(v),
+        &names(&replies[0], "name"),
+        &names(&replies[1], "capability"),
+        v.has_proxy().then_some(&types[..]),
+    );
+    if missing.is_empty() {
+        Ok(format!(
+            "{} offers x-colo and the {} QMP commands the plan sends",
+            v.doc().guest.emulator,
+            plan_commands(v).len()
+        ))
+    } else {
+        Err(format!(
+            "{} on {uri} lacks {}; install a QEMU built with COLO (CONFIG_REPLICATION, and \
+             CONFIG_COLO_PROXY for NICs)",
+            v.doc().guest.emulator,
+            missing.join(", ")
+        ))
+    }
+}
+
+/// What a QEMU lacks of what the plan needs: commands, the `x-colo` capability and, with the
+/// COLO proxy (`types` given), its object types.
+fn lacking(
+    commands: &[String],
+    offered: &[String],
+    capabilities: &[String],
+    types: Option<&[String]>,
+) -> Vec<String> {
+    let mut missing: Vec<String> = commands
+        .iter()
+        .filter(|c| !offered.contains(c))
+        .cloned()
+        .collect();
+    if !capabilities.iter().any(|c| c == "x-colo") {
+        missing
+            .push("migration capability x-colo (QEMU built without CONFIG_REPLICATION)".to_owned());
+    }
+    if let Some(types) = types {
+        for t in [
+            "filter-mirror",
+            "filter-redirector",
+            "filter-rewriter",
+            "colo-compare",
+        ] {
+            if !types.iter().any(|x| x == t) {
+                missing.push(format!("object type {t}"));
+            }
+        }
+    }
+    missing
+}
+
 /// Whether both hosts run the same QEMU.
 pub fn same_qemu(uri: &str, p: (u32, u32, u32), s: (u32, u32, u32)) -> Check {
     check(
@@ -561,8 +662,32 @@ pub fn same_qemu(uri: &str, p: (u32, u32, u32), s: (u32, u32, u32)) -> Check {
 
 /// Checks both hosts before anything changes: reachable (the caller opened them), distinct,
 /// KVM, one QEMU version that is not known-broken, the document's emulator is one the host's
-/// libvirt lists, no domain of that name, memory headroom, the images as the document says.
+/// libvirt lists, no domain of that name, memory headroom, security drivers, the images as
+/// the document says and writable by QEMU's user; and, by starting a throw-away paused guest
+/// on each host, that its QEMU offers `x-colo` and every QMP command the plan sends.
 pub fn preflight(v: &Validated, pair: &mut Pair) -> Vec<Check> {
+    let mut out = checks(v, pair);
+    // Only on hosts whose emulator passed: libvirt refuses to start anything else.
+    for side in [Side::Primary, Side::Secondary] {
+        let uri = pair.host(side).uri.clone();
+        let usable = out
+            .iter()
+            .filter(|c| c.side == Some(side) && (c.what == "emulator" || c.what == "KVM"))
+            .all(|c| c.ok)
+            && out
+                .iter()
+                .any(|c| c.side == Some(side) && c.what == "emulator");
+        if usable {
+            let res = qemu_offers(v, &uri, pair.host(side));
+            out.push(check(Some(side), &uri, "QEMU offers COLO", res));
+        }
+    }
+    out
+}
+
+/// [`preflight`] without the probe guests: what `deploy` checks first (the plan checks the
+/// QEMU build on each side as soon as it starts, before sending it anything else).
+fn checks(v: &Validated, pair: &mut Pair) -> Vec<Check> {
     let doc = v.doc();
     let name = doc.guest.name.clone();
     let mut out = Vec::new();
@@ -647,7 +772,7 @@ pub fn deploy(
     pair: &mut Pair,
     progress: &mut dyn FnMut(&StepRecord),
 ) -> Result<(), DeployError> {
-    let failed: Vec<Check> = preflight(v, pair).into_iter().filter(|c| !c.ok).collect();
+    let failed: Vec<Check> = checks(v, pair).into_iter().filter(|c| !c.ok).collect();
     if !failed.is_empty() {
         return Err(DeployError::Preflight(failed));
     }
@@ -829,6 +954,38 @@ mod tests {
         let c = host_checks(&d, Side::Primary, "u", &dac);
         assert!(failed(&c).is_empty());
         assert!(c.iter().any(|c| c.detail.contains("uid 999 gid 995")));
+    }
+
+    #[test]
+    fn a_qemu_without_colo_is_named_with_what_it_lacks() {
+        let v = Validated::new(doc()).expect("valid");
+        let cmds = plan_commands(&v);
+        for c in [
+            "x-colo-lost-heartbeat",
+            "blockdev-mirror",
+            "query-named-block-nodes",
+        ] {
+            assert!(cmds.iter().any(|x| x == c), "{c} in {cmds:?}");
+        }
+        assert!(!cmds.iter().any(|x| x == "qmp_capabilities"));
+        let all = cmds.clone();
+        let caps = vec!["x-colo".to_owned()];
+        assert!(lacking(&cmds, &all, &caps, None).is_empty());
+        let fewer: Vec<String> = all
+            .iter()
+            .filter(|c| *c != "x-colo-lost-heartbeat")
+            .cloned()
+            .collect();
+        assert_eq!(
+            lacking(&cmds, &fewer, &[], Some(&["filter-mirror".to_owned()])),
+            [
+                "x-colo-lost-heartbeat",
+                "migration capability x-colo (QEMU built without CONFIG_REPLICATION)",
+                "object type filter-redirector",
+                "object type filter-rewriter",
+                "object type colo-compare"
+            ]
+        );
     }
 
     #[test]

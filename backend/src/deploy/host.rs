@@ -279,6 +279,49 @@ impl Host {
         Ok(())
     }
 
+    /// Starts a throw-away guest (paused, 16 MiB, no devices; destroyed when this connection
+    /// closes if not before) with `emulator` under this host's libvirt, asks its QEMU each of
+    /// `commands` and stops it: what that QEMU build offers, before anything of the pair
+    /// exists. Replies as [`Host::qmp`] gives them.
+    pub fn probe(
+        &self,
+        emulator: &str,
+        commands: &[Value],
+    ) -> Result<Vec<std::result::Result<Value, String>>> {
+        use lockstep_shared::render::escape::xml;
+        let name = format!("lockstep-probe-{}", std::process::id());
+        let domain = format!(
+            "<domain type='kvm'><name>{}</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+             <os><type arch='x86_64' machine='pc'>hvm</type></os><devices><emulator>{}</emulator>\
+             <controller type='usb' model='none'/><memballoon model='none'/></devices></domain>",
+            xml(&name),
+            xml(emulator)
+        );
+        let d = self
+            .conn
+            .create_domain_xml(
+                &domain,
+                virt::sys::VIR_DOMAIN_START_PAUSED | virt::sys::VIR_DOMAIN_START_AUTODESTROY,
+            )
+            .map_err(|e| self.lost(e))?;
+        let mut out = Vec::new();
+        for c in commands {
+            let reply = d.qemu_monitor_command(&c.to_string(), 0);
+            out.push(match reply {
+                Ok(r) => match serde_json::from_str::<Value>(&r) {
+                    Ok(v) if v.get("error").is_some() => {
+                        Err(v["error"]["desc"].as_str().unwrap_or("error").to_owned())
+                    }
+                    Ok(v) => Ok(v.get("return").cloned().unwrap_or(Value::Null)),
+                    Err(e) => Err(format!("QMP reply is not JSON ({e})")),
+                },
+                Err(e) => Err(e.message().to_owned()),
+            });
+        }
+        let _ = d.destroy();
+        Ok(out)
+    }
+
     /// Sends one QMP command through libvirt; `Ok(Err(..))` is QEMU's own error reply.
     pub fn qmp(&self, name: &str, command: &Value) -> Result<std::result::Result<Value, String>> {
         let d = self
