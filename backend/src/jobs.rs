@@ -177,7 +177,11 @@ async fn run(db: &Db, me: &str, d: DeploymentRow) -> Result<()> {
     })
     .await?;
     match out {
-        Ok(()) => end(db, d.id, "protected", None, None, "deployment.protected").await?,
+        Ok(()) => {
+            // The plan ends only once both sides run in COLO.
+            db.observe_status(d.id, "Protected").await?;
+            end(db, d.id, "protected", None, None, "deployment.protected").await?
+        }
         Err(e) => end(db, d.id, "failed", None, Some(&e), "deployment.failed").await?,
     };
     Ok(())

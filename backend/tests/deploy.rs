@@ -402,6 +402,13 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
     assert_eq!(st["summary"], "Protected", "{st:#}");
     assert_eq!(st["primary"]["colo_mode"], "primary");
     assert_eq!(st["primary"]["checkpoint_delay_ms"], 200);
+    // Protected since the deploy ended (recorded by the job, kept by later reads).
+    let protected_since = st["since"].as_str().expect("since").to_owned();
+    let again = vic
+        .get(&format!("/api/v1/deployments/{did}/status"))
+        .expect("status")
+        .json();
+    assert_eq!(again["since"], st["since"], "unchanged status, same time");
 
     guest_write(&stand.a.uri, 0, 0xcd, 8 * MIB);
     std::thread::sleep(Duration::from_millis(1000));
@@ -432,6 +439,11 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
     assert_eq!(
         st["secondary"]["colo_mode"], "secondary",
         "nobody failed over: {st:#}"
+    );
+    let lost_since = st["since"].as_str().expect("since");
+    assert!(
+        lost_since > protected_since.as_str(),
+        "the change is dated: {lost_since} after {protected_since}"
     );
 
     let t = Instant::now();

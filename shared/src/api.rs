@@ -689,6 +689,10 @@ pub struct ProtectionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     pub checked_at: DateTime<Utc>,
+    /// When the status last changed to this summary, as the servers saw it (status reads and
+    /// the deploy's end record it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// An action on a deployed pair.

@@ -273,6 +273,23 @@ impl Db {
         .await?)
     }
 
+    /// Stores a status read's summary; gives when the status last changed to it (now, when it
+    /// differs from the stored one).
+    pub async fn observe_status(&self, id: i64, summary: &str) -> Result<DateTime<Utc>> {
+        let (at,): (Option<DateTime<Utc>>,) = sqlx::query_as(
+            "WITH changed AS (UPDATE deployments SET status_summary = $2, \
+             status_changed_at = now() WHERE id = $1 \
+             AND status_summary IS DISTINCT FROM $2 RETURNING status_changed_at) \
+             SELECT coalesce((SELECT status_changed_at FROM changed), \
+             (SELECT status_changed_at FROM deployments WHERE id = $1))",
+        )
+        .bind(id)
+        .bind(summary)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(at.unwrap_or_else(Utc::now))
+    }
+
     /// A configuration's deployments, newest first.
     pub async fn deployments(&self, configuration_id: i64) -> Result<Vec<DeploymentRow>> {
         Ok(sqlx::query_as(&format!(

@@ -269,6 +269,7 @@ pub async fn deployment_status(
             detail: None,
         },
     };
+    let since = state.db.observe_status(d.id, &st.line()).await?;
     Ok(HttpResponse::Ok().json(api::ProtectionStatus {
         deployment_id: d.id,
         protected: st.protected,
@@ -279,6 +280,7 @@ pub async fn deployment_status(
         roles_swapped: st.swapped,
         detail: st.detail,
         checked_at: chrono::Utc::now(),
+        since: Some(since),
     }))
 }
 

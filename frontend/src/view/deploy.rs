@@ -323,8 +323,11 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 if d.roles_swapped {
                     <p id="roles-swapped">{ format!("Roles swapped: {} runs the primary, {} the secondary (after a failover to the secondary and a re-protect).", d.secondary_uri, d.primary_uri) }</p>
                 }
-                if let Some(detail) = l.status.as_ref().and_then(|s| s.detail.clone()) {
-                    <p id="status-detail">{ detail }</p>
+                if let Some(s) = &l.status {
+                    <p id="status-detail">
+                        { s.since.map(|t| format!("{} since {}. ", s.summary, t.format("%Y-%m-%d %H:%M:%S UTC"))).unwrap_or_default() }
+                        { s.detail.clone().unwrap_or_default() }
+                    </p>
                 }
                 if let Some(s) = &l.status {
                     <table class="list" id="sides">
