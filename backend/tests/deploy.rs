@@ -1076,3 +1076,72 @@ fn a_non_root_qemu_gets_its_overlays_and_preflight_names_images_it_cannot_write(
     assert_eq!(st.uid(), uid, "the primary's QEMU runs as libvirt-qemu");
     s.write_kill_failover_teardown();
 }
+
+#[test]
+fn two_servers_asked_to_deploy_one_configuration_at_once_run_it_once() {
+    let test = "deploy::two_servers_asked_to_deploy_one_configuration_at_once_run_it_once";
+    need_postgres!(test);
+    if !can_run(test) {
+        return;
+    }
+    let stand = Stand::new("deploy-race", 1, None, true);
+    let first = Server::start();
+    let (_, cid, body) = register(&first, &stand);
+    let second = first.another();
+    // Both requests released together, one to each server.
+    let gate = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let asks: Vec<_> = [&first, &second]
+        .into_iter()
+        .map(|server| {
+            let mut dora = server.as_user("dora");
+            let (gate, body) = (gate.clone(), body.clone());
+            std::thread::spawn(move || {
+                gate.wait();
+                dora.send(
+                    "POST",
+                    &format!("/api/v1/configurations/{cid}/deployments"),
+                    &body,
+                )
+                .expect("deploy")
+            })
+        })
+        .collect();
+    let answers: Vec<_> = asks
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    let mut codes: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [202, 409],
+        "{:?}",
+        answers.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    let accepted = answers
+        .iter()
+        .find(|r| r.status == 202)
+        .expect("one accepted");
+    let refused = answers
+        .iter()
+        .find(|r| r.status == 409)
+        .expect("one refused");
+    let did = accepted.json()["id"].as_i64().expect("id");
+    assert_eq!(
+        refused.json()["details"]["deployment_id"],
+        did,
+        "{}",
+        refused.body
+    );
+    let mut dora = second.as_user("dora");
+    let d = ended(&mut dora, did);
+    assert_eq!(d["state"], "protected", "{d:#}\n{}", stand.logs());
+    let listed = dora
+        .get(&format!("/api/v1/configurations/{cid}/deployments"))
+        .expect("list")
+        .json();
+    assert_eq!(listed["deployments"].as_array().map(Vec::len), Some(1));
+    let r = act(&mut dora, did, "teardown");
+    assert_eq!(r.status, 200, "{}", r.body);
+    stand.assert_no_domains();
+}
