@@ -494,12 +494,37 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     let table = b.text(&b.find("#preflight").expect("table")).expect("text");
     assert!(!table.contains("failed"), "{table}");
     b.screenshot(&shot("deploy-preflight")).expect("shot");
+    // Note whether steps show while the deploy still runs (they stream as server-sent events).
+    b.exec(
+        "window.__live = 0; window.__watch = setInterval(() => { \
+           const badge = document.getElementById('protection'); \
+           const rows = document.querySelectorAll('#steps tbody tr').length; \
+           if (badge && !badge.textContent.includes('Protected') && rows > window.__live) \
+             window.__live = rows; }, 10);",
+        serde_json::json!([]),
+    )
+    .expect("watch");
     b.click(&b.find("#deploy-start").expect("deploy"))
         .expect("deploy");
     b.wait("the phases", |b| {
         Ok((count(b, "#phases li") >= 9).then_some(()))
     })
     .expect("phases");
+    b.wait("steps while it runs", |b| {
+        Ok(b.exec("return window.__live", serde_json::json!([]))?
+            .as_u64()
+            .filter(|n| *n >= 3)
+            .map(|_| ()))
+    })
+    .unwrap_or_else(|e| {
+        let seen = b
+            .exec(
+                "return [window.__live, performance.getEntriesByType('resource').map(e => e.name).join(' ')]",
+                serde_json::json!([]),
+            )
+            .unwrap_or_default();
+        panic!("{e}: {seen}")
+    });
     b.screenshot(&shot("deploy-progress")).expect("shot");
     // A deploy takes seconds; on a busy machine (the suite's other tests run beside it) the
     // first migration can take longer than one wait.

@@ -114,11 +114,31 @@ pub fn Deployments(p: &DeployProps) -> Html {
     let preflight = use_state(|| None::<Result<wire::Preflight, String>>);
     let message = use_state(|| None::<(bool, String)>);
     let busy = use_state(|| false);
-    // Load now, and again every second (every 400 ms while a deploy runs).
+    // Steps streamed while a deploy runs (server-sent events), shown after the loaded ones.
+    let live = use_mut_ref(Vec::<wire::DeploymentStep>::new);
+    let reloads = use_mut_ref(|| 0u32);
+    let redraw = use_force_update();
+    let running_id = match &*data {
+        Some(Ok(l)) => l
+            .current
+            .as_ref()
+            .filter(|d| ["queued", "running"].contains(&d.state.as_str()))
+            .map(|d| d.id),
+        _ => None,
+    };
     {
-        let (data, tick, plan) = (data.clone(), tick.clone(), plan.clone());
+        let (live, reloads, tick) = (live.clone(), reloads.clone(), tick.clone());
+        use_effect_with(running_id, move |id| {
+            live.borrow_mut().clear();
+            let follow = id.and_then(|id| follow(id, live, reloads, tick, redraw));
+            move || drop(follow)
+        });
+    }
+    // Load now; again every 5 s while a pair is deployed (its status), and when a deploy ends
+    // or an action ran. A running deploy streams its steps instead.
+    {
+        let (data, plan) = (data.clone(), plan.clone());
         use_effect_with(*tick, move |_| {
-            let running = matches!(&*data, Some(Ok(l)) if l.current.as_ref().is_some_and(|d| ["queued", "running"].contains(&d.state.as_str())));
             let (data2, plan2) = (data.clone(), plan.clone());
             wasm_bindgen_futures::spawn_local(async move {
                 let loaded = load(cid, teams).await;
@@ -133,10 +153,14 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 }
                 data2.set(Some(loaded));
             });
-            let t =
-                gloo_timers::callback::Timeout::new(if running { 400 } else { 1000 }, move || {
-                    tick.set(*tick + 1)
-                });
+        });
+    }
+    let deployed = matches!(&*data, Some(Ok(l)) if l.current.as_ref().is_some_and(|d| ["protected", "failed-over"].contains(&d.state.as_str())));
+    {
+        let tick = tick.clone();
+        use_effect_with((*tick, deployed), move |(_, deployed)| {
+            let t = deployed
+                .then(|| gloo_timers::callback::Timeout::new(5000, move || tick.set(*tick + 1)));
             move || drop(t)
         });
     }
@@ -282,10 +306,17 @@ pub fn Deployments(p: &DeployProps) -> Html {
         }
     };
     let current_view = current.as_ref().map(|d| {
+        let last = d.steps.last().map_or(0, |s| s.seq);
+        let steps: Vec<wire::DeploymentStep> = d
+            .steps
+            .iter()
+            .cloned()
+            .chain(live.borrow().iter().filter(|s| s.seq > last).cloned())
+            .collect();
         let phases = plan
             .as_ref()
             .filter(|(v, _)| *v == d.version)
-            .map(|(_, p)| progress(p, &d.steps))
+            .map(|(_, p)| progress(p, &steps))
             .unwrap_or_default();
         let act = |action: &'static str, label: &'static str| {
             let (message, tick, did) = (message.clone(), tick.clone(), d.id);
@@ -368,7 +399,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 <h3>{ "Steps" }</h3>
                 <table class="list" id="steps">
                     <thead><tr><th>{ "#" }</th><th>{ "Run" }</th><th>{ "Phase" }</th><th>{ "Side" }</th><th>{ "Command" }</th><th>{ "ms" }</th><th>{ "Result" }</th></tr></thead>
-                    <tbody>{ for d.steps.iter().map(|s| html! {
+                    <tbody>{ for steps.iter().map(|s| html! {
                         <tr class={if s.error.is_some() { "bad" } else { "" }}>
                             <td>{ s.seq }</td><td>{ &s.run }</td><td>{ &s.phase }</td><td>{ &s.side }</td>
                             <td><code>{ &s.command }</code></td>
@@ -488,4 +519,66 @@ fn hosts_now(d: &wire::Deployment, swapped: bool) -> [String; 2] {
     } else {
         [d.primary_uri.clone(), d.secondary_uri.clone()]
     }
+}
+
+/// An open event stream and its listeners; closed when dropped.
+struct Follow {
+    source: web_sys::EventSource,
+    _listeners: [wasm_bindgen::closure::Closure<dyn FnMut(web_sys::MessageEvent)>; 2],
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        self.source.close();
+    }
+}
+
+/// Follows deployment `id`'s server-sent events: each `step` is added to `live` and drawn; the
+/// `state` that ends the deploy closes the stream and reloads the page's data.
+fn follow(
+    id: i64,
+    live: std::rc::Rc<std::cell::RefCell<Vec<wire::DeploymentStep>>>,
+    reloads: std::rc::Rc<std::cell::RefCell<u32>>,
+    tick: UseStateHandle<u32>,
+    redraw: UseForceUpdateHandle,
+) -> Option<Follow> {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    let source = web_sys::EventSource::new(&format!("/api/v1/deployments/{id}/events")).ok()?;
+    let data = |e: &web_sys::MessageEvent| e.data().as_string().unwrap_or_default();
+    let on_step =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            if let Ok(step) = serde_json::from_str::<wire::DeploymentStep>(&data(&e)) {
+                live.borrow_mut().push(step);
+                redraw.force_update();
+            }
+        });
+    let closer = source.clone();
+    let on_state =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            let Ok(d) = serde_json::from_str::<wire::Deployment>(&data(&e)) else {
+                return;
+            };
+            if !["queued", "running"].contains(&d.state.as_str()) {
+                // The server ends the stream here; without close() the browser would reconnect.
+                closer.close();
+            }
+            // A new state (running, then protected or failed): load the page's data again.
+            let n = {
+                let mut r = reloads.borrow_mut();
+                *r += 1;
+                *r
+            };
+            tick.set(1_000_000 + n);
+        });
+    source
+        .add_event_listener_with_callback("step", on_step.as_ref().unchecked_ref())
+        .ok()?;
+    source
+        .add_event_listener_with_callback("state", on_state.as_ref().unchecked_ref())
+        .ok()?;
+    Some(Follow {
+        source,
+        _listeners: [on_step, on_state],
+    })
 }
