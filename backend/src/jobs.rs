@@ -71,14 +71,36 @@ pub async fn validated(db: &Db, d: &DeploymentRow) -> Result<Validated> {
         .version(d.configuration_id, d.version)
         .await?
         .ok_or_else(|| anyhow!("version {} is gone", d.version))?;
-    let doc = Document::from_json(v.document.get()).map_err(|e| anyhow!("{e}"))?;
-    Validated::new(doc).map_err(|f| {
-        anyhow!(
-            "version {} has {} error(s); it cannot be deployed",
-            d.version,
-            f.iter().filter(|f| f.is_error()).count()
-        )
-    })
+    deployable(v.document.get()).map_err(|e| anyhow!("version {}: {e}", d.version))
+}
+
+/// Why a stored version cannot be deployed.
+#[derive(Debug)]
+pub enum NotDeployable {
+    /// This server cannot read the document (a newer schema, say).
+    Unreadable(String),
+    /// The document has errors: every finding.
+    Errors(Vec<lockstep_shared::Finding>),
+}
+
+impl std::fmt::Display for NotDeployable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotDeployable::Unreadable(e) => write!(f, "cannot be read by this server: {e}"),
+            NotDeployable::Errors(findings) => write!(
+                f,
+                "has {} error(s); fix them and save a version without errors to deploy",
+                findings.iter().filter(|f| f.is_error()).count()
+            ),
+        }
+    }
+}
+
+/// A stored document as the engine takes it: read and free of errors.
+pub fn deployable(document: &str) -> std::result::Result<Validated, NotDeployable> {
+    let doc =
+        Document::from_json(document).map_err(|e| NotDeployable::Unreadable(e.to_string()))?;
+    Validated::new(doc).map_err(NotDeployable::Errors)
 }
 
 fn new_step<'a>(run: &'a str, r: &'a StepRecord) -> NewStep<'a> {

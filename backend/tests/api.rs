@@ -121,6 +121,33 @@ fn drafts_with_errors_save_but_do_not_render() {
         .expect("render");
     assert_eq!(r.status, 422);
     assert_eq!(r.json()["code"], "invalid_document");
+    // Nor deploy: the refusal counts the errors and carries every finding.
+    s.create_user("ops", "deployer", "dora");
+    let mut dora = s.as_user("dora");
+    for what in ["preflight", "deployments"] {
+        let r = dora
+            .send(
+                "POST",
+                &format!("/api/v1/configurations/{id}/{what}"),
+                &json!({"version": 1, "primary_host_id": 1, "secondary_host_id": 2}),
+            )
+            .expect(what);
+        assert_eq!(r.status, 400, "{}", r.body);
+        let b = r.json();
+        assert_eq!(b["code"], "not_deployable", "{b}");
+        assert!(
+            b["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("version 1 has 8 error(s)"),
+            "{b}"
+        );
+        assert!(b["details"]["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["code"] == "E017"));
+    }
 
     let r = c
         .send(

@@ -47,24 +47,13 @@ async fn target(
     let v = state.db.version(cid, body.version).await?.ok_or_else(|| {
         AppError::NotFound(format!("version {} of configuration {cid}", body.version))
     })?;
-    let doc = lockstep_shared::Document::from_json(v.document.get()).map_err(|e| {
-        AppError::BadRequest {
-            code: "not_deployable",
-            message: format!(
-                "version {} cannot be read by this server: {e}",
-                body.version
-            ),
-            details: Value::Null,
-        }
-    })?;
-    let validated = Validated::new(doc).map_err(|findings| AppError::BadRequest {
+    let validated = jobs::deployable(v.document.get()).map_err(|e| AppError::BadRequest {
         code: "not_deployable",
-        message: format!(
-            "version {} has {} error(s); fix them and save a version without errors to deploy",
-            body.version,
-            findings.iter().filter(|f| f.is_error()).count()
-        ),
-        details: json!({ "findings": findings }),
+        message: format!("version {} {e}", body.version),
+        details: match &e {
+            jobs::NotDeployable::Errors(findings) => json!({ "findings": findings }),
+            jobs::NotDeployable::Unreadable(_) => Value::Null,
+        },
     })?;
     if body.primary_host_id == body.secondary_host_id {
         return Err(AppError::BadRequest {
