@@ -493,6 +493,10 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         .expect("preflight shown");
     let table = b.text(&b.find("#preflight").expect("table")).expect("text");
     assert!(!table.contains("failed"), "{table}");
+    // The plan is shown before anything runs.
+    b.wait_text("#deploy-plan", "What deploying version 1 does")
+        .expect("the plan shown");
+    assert!(count(&b, "#deploy-plan details") >= 9);
     b.screenshot(&shot("deploy-preflight")).expect("shot");
     // Note whether steps show while the deploy still runs (they stream as server-sent events).
     b.exec(

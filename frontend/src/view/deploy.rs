@@ -112,6 +112,8 @@ pub fn Deployments(p: &DeployProps) -> Html {
     let data = use_state(|| None::<Result<Loaded, String>>);
     let plan = use_state(|| None::<(i32, Plan)>);
     let preflight = use_state(|| None::<Result<wire::Preflight, String>>);
+    // The plan of the version being checked, shown before the deploy runs.
+    let proposed = use_state(|| None::<(i32, Plan)>);
     let message = use_state(|| None::<(bool, String)>);
     let busy = use_state(|| false);
     // Steps streamed while a deploy runs (server-sent events), shown after the loaded ones.
@@ -188,13 +190,14 @@ pub fn Deployments(p: &DeployProps) -> Html {
         .ok()
     };
     let check = {
-        let (preflight, busy) = (preflight.clone(), busy.clone());
+        let (preflight, busy, proposed) = (preflight.clone(), busy.clone(), proposed.clone());
         Callback::from(move |_: MouseEvent| {
             let Some(body) = body_of() else {
                 preflight.set(Some(Err("Choose a version and two hosts.".to_owned())));
                 return;
             };
-            let (preflight, busy) = (preflight.clone(), busy.clone());
+            let (preflight, busy, proposed) = (preflight.clone(), busy.clone(), proposed.clone());
+            let version: Option<i32> = value("deploy-version").parse().ok();
             busy.set(true);
             wasm_bindgen_futures::spawn_local(async move {
                 let r = api::send_text::<wire::Preflight>(
@@ -204,6 +207,10 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 )
                 .await;
                 preflight.set(Some(r.map_err(|e| e.explain())));
+                // What the deploy will do, shown before it runs.
+                if let Some(version) = version {
+                    proposed.set(plan_of(cid, version).await.map(|p| (version, p)));
+                }
                 busy.set(false);
             });
         })
@@ -302,6 +309,17 @@ pub fn Deployments(p: &DeployProps) -> Html {
                         </table>
                     },
                 } }
+                if let Some((version, plan)) = &*proposed {
+                    <section id="deploy-plan" aria-label="The plan">
+                        <h3>{ format!("What deploying version {version} does: {} steps in {} phases", plan.phases.iter().map(|p| p.steps.len()).sum::<usize>(), plan.phases.len()) }</h3>
+                        { for plan.phases.iter().map(|ph| html! {
+                            <details>
+                                <summary>{ format!("{} ({} steps)", ph.title, ph.steps.len()) }</summary>
+                                { super::preview::steps_table(&ph.steps) }
+                            </details>
+                        }) }
+                    </section>
+                }
             </section>
         }
     };

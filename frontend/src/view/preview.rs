@@ -38,7 +38,8 @@ const TABS: [(Tab, &str); 6] = [
     (Tab::SecondaryCmdline, "secondary command line"),
 ];
 
-fn steps_table(steps: &[Step]) -> Html {
+/// A plan's steps as a table: number, side, command, why.
+pub fn steps_table(steps: &[Step]) -> Html {
     html! {
         <table class="steps">
             <thead><tr><th>{ "#" }</th><th>{ "Side" }</th><th>{ "Command" }</th><th>{ "Why" }</th></tr></thead>
