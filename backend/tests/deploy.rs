@@ -740,8 +740,8 @@ fn replication_crosses_a_veth_link_between_two_network_namespaces() {
 }
 
 #[test]
-fn the_api_reprotects_after_a_failover_to_the_primary() {
-    let test = "deploy::the_api_reprotects_after_a_failover_to_the_primary";
+fn the_api_reprotects_onto_another_host_after_a_failover_to_the_primary() {
+    let test = "deploy::the_api_reprotects_onto_another_host_after_a_failover_to_the_primary";
     need_postgres!(test);
     if !can_run(test) {
         return;
@@ -766,10 +766,93 @@ fn the_api_reprotects_after_a_failover_to_the_primary() {
         (r.status == 200).then_some(r)
     });
     assert_eq!(r.json()["active_side"], "primary", "{}", r.body);
-    let r = action(&mut dora, "reprotect");
+
+    // The secondary's host is not coming back: re-protect onto a third registered host. The
+    // configuration first names it (a new version that changes only the secondary's host).
+    let host_c =
+        lockstep_tests::libvirtd::Libvirtd::start(&stand.dir.join("host-c")).expect("a third host");
+    let r = dora
+        .send(
+            "POST",
+            "/api/v1/teams/ops/hosts",
+            &json!({"name": "host-c", "libvirt_uri": host_c.uri, "address": "127.0.0.3"}),
+        )
+        .expect("register");
+    assert_eq!(r.status, 201, "{}", r.body);
+    let hc = r.json()["id"].as_i64().expect("id");
+    let v1 = dora
+        .get(&format!("/api/v1/configurations/{cid}/versions/1"))
+        .expect("v1")
+        .json();
+    let mut doc = v1["document"].clone();
+    doc["hosts"]["secondary"]["name"] = json!("host-c");
+    doc["hosts"]["secondary"]["address"] = json!("127.0.0.3");
+    let save = |c: &mut lockstep_tests::http::Client, base: i64, doc: &serde_json::Value| {
+        let r = c
+            .send(
+                "PUT",
+                &format!("/api/v1/configurations/{cid}"),
+                &json!({"base_version": base, "document": doc, "message": "secondary on host-c"}),
+            )
+            .expect("save");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["version"].as_i64().expect("version")
+    };
+    let v2 = save(&mut dora, 1, &doc);
+    // A version that changes more than the lost host is refused, as is a host whose address
+    // the version does not name.
+    let mut more = doc.clone();
+    more["colo"]["checkpoint_delay_ms"] = json!(300);
+    let v3 = save(&mut dora, v2, &more);
+    let onto = |c: &mut lockstep_tests::http::Client, version: i64| {
+        c.send(
+            "POST",
+            &format!("/api/v1/deployments/{did}/actions"),
+            &json!({"action": "reprotect", "host_id": hc, "version": version}),
+        )
+        .expect("reprotect")
+    };
+    let r = onto(&mut dora, v3);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body.contains("changes more than the secondary host"),
+        "{}",
+        r.body
+    );
+    let r = onto(&mut dora, 1);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("registered at 127.0.0.3"), "{}", r.body);
+    let r = onto(&mut dora, v2);
     assert_eq!(r.status, 200, "{}\n{}", r.body, stand.logs());
     assert_eq!(r.json()["state"], "protected");
     assert!(r.json()["active_side"].is_null(), "{}", r.body);
+    assert_eq!(r.json()["secondary_uri"], json!(host_c.uri), "{}", r.body);
+    assert_eq!(r.json()["version"], v2, "{}", r.body);
+    let names = |uri: &str| {
+        let out = Command::new("virsh")
+            .args(["-c", uri, "list", "--name"])
+            .output()
+            .expect("virsh");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(
+        names(&host_c.uri),
+        GUEST,
+        "the fresh secondary runs on host-c"
+    );
+    assert_eq!(names(&stand.b.uri), "", "nothing runs on the lost host");
+    // What the guest left on the replaced host is removed (it still answers here).
+    let all = Command::new("virsh")
+        .args(["-c", &stand.b.uri, "list", "--all", "--name"])
+        .output()
+        .expect("virsh");
+    assert_eq!(
+        String::from_utf8_lossy(&all.stdout).trim(),
+        "",
+        "the lost host's domain is removed"
+    );
+    let audit = dora.get("/api/v1/audit?team=ops").expect("audit").json();
+    assert!(common::actions(&audit).contains(&"deployment.forget-host"));
     let st = dora
         .get(&format!("/api/v1/deployments/{did}/status"))
         .expect("status")
@@ -789,6 +872,7 @@ fn the_api_reprotects_after_a_failover_to_the_primary() {
     let r = action(&mut dora, "teardown");
     assert_eq!(r.status, 200, "{}", r.body);
     stand.assert_no_domains();
+    assert_eq!(names(&host_c.uri), "");
 }
 
 #[test]

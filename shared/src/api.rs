@@ -699,9 +699,16 @@ pub struct ProtectionStatus {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentAction {
-    /// `failover-to-secondary`, `failover-to-primary` or `teardown`.
+    /// `failover-to-secondary`, `failover-to-primary`, `reprotect` or `teardown`.
     pub action: String,
     /// Fail over although the side being left still answers (it must be fenced).
     #[serde(default)]
     pub force: bool,
+    /// `reprotect` only: build the fresh secondary on this registered host instead of the lost
+    /// one. `version` must then be a version whose document differs from the deployed one only
+    /// in that side's host (name, address, run directory), naming this host's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
 }

@@ -163,6 +163,32 @@ pub async fn set_state(
     .await?)
 }
 
+/// Moves one side of a deployment (`primary` or `secondary` as the document names them) to
+/// another registered host, with the version whose document names it.
+pub async fn replace_host(
+    tx: &mut Tx<'_>,
+    id: i64,
+    side: &str,
+    host_id: i64,
+    uri: &str,
+    version: i32,
+) -> Result<()> {
+    let sql = if side == "primary" {
+        "UPDATE deployments SET primary_host_id = $2, primary_uri = $3, version = $4 WHERE id = $1"
+    } else {
+        "UPDATE deployments SET secondary_host_id = $2, secondary_uri = $3, version = $4 \
+         WHERE id = $1"
+    };
+    sqlx::query(sql)
+        .bind(id)
+        .bind(host_id)
+        .bind(uri)
+        .bind(version)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Records that the pair's roles swapped (a re-protect after a failover to the secondary).
 pub async fn swap_roles(tx: &mut Tx<'_>, id: i64) -> Result<()> {
     sqlx::query("UPDATE deployments SET roles_swapped = NOT roles_swapped WHERE id = $1")

@@ -70,6 +70,31 @@ pub fn status(v: &Validated, pair: &mut Pair) -> Status {
     s
 }
 
+/// Removes what this guest left on a host that no longer belongs to the pair (replaced after a
+/// failover): Lockstep's domain of the guest and the document's overlay paths there. Best
+/// effort: the host was lost, it may not answer.
+pub fn forget_host(v: &Validated, uri: &str) -> Vec<Result<String, String>> {
+    let mut h = match host::Host::open(uri) {
+        Ok(h) => h,
+        Err(e) => return vec![Err(e.to_string())],
+    };
+    let doc = v.doc();
+    let mut out = vec![h
+        .remove_domain(&doc.guest.name, &doc.guest.uuid)
+        .map(|()| format!("domain '{}' removed from {uri}", doc.guest.name))
+        .map_err(|e| format!("{uri}: {e}"))];
+    for d in v.disks() {
+        for img in [&d.s_active, &d.s_hidden] {
+            out.push(
+                h.remove(&img.path)
+                    .map(|()| format!("{} removed from {uri}", img.path))
+                    .map_err(|e| format!("{uri}: {e}")),
+            );
+        }
+    }
+    out
+}
+
 /// Removes both domains and the overlays (see [`engine::teardown`]), on the pair the way
 /// round it runs now.
 pub fn teardown(v: &Validated, pair: &mut Pair) -> Vec<Result<String, String>> {

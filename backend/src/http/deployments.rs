@@ -84,6 +84,127 @@ fn checks(list: Vec<deploy::Check>) -> api::Preflight {
     }
 }
 
+/// A re-protect onto another registered host: the side (as the document names it) whose host
+/// is replaced, the host, and the version whose document names it.
+struct Replacement {
+    side: Side,
+    host: HostRow,
+    version: i32,
+    v: Validated,
+}
+
+/// The document without one side's host and without the layout: what must stay the same when a
+/// lost host is replaced.
+fn without_host(doc: &lockstep_shared::Document, side: Side) -> Value {
+    let mut v = json!(doc);
+    if let Some(hosts) = v.get_mut("hosts").and_then(Value::as_object_mut) {
+        hosts.remove(side.as_str());
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.remove("layout");
+    }
+    v
+}
+
+/// Checks a `reprotect` onto another host (`host_id`, `version`) against the deployment.
+async fn replacement(
+    state: &AppState,
+    d: &DeploymentRow,
+    deployed: &Validated,
+    body: &api::DeploymentAction,
+) -> Result<Option<Replacement>, AppError> {
+    let Some(hid) = body.host_id else {
+        return Ok(None);
+    };
+    let bad = |message: String, details: Value| AppError::BadRequest {
+        code: "bad_host",
+        message,
+        details,
+    };
+    if body.action != "reprotect" {
+        return Err(bad(
+            "host_id is for reprotect: the host that replaces a lost one".to_owned(),
+            json!({ "action": body.action }),
+        ));
+    }
+    // The survivor, as the document names the sides (the roles may be swapped).
+    let running = match d.active_side.as_deref() {
+        Some("secondary") => Side::Secondary,
+        _ => Side::Primary,
+    };
+    let survivor = if d.roles_swapped {
+        running.other()
+    } else {
+        running
+    };
+    let side = survivor.other();
+    let host = host(state, d.team_id, hid).await?;
+    let survivor_uri = match survivor {
+        Side::Primary => &d.primary_uri,
+        Side::Secondary => &d.secondary_uri,
+    };
+    if &host.libvirt_uri == survivor_uri {
+        return Err(bad(
+            format!(
+                "host {} runs the survivor; the fresh secondary needs another host",
+                host.name
+            ),
+            json!({ "host_id": hid }),
+        ));
+    }
+    let version = body.version.unwrap_or(d.version);
+    let row = state
+        .db
+        .version(d.configuration_id, version)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("version {version} of the configuration")))?;
+    let v = jobs::deployable(row.document.get()).map_err(|e| AppError::BadRequest {
+        code: "not_deployable",
+        message: format!("version {version} {e}"),
+        details: Value::Null,
+    })?;
+    if without_host(v.doc(), side) != without_host(deployed.doc(), side) {
+        return Err(AppError::Conflict {
+            message: format!(
+                "version {version} changes more than the {} host of the deployed version {}; the \
+                 survivor runs version {}'s disks and devices, so only the lost host may change",
+                side.as_str(),
+                d.version,
+                d.version
+            ),
+            details: json!({ "version": version }),
+        });
+    }
+    let named = match side {
+        Side::Primary => &v.doc().hosts.primary,
+        Side::Secondary => &v.doc().hosts.secondary,
+    };
+    if lockstep_shared::validate::hosts::address_key(&named.address)
+        != lockstep_shared::validate::hosts::address_key(&host.address)
+    {
+        return Err(bad(
+            format!(
+                "version {version} gives the {} replication address {}, host {} is registered \
+                 at {}; set the {} host to {} in the configuration, save, and re-protect with \
+                 that version",
+                side.as_str(),
+                named.address,
+                host.name,
+                host.address,
+                side.as_str(),
+                host.name
+            ),
+            json!({ "host_id": hid, "version": version }),
+        ));
+    }
+    Ok(Some(Replacement {
+        side,
+        host,
+        version,
+        v,
+    }))
+}
+
 /// Checks both hosts for deploying this version there, changing nothing (deployer).
 #[utoipa::path(tag = "deployments", request_body = schema::DeployRequest, responses((status = 200, body = schema::Preflight)))]
 #[post("/configurations/{id}/preflight")]
@@ -275,7 +396,9 @@ pub async fn deployment_status(
 
 /// Runs an action on a deployed pair (deployer): `failover-to-secondary`,
 /// `failover-to-primary` (refused while the side being left still answers, unless `force`)
-/// `reprotect` (after a failover to the primary: a fresh secondary, protected again), or
+/// `reprotect` (after a failover: a fresh secondary on the lost host, or with `host_id` and
+/// `version` on another registered host, protected again; after a failover to the secondary the
+/// roles swap), or
 /// `teardown` (also of a failed deployment, to remove what its undo could not reach, while
 /// no newer deployment of the configuration is active). Every step is recorded; the action and
 /// its outcome are audited.
@@ -344,7 +467,18 @@ pub async fn deployment_action(
         });
     }
     let v = jobs::validated(&state.db, &d).await?;
-    let (p, s) = (d.primary_uri.clone(), d.secondary_uri.clone());
+    let moved = replacement(&state, &d, &v, &body).await?;
+    let (mut p, mut s) = (d.primary_uri.clone(), d.secondary_uri.clone());
+    let v = match &moved {
+        Some(m) => {
+            match m.side {
+                Side::Primary => p = m.host.libvirt_uri.clone(),
+                Side::Secondary => s = m.host.libvirt_uri.clone(),
+            }
+            m.v.clone()
+        }
+        None => v,
+    };
     let force = body.force;
     let to = jobs::failover_target(run);
     let out = jobs::with_steps(&state.db, d.id, run, None, move |progress| {
@@ -405,9 +539,53 @@ pub async fn deployment_action(
             if run == "reprotect" && d.active_side.as_deref() == Some("secondary") {
                 deployments::swap_roles(&mut tx, d.id).await?;
             }
+            if let Some(m) = &moved {
+                deployments::replace_host(
+                    &mut tx,
+                    d.id,
+                    m.side.as_str(),
+                    m.host.id,
+                    &m.host.libvirt_uri,
+                    m.version,
+                )
+                .await?;
+            }
             let row = deployments::set_state(&mut tx, d.id, state_after, side, None).await?;
             let after = api::Deployment::from(row);
             super::commit_with_event(tx, &audit("ok", Some(json!(after)))).await?;
+            if let Some(m) = &moved {
+                // The replaced host: remove what the guest left there, if it answers (after
+                // the commit: a lost host may take long to refuse).
+                let old = match m.side {
+                    Side::Primary => d.primary_uri.clone(),
+                    Side::Secondary => d.secondary_uri.clone(),
+                };
+                let v = m.v.clone();
+                let said = web::block(move || deploy::forget_host(&v, &old))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let mut e = event(
+                    &ctx,
+                    Some(id.user_id),
+                    &id.user_name,
+                    Some(d.team_id),
+                    "deployment.forget-host",
+                    "deployment",
+                    Some(d.id.to_string()),
+                );
+                e.result = if said.iter().all(Result::is_ok) {
+                    "ok"
+                } else {
+                    "partial"
+                }
+                .to_owned();
+                e.after = Some(json!(said
+                    .into_iter()
+                    .map(|r| r.unwrap_or_else(|e| format!("not removed: {e}")))
+                    .collect::<Vec<_>>()));
+                let tx = state.db.begin().await?;
+                super::commit_with_event(tx, &e).await?;
+            }
             Ok(HttpResponse::Ok().json(after))
         }
         Err((refused, why)) => {

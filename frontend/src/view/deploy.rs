@@ -323,7 +323,21 @@ pub fn Deployments(p: &DeployProps) -> Html {
             </section>
         }
     };
+    let newest = l.versions.iter().map(|v| v.version).max();
     let current_view = current.as_ref().map(|d| {
+        // After a failover: the host that was lost, as the deployment's document names sides.
+        let survivor_is_doc_primary =
+            (d.active_side.as_deref() == Some("primary")) != d.roles_swapped;
+        let lost_host = if survivor_is_doc_primary {
+            d.secondary_host_id
+        } else {
+            d.primary_host_id
+        };
+        let survivor_host = if survivor_is_doc_primary {
+            d.primary_host_id
+        } else {
+            d.secondary_host_id
+        };
         let last = d.steps.last().map_or(0, |s| s.seq);
         let steps: Vec<wire::DeploymentStep> = d
             .steps
@@ -339,6 +353,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
         let act = |action: &'static str, label: &'static str| {
             let (message, tick, did) = (message.clone(), tick.clone(), d.id);
             let active_side = d.active_side.clone();
+            let (lost_host, newest) = (lost_host, newest);
             let onclick = Callback::from(move |_: MouseEvent| {
                 let force = action != "teardown"
                     && super::window()
@@ -350,7 +365,19 @@ pub fn Deployments(p: &DeployProps) -> Html {
                     return;
                 }
                 let (message, tick) = (message.clone(), tick.clone());
-                let body = serde_json::to_string(&wire::DeploymentAction { action: action.to_owned(), force }).unwrap_or_default();
+                // Re-protect onto another registered host: with the newest version, which must
+                // name it (the server says what to change otherwise).
+                let onto: Option<i64> = (action == "reprotect")
+                    .then(|| value("reprotect-host").parse().ok())
+                    .flatten()
+                    .filter(|h| Some(*h) != lost_host);
+                let body = serde_json::to_string(&wire::DeploymentAction {
+                    action: action.to_owned(),
+                    force,
+                    host_id: onto,
+                    version: onto.and(newest),
+                })
+                .unwrap_or_default();
                 wasm_bindgen_futures::spawn_local(async move {
                     match api::send_text::<wire::Deployment>("POST", &format!("/api/v1/deployments/{did}/actions"), &body).await {
                         Ok(d) => message.set(Some((true, format!("{label}: the deployment is now {}.", d.state)))),
@@ -406,6 +433,14 @@ pub fn Deployments(p: &DeployProps) -> Html {
                         { act("failover-to-primary", "Fail over to the primary") }
                         <label><input type="checkbox" id="deploy-force" />{ " the other side is fenced (force)" }</label>
                         if d.state == "failed-over" {
+                            <label for="reprotect-host">{ "Re-protect onto" }</label>
+                            <select id="reprotect-host">
+                                { for l.hosts.iter().filter(|h| Some(h.id) != survivor_host).map(|h| html! {
+                                    <option value={h.id.to_string()} selected={Some(h.id) == lost_host}>
+                                        { if Some(h.id) == lost_host { format!("{} (the lost host)", h.name) } else { h.name.clone() } }
+                                    </option>
+                                }) }
+                            </select>
                             { act("reprotect", if d.active_side.as_deref() == Some("secondary") { "Re-protect (swap roles)" } else { "Re-protect" }) }
                         }
                         { act("teardown", "Tear down") }
