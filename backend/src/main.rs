@@ -63,6 +63,14 @@ enum Command {
     Reprotect(cli::hosts::PairArgs),
     /// Stop both sides and remove their domains and the secondary's overlays.
     Teardown(cli::hosts::PairArgs),
+    /// Remove what the guest left on a host that no longer belongs to the pair (its stopped
+    /// domain and the overlays); refused while the guest runs there.
+    ForgetHost {
+        file: PathBuf,
+        /// libvirt URI of the host that left the pair.
+        #[arg(long)]
+        host: String,
+    },
     /// Serve the web app and its API.
     Serve(serve::ServeArgs),
     /// Administration: users.
@@ -91,6 +99,7 @@ fn main() -> ExitCode {
         Command::Failover(a) => cli::hosts::failover(&a),
         Command::Reprotect(a) => cli::hosts::reprotect(&a),
         Command::Teardown(a) => cli::hosts::teardown(&a),
+        Command::ForgetHost { file, host } => cli::hosts::forget_host(&file, &host),
         Command::Serve(a) => serve::run(a),
         Command::Admin(c) => admin::admin(c),
         Command::Audit(c) => admin::audit_cmd(c),

@@ -1229,3 +1229,77 @@ fn two_servers_asked_to_deploy_one_configuration_at_once_run_it_once() {
     assert_eq!(r.status, 200, "{}", r.body);
     stand.assert_no_domains();
 }
+
+#[test]
+fn the_cli_reprotects_onto_another_host_with_an_edited_document() {
+    let test = "deploy::the_cli_reprotects_onto_another_host_with_an_edited_document";
+    if !can_run(test) {
+        return;
+    }
+    let s = Stand::new("deploy-cli-replace", 1, None, true);
+    s.deploy();
+    guest_write(&s.a.uri, 0, 0xe1, 4 * MIB);
+    std::thread::sleep(Duration::from_millis(1000));
+    s.b.kill_qemu(GUEST).expect("kill the secondary's QEMU");
+    status_until(&s, "Not protected: lost connection");
+    let fo = s.run("failover", &["--to", "primary"]);
+    assert!(fo.status.success(), "failover: {}\n{}", text(&fo), s.logs());
+    // The secondary's host is gone for good: the document names a third host in its place.
+    let c = lockstep_tests::libvirtd::Libvirtd::start(&s.dir.join("host-c")).expect("host c");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&s.file).expect("read")).expect("json");
+    doc["hosts"]["secondary"]["name"] = json!("host-c");
+    doc["hosts"]["secondary"]["address"] = json!("127.0.0.3");
+    let edited = s.dir.join("vm-host-c.json");
+    std::fs::write(&edited, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
+    let edited = edited.to_str().expect("utf-8").to_owned();
+    let on_c = |cmd: &str, extra: &[&str]| {
+        let mut args = vec![cmd, edited.as_str()];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--primary", &s.a.uri, "--secondary", &c.uri]);
+        lockstep(&args)
+    };
+    guest_write(&s.a.uri, 0, 0xe2, 6 * MIB);
+    let rp = on_c("reprotect", &[]);
+    assert!(
+        rp.status.success(),
+        "reprotect: {}\n{}",
+        text(&rp),
+        s.logs()
+    );
+    let st = on_c("status", &[]);
+    assert!(text(&st).starts_with("Protected\n"), "{}", text(&st));
+    assert!(
+        text(&st).contains(&format!("secondary on {}", c.uri)),
+        "{}",
+        text(&st)
+    );
+    // The lost host's stopped domain is cleaned up; the running primary is never touched.
+    let refused = lockstep(&["forget-host", edited.as_str(), "--host", &s.a.uri]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("still runs"), "{}", text(&refused));
+    let forgot = lockstep(&["forget-host", edited.as_str(), "--host", &s.b.uri]);
+    assert!(forgot.status.success(), "{}", text(&forgot));
+    let left = Command::new("virsh")
+        .args(["-c", &s.b.uri, "list", "--all", "--name"])
+        .output()
+        .expect("virsh");
+    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "");
+    guest_write(&s.a.uri, 0, 0xe3, 8 * MIB);
+    std::thread::sleep(Duration::from_millis(1000));
+    s.a.kill_qemu(GUEST).expect("kill the primary's QEMU");
+    until(20, "lost connection", || {
+        text(&on_c("status", &[]))
+            .starts_with("Not protected: lost connection")
+            .then_some(())
+    });
+    let fo = on_c("failover", &["--to", "secondary"]);
+    assert!(fo.status.success(), "failover: {}", text(&fo));
+    let td = on_c("teardown", &[]);
+    assert!(td.status.success(), "teardown: {}", text(&td));
+    assert_writes(
+        &s.images[0].1,
+        &[(0xe1, 4 * MIB), (0xe2, 6 * MIB), (0xe3, 8 * MIB)],
+        "the secondary disk, written by the third host",
+    );
+}

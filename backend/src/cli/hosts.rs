@@ -190,13 +190,10 @@ pub fn reprotect(a: &PairArgs) -> ExitCode {
     run_on_pair(a, deploy::reprotect, protected)
 }
 
-pub fn teardown(a: &PairArgs) -> ExitCode {
-    let (v, mut pair) = match open(a) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
+/// Prints each line of a best-effort clean-up; exit 0 only when all of it worked.
+fn report(lines: Vec<Result<String, String>>) -> ExitCode {
     let mut ok = true;
-    for r in deploy::teardown(&v, &mut pair) {
+    for r in lines {
         match r {
             Ok(s) => println!("{s}"),
             Err(e) => {
@@ -210,4 +207,29 @@ pub fn teardown(a: &PairArgs) -> ExitCode {
     } else {
         ExitCode::from(FAILED)
     }
+}
+
+pub fn forget_host(file: &std::path::Path, uri: &str) -> ExitCode {
+    let doc = match super::load(file) {
+        Ok(d) => d,
+        Err(c) => return c,
+    };
+    match Validated::new(doc) {
+        Ok(v) => report(deploy::forget_host(&v, uri)),
+        Err(_) => {
+            eprintln!(
+                "error: {} has errors; check it with `lockstep validate`",
+                file.display()
+            );
+            ExitCode::from(UNUSABLE)
+        }
+    }
+}
+
+pub fn teardown(a: &PairArgs) -> ExitCode {
+    let (v, mut pair) = match open(a) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    report(deploy::teardown(&v, &mut pair))
 }

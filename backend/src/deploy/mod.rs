@@ -71,14 +71,27 @@ pub fn status(v: &Validated, pair: &mut Pair) -> Status {
 }
 
 /// Removes what this guest left on a host that no longer belongs to the pair (replaced after a
-/// failover): Lockstep's domain of the guest and the document's overlay paths there. Best
-/// effort: the host was lost, it may not answer.
+/// failover): Lockstep's stopped domain of the guest and the document's overlay paths there.
+/// Refused while the guest runs there. Best effort: the host was lost, it may not answer.
 pub fn forget_host(v: &Validated, uri: &str) -> Vec<Result<String, String>> {
     let mut h = match host::Host::open(uri) {
         Ok(h) => h,
         Err(e) => return vec![Err(e.to_string())],
     };
     let doc = v.doc();
+    // A guest still running there is not left over: it may be the pair's only copy.
+    match h.state(&doc.guest.name) {
+        Ok(s) if s.active() => {
+            return vec![Err(format!(
+                "the guest '{}' still runs on {uri} ({}): nothing was removed there; stop it \
+                 first if that host really left the pair",
+                doc.guest.name,
+                s.as_str()
+            ))]
+        }
+        Err(e) => return vec![Err(format!("{uri}: {e}"))],
+        Ok(_) => {}
+    }
     let mut out = vec![h
         .remove_domain(&doc.guest.name, &doc.guest.uuid)
         .map(|()| format!("domain '{}' removed from {uri}", doc.guest.name))
