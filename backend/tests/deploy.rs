@@ -337,15 +337,26 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
     let (mut dora, cid, body) = register(&server, &stand);
     server.create_user("ops", "viewer", "vic");
 
-    let r = dora
-        .send(
-            "POST",
-            &format!("/api/v1/configurations/{cid}/preflight"),
-            &body,
-        )
-        .expect("preflight");
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["ok"], true, "{}", r.body);
+    // Two preflights at once (each starts a probe guest on both hosts): both pass.
+    let both: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = server.as_user("dora");
+            let body = body.clone();
+            std::thread::spawn(move || {
+                c.send(
+                    "POST",
+                    &format!("/api/v1/configurations/{cid}/preflight"),
+                    &body,
+                )
+                .expect("preflight")
+            })
+        })
+        .collect();
+    for t in both {
+        let r = t.join().expect("thread");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["ok"], true, "{}", r.body);
+    }
 
     // A viewer can read but not deploy.
     let mut vic = server.as_user("vic");

@@ -289,7 +289,13 @@ impl Host {
         commands: &[Value],
     ) -> Result<Vec<std::result::Result<Value, String>>> {
         use lockstep_shared::render::escape::xml;
-        let name = format!("lockstep-probe-{}", std::process::id());
+        // Unique per call: one server may probe several hosts, or one host twice, at once.
+        static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "lockstep-probe-{}-{}",
+            std::process::id(),
+            PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let domain = format!(
             "<domain type='kvm'><name>{}</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
              <os><type arch='x86_64' machine='pc'>hvm</type></os><devices><emulator>{}</emulator>\
