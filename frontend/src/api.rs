@@ -147,13 +147,14 @@ pub async fn send<B: Serialize, T: DeserializeOwned>(
     path: &str,
     body: &B,
 ) -> Result<T, ApiError> {
-    let body = serde_json::to_string(body).map_err(|e| ApiError::local(e.to_string()))?;
+    let body =
+        lockstep_shared::json::try_compact(body).map_err(|e| ApiError::local(e.to_string()))?;
     typed(&call(method, path, Some(&body)).await?)
 }
 
 /// A body's JSON text.
 pub fn text<B: Serialize>(body: &B) -> String {
-    serde_json::to_string(body).unwrap_or_default()
+    lockstep_shared::json::compact(body)
 }
 
 /// `method path` with a body already written as JSON text.

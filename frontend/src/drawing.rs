@@ -57,14 +57,14 @@ pub fn facts(n: &Node) -> String {
 
 /// A unit enum's serde name (`primary`, `virtio`).
 pub fn serde_plain<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v)
-        .map(|s| s.trim_matches('"').to_owned())
-        .unwrap_or_default()
+    lockstep_shared::json::compact(v)
+        .trim_matches('"')
+        .to_owned()
 }
 
 /// A unit enum from its serde name.
 pub fn from_plain<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
-    serde_json::from_str(&serde_json::to_string(s).ok()?).ok()
+    serde_json::from_str(&lockstep_shared::json::try_compact(s).ok()?).ok()
 }
 
 /// An edge's label: its kind, and a child's index.

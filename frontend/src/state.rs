@@ -65,7 +65,7 @@ pub fn step_text(step: &Step) -> String {
         Action::Launch { paused, .. } => {
             format!("start the domain{}", if *paused { " paused" } else { "" })
         }
-        Action::Qmp { command, .. } => serde_json::to_string(command).unwrap_or_default(),
+        Action::Qmp { command, .. } => lockstep_shared::json::compact(command),
         Action::Wait {
             command,
             timeout_ms,
@@ -73,7 +73,7 @@ pub fn step_text(step: &Step) -> String {
             ..
         } => format!(
             "repeat {} every {interval_ms} ms until it holds (at most {} s)",
-            serde_json::to_string(command).unwrap_or_default(),
+            lockstep_shared::json::compact(command),
             timeout_ms / 1000
         ),
     }

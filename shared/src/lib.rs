@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod diff;
+pub mod json;
 pub mod model;
 pub mod render;
 pub mod template;

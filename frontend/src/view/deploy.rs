@@ -182,7 +182,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
         let version: i32 = value("deploy-version").parse().ok()?;
         let primary_host_id: i64 = value("deploy-primary").parse().ok()?;
         let secondary_host_id: i64 = value("deploy-secondary").parse().ok()?;
-        serde_json::to_string(&wire::DeployRequest {
+        lockstep_shared::json::try_compact(&wire::DeployRequest {
             version,
             primary_host_id,
             secondary_host_id,
@@ -371,7 +371,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
                     .then(|| value("reprotect-host").parse().ok())
                     .flatten()
                     .filter(|h| Some(*h) != lost_host);
-                let body = serde_json::to_string(&wire::DeploymentAction {
+                let body = lockstep_shared::json::try_compact(&wire::DeploymentAction {
                     action: action.to_owned(),
                     force,
                     host_id: onto,

@@ -56,7 +56,7 @@ fn use_list<T: DeserializeOwned + 'static>(
 
 /// A request body's text.
 fn to_text<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    lockstep_shared::json::compact(v)
 }
 
 /// Runs one change, then reloads or reports what went wrong.

@@ -184,7 +184,7 @@ impl Side {
 }
 
 /// A node of the disk graph. The kind decides which fields exist.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Node {
     /// A disk image file: the only node that touches storage.
@@ -329,6 +329,45 @@ pub struct GuestDiskNode {
 
 fn is_zero(v: &u32) -> bool {
     *v == 0
+}
+
+/// The kinds, as `kind` spells them.
+const NODE_KINDS: &[&str] = &["image", "quorum", "replication", "nbd-client", "guest-disk"];
+
+/// Reads a node as serde's internally tagged form would (`kind` picks the variant, whose struct
+/// refuses unknown fields), through one `serde_json::Value`: each node struct then has one
+/// deserializer in the browser's WebAssembly instead of one per reader and one for serde's
+/// buffered content.
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
+        use serde::de::{Error, Unexpected};
+        let mut v = serde_json::Value::deserialize(d)?;
+        let Some(fields) = v.as_object_mut() else {
+            return Err(D::Error::invalid_type(
+                Unexpected::Other("a value that is not an object"),
+                &"a node object with a `kind`",
+            ));
+        };
+        let kind = match fields.remove("kind") {
+            Some(serde_json::Value::String(k)) => k,
+            Some(other) => {
+                return Err(D::Error::invalid_type(
+                    Unexpected::Other(&other.to_string()),
+                    &"a `kind` string",
+                ))
+            }
+            None => return Err(D::Error::missing_field("kind")),
+        };
+        let node = match kind.as_str() {
+            "image" => ImageNode::deserialize(&v).map(Node::Image),
+            "quorum" => QuorumNode::deserialize(&v).map(Node::Quorum),
+            "replication" => ReplicationNode::deserialize(&v).map(Node::Replication),
+            "nbd-client" => NbdClientNode::deserialize(&v).map(Node::NbdClient),
+            "guest-disk" => GuestDiskNode::deserialize(&v).map(Node::GuestDisk),
+            other => return Err(D::Error::unknown_variant(other, NODE_KINDS)),
+        };
+        node.map_err(D::Error::custom)
+    }
 }
 
 impl Node {
@@ -497,7 +536,7 @@ impl Document {
 
     /// Pretty JSON with a trailing newline: the canonical form written by the CLI and the corpus.
     pub fn to_json_pretty(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        let mut s = crate::json::pretty(self);
         s.push('\n');
         s
     }

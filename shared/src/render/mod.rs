@@ -166,7 +166,7 @@ impl Artifacts {
 /// Renders everything for a valid document.
 pub fn render_all(v: &Validated) -> Artifacts {
     let plan = plan::build(v);
-    let mut plan_json = serde_json::to_string_pretty(&plan).unwrap_or_default();
+    let mut plan_json = crate::json::pretty(&plan);
     plan_json.push('\n');
     let swapped = Validated::new(swap::swapped(v)).ok();
     Artifacts {

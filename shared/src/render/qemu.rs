@@ -512,7 +512,7 @@ pub fn colo_args(v: &Validated, side: Side) -> Vec<String> {
     let mut args = Vec::new();
     for b in startup_blockdevs(v, side) {
         args.push("-blockdev".to_owned());
-        args.push(serde_json::to_string(&b).unwrap_or_default());
+        args.push(crate::json::compact(&b));
     }
     for d in disk_devices(v, side) {
         args.push("-device".to_owned());

@@ -621,7 +621,7 @@ pub fn default_findings(t: &Template) -> Option<Vec<Finding>> {
 fn expanded_size(body: &Value, values: &BTreeMap<&str, Value>) -> usize {
     let encoded: BTreeMap<&str, usize> = values
         .iter()
-        .map(|(k, v)| (*k, serde_json::to_string(v).map_or(0, |s| s.len())))
+        .map(|(k, v)| (*k, crate::json::try_compact(v).map_or(0, |s| s.len())))
         .collect();
     fn walk(v: &Value, enc: &BTreeMap<&str, usize>) -> usize {
         match v {
