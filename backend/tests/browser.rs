@@ -588,16 +588,17 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         .expect("failed over");
     b.wait_text("#protection", "failed over")
         .expect("status says failed over");
-    let confirms = b
-        .exec("return window.__confirms", serde_json::json!([]))
-        .expect("confirms");
-    assert!(
-        confirms[0]
-            .as_str()
-            .unwrap_or("")
-            .contains("The secondary takes over"),
-        "{confirms}"
-    );
+    // The dialog before action `i` said `what`.
+    let confirmed = |i: usize, what: &str| {
+        let confirms = b
+            .exec("return window.__confirms", serde_json::json!([]))
+            .expect("confirms");
+        assert!(
+            confirms[i].as_str().unwrap_or("").contains(what),
+            "{confirms}"
+        );
+    };
+    confirmed(0, "The secondary takes over");
     // Re-protect with the roles swapped, from the same screen.
     b.click(&b.find("#action-reprotect").expect("re-protect button"))
         .expect("reprotect");
@@ -610,16 +611,7 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     b.wait_text("#sides", &format!("primary on {}", stand.b.uri))
         .expect("the sides name their hosts");
     b.screenshot(&shot("deploy-roles-swapped")).expect("shot");
-    let confirms = b
-        .exec("return window.__confirms", serde_json::json!([]))
-        .expect("confirms");
-    assert!(
-        confirms[1]
-            .as_str()
-            .unwrap_or("")
-            .contains("The roles swap"),
-        "{confirms}"
-    );
+    confirmed(1, "The roles swap");
     b.click(&b.find("#action-teardown").expect("teardown"))
         .expect("teardown");
     b.wait_text("#deploy-message", "torn-down")

@@ -269,6 +269,21 @@ fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Waits for the API's status of deployment `did` to say `summary`; gives that status.
+fn api_status_until(
+    c: &mut lockstep_tests::http::Client,
+    did: i64,
+    summary: &str,
+) -> serde_json::Value {
+    until(20, summary, || {
+        let st = c
+            .get(&format!("/api/v1/deployments/{did}/status"))
+            .expect("status")
+            .json();
+        (st["summary"] == summary).then_some(st)
+    })
+}
+
 /// `POST` an action on a deployment.
 fn act(
     c: &mut lockstep_tests::http::Client,
@@ -436,13 +451,7 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
 
     stand.a.kill_qemu(GUEST).expect("kill the primary's QEMU");
     let killed = Instant::now();
-    let st = until(20, "lost connection", || {
-        let st = dora
-            .get(&format!("/api/v1/deployments/{did}/status"))
-            .expect("status")
-            .json();
-        (st["summary"] == "Not protected: lost connection").then_some(st)
-    });
+    let st = api_status_until(&mut dora, did, "Not protected: lost connection");
     eprintln!(
         "primary killed; the API said so after {:?}",
         killed.elapsed()
@@ -494,13 +503,7 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
         .b
         .kill_qemu(GUEST)
         .expect("kill the new primary's QEMU");
-    until(20, "lost connection", || {
-        let st = dora
-            .get(&format!("/api/v1/deployments/{did}/status"))
-            .expect("status")
-            .json();
-        (st["summary"] == "Not protected: lost connection").then_some(st)
-    });
+    api_status_until(&mut dora, did, "Not protected: lost connection");
     let r = action(&mut dora, "failover-to-secondary");
     assert_eq!(r.status, 200, "{}", r.body);
 
@@ -678,13 +681,8 @@ fn after_losing_the_secondary_reprotect_makes_the_pair_protected_again() {
     guest_write(&s.a.uri, 0, 0xb1, 4 * MIB);
     std::thread::sleep(Duration::from_millis(1000));
     s.b.kill_qemu(GUEST).expect("kill the secondary's QEMU");
-    let st = until(20, "lost connection", || {
-        let st = s.run("status", &[]);
-        text(&st)
-            .starts_with("Not protected: lost connection")
-            .then_some(st)
-    });
-    assert!(text(&st).contains("COLO mode primary"), "{}", text(&st));
+    let st = status_until(&s, "Not protected: lost connection");
+    assert!(st.contains("COLO mode primary"), "{st}");
     // Re-protecting before the primary runs alone is refused.
     let early = s.run("reprotect", &[]);
     assert_eq!(early.status.code(), Some(1), "{}", text(&early));
@@ -716,11 +714,7 @@ fn after_losing_the_secondary_reprotect_makes_the_pair_protected_again() {
     guest_write(&s.a.uri, 0, 0xb3, 8 * MIB);
     std::thread::sleep(Duration::from_millis(1000));
     s.a.kill_qemu(GUEST).expect("kill the primary's QEMU");
-    until(20, "lost connection", || {
-        text(&s.run("status", &[]))
-            .starts_with("Not protected: lost connection")
-            .then_some(())
-    });
+    status_until(&s, "Not protected: lost connection");
     let fo = s.run("failover", &["--to", "secondary"]);
     assert!(fo.status.success(), "failover: {}\n{}", text(&fo), s.logs());
     let td = s.run("teardown", &[]);

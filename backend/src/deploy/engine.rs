@@ -830,31 +830,30 @@ pub fn runbook(
     out
 }
 
-/// Whether one side's QEMU answers QMP.
-pub fn answers(v: &Validated, pair: &mut Pair, side: Side) -> bool {
-    let name = v.doc().guest.name.clone();
-    let h = pair.host(side);
-    matches!(h.state(&name), Ok(s) if s.active())
-        && matches!(h.qmp(&name, &json!({"execute": "query-status"})), Ok(Ok(_)))
-}
-
 /// Removes both domains (secondary first, so the primary never fails over to it) and the
 /// secondary's overlays.
 pub fn teardown(v: &Validated, pair: &mut Pair) -> Vec<Result<String, String>> {
-    let name = v.doc().guest.name.clone();
-    let uuid = v.doc().guest.uuid.clone();
     let mut out = Vec::new();
     for side in [Side::Secondary, Side::Primary] {
-        let h = pair.host(side);
-        out.push(
-            h.remove_domain(&name, &uuid)
-                .map(|()| format!("domain '{name}' removed from {}", h.uri))
-                .map_err(|e| format!("{}: {e}", h.uri)),
-        );
+        out.push(remove_domain(v, pair.host(side)));
     }
+    out.extend(remove_overlays(v, pair.host(Side::Secondary)));
+    out
+}
+
+/// Removes Lockstep's domain of the guest from one host, saying what happened.
+pub fn remove_domain(v: &Validated, h: &Host) -> Result<String, String> {
+    let g = &v.doc().guest;
+    h.remove_domain(&g.name, &g.uuid)
+        .map(|()| format!("domain '{}' removed from {}", g.name, h.uri))
+        .map_err(|e| format!("{}: {e}", h.uri))
+}
+
+/// Removes the document's overlays from one host, saying what happened to each.
+pub fn remove_overlays(v: &Validated, h: &mut Host) -> Vec<Result<String, String>> {
+    let mut out = Vec::new();
     for d in v.disks() {
         for img in [&d.s_active, &d.s_hidden] {
-            let h = pair.host(Side::Secondary);
             out.push(
                 h.remove(&img.path)
                     .map(|()| format!("{} removed from {}", img.path, h.uri))

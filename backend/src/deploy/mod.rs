@@ -13,46 +13,33 @@ pub mod status;
 pub use engine::{deploy, preflight, Check, DeployError, Failed, Pair, StepRecord};
 pub use status::{Reason, Status};
 
+use lockstep_shared::api::SideStatus;
 use lockstep_shared::model::Side;
 use lockstep_shared::render::swap::swapped;
 use lockstep_shared::render::Validated;
-use serde_json::json;
 
-/// One side's COLO mode, when its QEMU answers.
-fn colo_mode(v: &Validated, pair: &mut Pair, side: Side) -> Option<String> {
-    let name = v.doc().guest.name.clone();
-    let h = pair.host(side);
-    if !matches!(h.state(&name), Ok(s) if s.active()) {
-        return None;
-    }
-    let reply = h
-        .qmp(&name, &json!({"execute": "query-colo-status"}))
-        .ok()?
-        .ok()?;
-    reply["mode"].as_str().map(str::to_owned)
-}
-
-/// Runs `f` on the pair the way round it runs now, and says whether that is swapped.
+/// Reads both sides once and runs `f` on the pair the way round they run now, with the sides
+/// as read (primary first); says whether that is swapped.
 ///
 /// After a failover to the secondary and a re-protect, the secondary's host runs the primary
-/// ([`lockstep_shared::render::swap`]). The hosts say which way round they run (a QEMU in COLO
-/// mode `secondary` on the primary's host, or `primary` on the secondary's), so the CLI needs no
-/// state of its own and the server none beyond the document: `f` then gets the swapped document
-/// and the hosts exchanged. Where the hosts cannot tell (one side runs alone), the pair is taken
-/// as written, and the actions do the same either way (see [`reprotect`]).
+/// ([`lockstep_shared::render::swap`]). The hosts say which way round they run
+/// ([`status::roles_swapped`]), so the CLI needs no state of its own and the server none beyond
+/// the document: `f` then gets the swapped document and the hosts exchanged. Where the hosts
+/// cannot tell (one side runs alone), the pair is taken as written, and the actions do the same
+/// either way (see [`reprotect`]).
 fn oriented<T>(
     v: &Validated,
     pair: &mut Pair,
-    f: impl FnOnce(&Validated, &mut Pair) -> T,
+    f: impl FnOnce(&Validated, &mut Pair, SideStatus, SideStatus) -> T,
 ) -> (T, bool) {
-    let swapped_now = colo_mode(v, pair, Side::Primary).as_deref() == Some("secondary")
-        || colo_mode(v, pair, Side::Secondary).as_deref() == Some("primary");
-    match swapped_now
+    let p = status::side_status(v, pair, Side::Primary);
+    let s = status::side_status(v, pair, Side::Secondary);
+    let w = status::roles_swapped(&p, &s)
         .then(|| Validated::new(swapped(v)).ok())
-        .flatten()
-    {
-        Some(w) => (with_hosts_exchanged(pair, |pair| f(&w, pair)), true),
-        None => (f(v, pair), false),
+        .flatten();
+    match w {
+        Some(w) => (with_hosts_exchanged(pair, |pair| f(&w, pair, s, p)), true),
+        None => (f(v, pair, p, s), false),
     }
 }
 
@@ -63,11 +50,11 @@ fn with_hosts_exchanged<T>(pair: &mut Pair, f: impl FnOnce(&mut Pair) -> T) -> T
     out
 }
 
-/// Reads both sides and decides, the pair taken the way round it runs now.
+/// Reads both sides once and decides, the pair taken the way round it runs now.
 pub fn status(v: &Validated, pair: &mut Pair) -> Status {
-    let (mut s, swapped) = oriented(v, pair, status::status);
-    s.swapped = swapped;
-    s
+    let (mut st, swapped) = oriented(v, pair, status::decide);
+    st.swapped = swapped;
+    st
 }
 
 /// Removes what this guest left on a host that no longer belongs to the pair (replaced after a
@@ -92,26 +79,15 @@ pub fn forget_host(v: &Validated, uri: &str) -> Vec<Result<String, String>> {
         Err(e) => return vec![Err(format!("{uri}: {e}"))],
         Ok(_) => {}
     }
-    let mut out = vec![h
-        .remove_domain(&doc.guest.name, &doc.guest.uuid)
-        .map(|()| format!("domain '{}' removed from {uri}", doc.guest.name))
-        .map_err(|e| format!("{uri}: {e}"))];
-    for d in v.disks() {
-        for img in [&d.s_active, &d.s_hidden] {
-            out.push(
-                h.remove(&img.path)
-                    .map(|()| format!("{} removed from {uri}", img.path))
-                    .map_err(|e| format!("{uri}: {e}")),
-            );
-        }
-    }
+    let mut out = vec![engine::remove_domain(v, &h)];
+    out.extend(engine::remove_overlays(v, &mut h));
     out
 }
 
 /// Removes both domains and the overlays (see [`engine::teardown`]), on the pair the way
 /// round it runs now.
 pub fn teardown(v: &Validated, pair: &mut Pair) -> Vec<Result<String, String>> {
-    oriented(v, pair, engine::teardown).0
+    oriented(v, pair, |v, pair, _, _| engine::teardown(v, pair)).0
 }
 /// Why a failover was not started.
 #[derive(Debug)]
@@ -142,9 +118,11 @@ pub fn failover(
     force: bool,
     progress: &mut dyn FnMut(&StepRecord),
 ) -> Result<(), FailoverError> {
-    oriented(v, pair, |v, pair| {
+    oriented(v, pair, |v, pair, p, s| {
         let other = to.other();
-        if !force && engine::answers(v, pair, other) {
+        // A side whose QEMU answered the read (it has a run state) still answers.
+        let left = if other == Side::Primary { p } else { s };
+        if !force && left.run_state.is_some() {
             return Err(FailoverError::PeerAlive(format!(
                 "the {} on {} still answers; failing over to the {} now would leave two copies \
                  of the guest running. Stop or fence the {} first, or force the failover if you \
@@ -178,29 +156,24 @@ pub fn reprotect(
     pair: &mut Pair,
     progress: &mut dyn FnMut(&StepRecord),
 ) -> Result<(), FailoverError> {
-    oriented(v, pair, |v, pair| {
-        let s = status::status(v, pair);
-        let alone = |x: &lockstep_shared::api::SideStatus| {
+    oriented(v, pair, |v, pair, p, s| {
+        let alone = |x: &SideStatus| {
             x.colo_mode.as_deref() == Some("none") && x.run_state.as_deref() == Some("running")
         };
-        let (survivor, st, gone) = if alone(&s.primary) {
-            (Side::Primary, &s.primary, &s.secondary)
-        } else if alone(&s.secondary) && s.primary.run_state.is_none() {
-            (Side::Secondary, &s.secondary, &s.primary)
+        let (survivor, gone) = if alone(&p) {
+            (Side::Primary, &s)
+        } else if alone(&s) && p.run_state.is_none() {
+            (Side::Secondary, &p)
         } else {
             return Err(FailoverError::Refused(format!(
                 "re-protecting needs one side running alone after a failover; the primary is \
                  {} (COLO mode {}), the secondary {} (COLO mode {})",
-                s.primary.run_state.as_deref().unwrap_or(&s.primary.domain),
-                s.primary.colo_mode.as_deref().unwrap_or("unknown"),
-                s.secondary
-                    .run_state
-                    .as_deref()
-                    .unwrap_or(&s.secondary.domain),
-                s.secondary.colo_mode.as_deref().unwrap_or("unknown"),
+                p.run_state.as_deref().unwrap_or(&p.domain),
+                p.colo_mode.as_deref().unwrap_or("unknown"),
+                s.run_state.as_deref().unwrap_or(&s.domain),
+                s.colo_mode.as_deref().unwrap_or("unknown"),
             )));
         };
-        let _ = st;
         if gone.run_state.is_some() {
             let other = survivor.other();
             return Err(FailoverError::Refused(format!(

@@ -71,7 +71,8 @@ fn str_at(v: &Value, p: &str) -> Option<String> {
 /// How often a side seen checkpointing is asked again (20 ms apart).
 const CHECKPOINT_RETRIES: usize = 50;
 
-/// Reads one side.
+/// Reads one side: libvirt's domain state, QEMU's run state and COLO mode (enough to tell which
+/// role it plays; [`decide`] adds the primary's migration facts).
 pub fn side_status(v: &Validated, pair: &mut Pair, side: Side) -> SideStatus {
     let name = v.doc().guest.name.clone();
     let h = pair.host(side);
@@ -93,12 +94,13 @@ pub fn side_status(v: &Validated, pair: &mut Pair, side: Side) -> SideStatus {
     };
     s.run_state = ask("query-status").and_then(|v| str_at(&v, "/status"));
     s.colo_mode = ask("query-colo-status").and_then(|v| str_at(&v, "/mode"));
-    if side == Side::Primary {
-        s.migration = ask("query-migrate").and_then(|v| str_at(&v, "/status"));
-        s.checkpoint_delay_ms =
-            ask("query-migrate-parameters").and_then(|v| v["x-checkpoint-delay"].as_u64());
-    }
     s
+}
+
+/// Whether sides read as the document names them run with their roles swapped: a QEMU in COLO
+/// mode `secondary` on the primary's host, or `primary` on the secondary's.
+pub fn roles_swapped(primary: &SideStatus, secondary: &SideStatus) -> bool {
+    mode(primary) == Some("secondary") || mode(secondary) == Some("primary")
 }
 
 fn mode(x: &SideStatus) -> Option<&str> {
@@ -143,13 +145,35 @@ pub fn verdict(p: &SideStatus, s: &SideStatus) -> (bool, Option<Reason>) {
 
 /// Reads both sides and decides.
 pub fn status(v: &Validated, pair: &mut Pair) -> Status {
-    let mut primary = side_status(v, pair, Side::Primary);
-    let mut secondary = side_status(v, pair, Side::Secondary);
+    let primary = side_status(v, pair, Side::Primary);
+    let secondary = side_status(v, pair, Side::Secondary);
+    decide(v, pair, primary, secondary)
+}
+
+/// Decides from both sides as read ([`side_status`]), `pair.primary` being the primary's host:
+/// adds the primary's migration state and checkpoint delay, asks a side caught checkpointing
+/// again, and waits for a checkpoint when both are in COLO.
+pub fn decide(
+    v: &Validated,
+    pair: &mut Pair,
+    mut primary: SideStatus,
+    mut secondary: SideStatus,
+) -> Status {
+    let name = v.doc().guest.name.clone();
+    if primary.run_state.is_some() {
+        let h = &pair.primary;
+        let ask = |cmd: &str| match h.qmp(&name, &json!({ "execute": cmd })) {
+            Ok(Ok(v)) => Some(v),
+            _ => None,
+        };
+        primary.migration = ask("query-migrate").and_then(|v| str_at(&v, "/status"));
+        primary.checkpoint_delay_ms =
+            ask("query-migrate-parameters").and_then(|v| v["x-checkpoint-delay"].as_u64());
+    }
     // During a checkpoint a guest is stopped and says `colo`; it runs again within the
     // checkpoint's duration. When both sides are in COLO, ask such a side again for a while: a
     // guest never seen running (the gap before replication starts, lab.md pitfall 1) is not
     // protected.
-    let name = v.doc().guest.name.clone();
     for _ in 0..CHECKPOINT_RETRIES {
         let in_colo = primary.colo_mode.as_deref() == Some("primary")
             && secondary.colo_mode.as_deref() == Some("secondary");
