@@ -330,16 +330,34 @@ impl Libvirtd {
     }
 }
 
+/// A process's parent and whether it still runs (not a zombie), from `/proc/PID/stat`.
+fn parent_and_running(pid: u32) -> Option<(u32, bool)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.rsplit(')').next()?.split_whitespace();
+    let state = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((ppid, !matches!(state, "Z" | "X")))
+}
+
 impl Drop for Libvirtd {
     fn drop(&mut self) {
         // Every process in the mount namespace this harness made, by PID: libvirtd and the
         // QEMUs it started (libvirtd daemonizes them, so they are nobody's children, and their
         // pid files may already be gone with the test's folder); then the namespace's keeper.
+        //
+        // The keeper's own child (the script, sleeping) is killed last, with the keeper: while
+        // it lives the namespace lives, so the namespace `mine` names stays this one. Once a
+        // namespace is gone the kernel may give its number to a new one (another test's host
+        // starting), and killing "the members of `mine`" would then kill that host.
         let keeper = self.keeper.id();
+        let mut children = Vec::new();
         if let Some(mine) = mount_ns(keeper) {
             let start = Instant::now();
             loop {
-                let left = members(keeper, &mine);
+                let (kids, left): (Vec<u32>, Vec<u32>) = members(keeper, &mine)
+                    .into_iter()
+                    .partition(|&p| parent_and_running(p).map(|(pp, _)| pp) == Some(keeper));
+                children = kids;
                 if left.is_empty() || start.elapsed() > Duration::from_secs(10) {
                     break;
                 }
@@ -349,8 +367,17 @@ impl Drop for Libvirtd {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        // SIGKILL to the keeper; `unshare --kill-child` sends its child SIGKILL as it exits.
         let _ = self.keeper.kill();
         let _ = self.keeper.wait();
+        let start = Instant::now();
+        while children
+            .iter()
+            .any(|&p| parent_and_running(p).is_some_and(|(_, running)| running))
+            && start.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
