@@ -132,7 +132,7 @@ fn js_error(e: JsValue) -> ApiError {
 
 /// Reads an answer as its `shared::api` type.
 fn typed<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    serde_json::from_str(text)
+    lockstep_shared::json::read(text)
         .map_err(|e| ApiError::local(format!("The server's answer was not understood ({e}).")))
 }
 

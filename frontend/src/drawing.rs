@@ -64,7 +64,7 @@ pub fn serde_plain<T: serde::Serialize>(v: &T) -> String {
 
 /// A unit enum from its serde name.
 pub fn from_plain<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
-    serde_json::from_str(&lockstep_shared::json::try_compact(s).ok()?).ok()
+    T::deserialize(&serde_json::Value::from(s)).ok()
 }
 
 /// An edge's label: its kind, and a child's index.

@@ -3,7 +3,13 @@
 //! serializing directly gives (the golden files check it), and each type needs one serializer
 //! (into `Value`) instead of one per output form (compact, pretty, `Value`): in the browser's
 //! WebAssembly that is code the page does not download.
+//!
+//! Reading is the same the other way round: text becomes a `Value` first, and each type has
+//! one reader (from `&Value`). The configuration document is the exception: it is read
+//! straight from its text ([`crate::Document::from_json`]) so that its errors keep their line
+//! and column, and nothing reads it from a `Value`.
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Compact JSON, or the error that made the value unserializable (a map with non-string keys).
@@ -21,6 +27,13 @@ pub fn pretty<T: Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_value(v)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_default()
+}
+
+/// Reads JSON text as `T` through one `serde_json::Value` (the position of an error in the
+/// text is lost past the syntax: API answers and events, not documents a person edits).
+pub fn read<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+    let v: serde_json::Value = serde_json::from_str(text)?;
+    T::deserialize(&v)
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ fn event_row(e: &Value) -> Html {
             .map(|n| format!(" ({n})"))
             .unwrap_or_default()
     );
-    let diff: Option<Diff> = serde_json::from_str(&e["diff"].to_string()).ok();
+    let diff: Option<Diff> = serde::Deserialize::deserialize(&e["diff"]).ok();
     let result = s("result");
     html! {
         <tr class="event">

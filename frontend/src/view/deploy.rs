@@ -601,7 +601,7 @@ fn follow(
     let data = |e: &web_sys::MessageEvent| e.data().as_string().unwrap_or_default();
     let on_step =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-            if let Ok(step) = serde_json::from_str::<wire::DeploymentStep>(&data(&e)) {
+            if let Ok(step) = lockstep_shared::json::read::<wire::DeploymentStep>(&data(&e)) {
                 live.borrow_mut().push(step);
                 redraw.force_update();
             }
@@ -609,7 +609,7 @@ fn follow(
     let closer = source.clone();
     let on_state =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-            let Ok(d) = serde_json::from_str::<wire::Deployment>(&data(&e)) else {
+            let Ok(d) = lockstep_shared::json::read::<wire::Deployment>(&data(&e)) else {
                 return;
             };
             if !["queued", "running"].contains(&d.state.as_str()) {

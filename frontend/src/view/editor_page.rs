@@ -130,7 +130,7 @@ async fn load(
         Some(n) => api::get(&format!("/api/v1/configurations/{id}/versions/{n}"))
             .await
             .map_err(|e| e.explain())?,
-        None => serde_json::from_str(c.current.get()).map_err(|e| e.to_string())?,
+        None => lockstep_shared::json::read(c.current.get()).map_err(|e| e.to_string())?,
     };
     Ok((c.configuration, v))
 }
@@ -359,7 +359,7 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
                         ..
                     }) if details["current"].is_object() => {
                         let theirs =
-                            serde_json::from_str::<wire::Version>(&details["current"].to_string())
+                            <wire::Version as serde::Deserialize>::deserialize(&details["current"])
                                 .map_err(|e| e.to_string())
                                 .and_then(|v| Ok((version_doc(&v)?, v)));
                         match theirs {

@@ -338,7 +338,7 @@ pub fn Templates(p: &TemplatesProps) -> Html {
                 match api::get::<wire::TemplateView>(&format!("/api/v1/templates/{id}")).await {
                     Ok(v) => {
                         let t = Template {
-                            parameters: serde_json::from_str(&v.version.parameters.to_string())
+                            parameters: serde::Deserialize::deserialize(&v.version.parameters)
                                 .unwrap_or_default(),
                             body: v.version.body,
                         };

@@ -504,7 +504,8 @@ pub struct Point {
     pub y: f64,
 }
 
-/// A parse failure with the parser's position (1-based line and column).
+/// A parse failure with the parser's position (1-based line and column) and what is wrong
+/// (the message, without the position).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     pub line: usize,
@@ -527,11 +528,26 @@ impl std::error::Error for ParseError {}
 impl Document {
     /// Parses a document from JSON text; never panics.
     pub fn from_json(text: &str) -> Result<Document, ParseError> {
-        serde_json::from_str(text).map_err(|e| ParseError {
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
+        serde_json::from_str(text).map_err(|e| {
+            // serde_json's text ends with " at line L column C"; the position has its fields.
+            let mut message = e.to_string();
+            let at = format!(" at line {} column {}", e.line(), e.column());
+            if message.ends_with(&at) {
+                message.truncate(message.len() - at.len());
+            }
+            ParseError {
+                line: e.line(),
+                column: e.column(),
+                message,
+            }
         })
+    }
+
+    /// A document from a JSON value (a template's body with its values filled in), read as
+    /// JSON text so that documents have one reader in the browser's WebAssembly; the error's
+    /// position is that of the compact text, so only its message is meaningful.
+    pub fn from_value(v: &serde_json::Value) -> Result<Document, ParseError> {
+        Document::from_json(&crate::json::compact(v))
     }
 
     /// Pretty JSON with a trailing newline: the canonical form written by the CLI and the corpus.
@@ -550,4 +566,31 @@ impl Document {
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(Document);
     serde_json::to_value(schema).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_errors_give_the_position_once() {
+        let e = Document::from_json("{\n  \"schema_version\": \"one\"\n}").expect_err("a string");
+        assert_eq!((e.line, e.column), (2, 25), "{e}");
+        assert!(e.message.starts_with("invalid type: string \"one\""), "{e}");
+        assert!(!e.message.contains("line"), "{e}");
+        assert_eq!(e.to_string(), format!("line 2, column 25: {}", e.message));
+    }
+
+    #[test]
+    fn a_document_read_from_a_value_is_the_one_read_from_its_text() {
+        let text = crate::json::pretty(&crate::wizard::standard_pair(
+            &crate::wizard::example_input("g", 2),
+        ));
+        let from_text = Document::from_json(&text).expect("text");
+        let value: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(Document::from_value(&value).expect("value"), from_text);
+        let e = Document::from_value(&serde_json::json!({"schema_version": 1, "colour": 3}))
+            .expect_err("unknown field");
+        assert!(e.message.starts_with("unknown field `colour`"), "{e}");
+    }
 }

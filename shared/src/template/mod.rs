@@ -570,11 +570,14 @@ fn too_large(body: &Value, values: &BTreeMap<&str, Value>, with: &str) -> Option
 
 /// T012: the body with `with` (the defaults, or the values given) filled in is not a
 /// configuration document.
-fn not_a_document(with: &str, e: serde_json::Error) -> Finding {
+fn not_a_document(with: &str, e: crate::model::ParseError) -> Finding {
     finding(
         "T012",
         "body",
-        format!("with {with}, the body is not a configuration document: {e}"),
+        format!(
+            "with {with}, the body is not a configuration document: {}",
+            e.message
+        ),
         "check the template's body and the parameters' types",
     )
 }
@@ -585,7 +588,7 @@ pub fn instantiate_document(
     values: &Map<String, Value>,
 ) -> Result<crate::model::Document, Vec<Finding>> {
     let body = instantiate(t, values)?;
-    crate::model::Document::deserialize(&body).map_err(|e| vec![not_a_document("these values", e)])
+    crate::model::Document::from_value(&body).map_err(|e| vec![not_a_document("these values", e)])
 }
 
 /// A stand-in for a generated value when checking a template's defaults (only `uuid` and
@@ -610,7 +613,7 @@ pub fn default_findings(t: &Template) -> Option<Vec<Finding>> {
         values.insert(p.name.clone(), placeholder(p.kind));
     }
     let body = instantiate(t, &values).ok()?;
-    Some(match crate::model::Document::deserialize(&body) {
+    Some(match crate::model::Document::from_value(&body) {
         Ok(d) => crate::validate::validate(&d),
         Err(e) => vec![not_a_document("its defaults", e)],
     })
