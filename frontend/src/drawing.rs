@@ -19,9 +19,18 @@ pub fn size_text(bytes: u64) -> String {
     format!("{bytes} B")
 }
 
-/// A time as the pages show it (UTC, to the minute).
+/// A time as the pages show it (UTC, to the minute). Written field by field: chrono's
+/// `format` would bring its strftime interpreter into the WebAssembly.
 pub fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M").to_string()
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
 }
 
 /// The kind as the canvas labels it.
@@ -141,6 +150,14 @@ mod tests {
         assert_eq!(size_text(1536 << 20), "1536 MiB");
         assert_eq!(size_text(1000), "1000 B");
         assert_eq!(size_text(2 << 40), "2 TiB");
+    }
+
+    #[test]
+    fn times_read_to_the_minute() {
+        let t = chrono::DateTime::from_timestamp(1_764_584_105, 0).expect("time");
+        assert_eq!(when(&t), "2025-12-01 10:15");
+        let t = chrono::DateTime::from_timestamp(-62_135_596_800 + 59, 0).expect("year 1");
+        assert_eq!(when(&t), "0001-01-01 00:00");
     }
 
     #[test]
