@@ -68,6 +68,20 @@ ensure_wasm_target() {
     fi
 }
 
+# The release app is built by a pinned nightly compiler that rebuilds the standard library for
+# size (-Z build-std with its optimize_for_size feature, panics that abort without formatting a
+# message, no panic locations): 11 % less gzip than stable for the same source (498,092 ->
+# 441,452 B, measured when this was adopted). Development builds, clippy and every native
+# build use the stable toolchain.
+WASM_NIGHTLY=nightly-2026-05-20
+
+ensure_wasm_nightly() {
+    if ! rustup component list --toolchain "$WASM_NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src'; then
+        log "installing $WASM_NIGHTLY with rust-src (the release app's compiler)"
+        rustup toolchain install "$WASM_NIGHTLY" --profile minimal --component rust-src
+    fi
+}
+
 # wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock.
 ensure_wasm_bindgen() {
     local want
@@ -109,13 +123,22 @@ build_frontend() {
     ensure_wasm_bindgen
     ensure_wasm_opt
     log "building the frontend ($profile)"
-    local cargo_profile=dev dir=debug
-    if [ "$profile" = release ]; then cargo_profile=wasm-release dir=wasm-release; fi
-    (cd "$ROOT" && cargo build --profile "$cargo_profile" --target wasm32-unknown-unknown -p lockstep-frontend)
+    local wasm
+    if [ "$profile" = release ]; then
+        ensure_wasm_nightly
+        # Its own target folder: the nightly's artifacts never mix with the stable ones.
+        (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target/wasm-nightly" \
+            RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none" \
+            cargo "+$WASM_NIGHTLY" build --profile wasm-release --target wasm32-unknown-unknown \
+            -p lockstep-frontend -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size)
+        wasm="$ROOT/target/wasm-nightly/wasm32-unknown-unknown/wasm-release/lockstep-frontend.wasm"
+    else
+        (cd "$ROOT" && cargo build --target wasm32-unknown-unknown -p lockstep-frontend)
+        wasm="$ROOT/target/wasm32-unknown-unknown/debug/lockstep-frontend.wasm"
+    fi
     local out="$ROOT/dist.tmp"
     rm -rf "$out"
-    wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name lockstep \
-        "$ROOT/target/wasm32-unknown-unknown/$dir/lockstep-frontend.wasm"
+    wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name lockstep "$wasm"
     if [ "$profile" = release ]; then
         "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
             --enable-mutable-globals --enable-reference-types --enable-multivalue \
