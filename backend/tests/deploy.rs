@@ -193,6 +193,42 @@ fn a_nic_behind_the_colo_proxy_deploys_fails_over_and_swaps_roles() {
     s.swap_cycle();
 }
 
+/// Connections to one host share its storage pools, and the one that made a directory's pool
+/// destroys it when it ends: two preflights at once once reported an existing image missing
+/// ("no image at ..."), because the other connection's pool vanished between the lookups.
+#[test]
+fn connections_that_come_and_go_at_once_always_find_the_image() {
+    if !can_run("deploy::connections_that_come_and_go_at_once_always_find_the_image") {
+        return;
+    }
+    let s = Stand::new("deploy-pools", 1, None, false);
+    let image = s.images[0].0.display().to_string();
+    let overlays = s.dir.join("pool-race");
+    let workers: Vec<_> = (0..3)
+        .map(|w| {
+            let (uri, image) = (s.a.uri.clone(), image.clone());
+            let overlay = overlays.join(format!("w{w}.qcow2")).display().to_string();
+            std::thread::spawn(move || {
+                for round in 0..60 {
+                    let mut h = Host::open(&uri).expect("connect");
+                    let found = h.image(&image).expect("read the image");
+                    assert!(
+                        found.is_some(),
+                        "worker {w}, round {round}: {image} not found"
+                    );
+                    if round % 3 == 0 {
+                        h.create_overlay(&overlay, MIB, None).expect("overlay");
+                        h.remove(&overlay).expect("remove the overlay");
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("a worker failed");
+    }
+}
+
 #[test]
 fn preflight_refuses_a_missing_image_and_changes_nothing() {
     if !can_run("deploy::preflight_refuses_a_missing_image_and_changes_nothing") {

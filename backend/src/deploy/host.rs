@@ -354,47 +354,104 @@ impl Host {
     }
 
     /// Like `pool`; a directory it makes belongs to `owner` (mode 0750).
+    ///
+    /// Transient pools are shared by every connection to the host, and the connection that
+    /// made one destroys it when it ends: another connection's pool for this directory can
+    /// vanish at any moment, and two connections can try to make one at once. Both are met by
+    /// looking again (a few times), never by reporting a missing directory or image.
     fn pool_owned(&mut self, dir: &str, build: bool, owner: Option<Ids>) -> Result<StoragePool> {
-        if let Ok(p) = self.conn.lookup_storage_pool_by_target_path(dir) {
-            if !p.is_active()? {
-                p.create(0)?;
+        let mut tries = 0;
+        for _ in 0..POOL_TRIES + BUSY_TRIES {
+            if let Ok(p) = self.conn.lookup_storage_pool_by_target_path(dir) {
+                let ready = p
+                    .is_active()
+                    .and_then(|active| if active { Ok(()) } else { p.create(0) })
+                    .and_then(|_| p.refresh(0));
+                match ready {
+                    Ok(_) => return Ok(p),
+                    Err(_) if !exists(&p) => continue,
+                    // A refresh waits for no one: while another connection makes a volume
+                    // there libvirt refuses it ("has asynchronous jobs running").
+                    Err(e) if e.message().contains("asynchronous jobs") && tries < BUSY_TRIES => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
-            p.refresh(0)?;
-            return Ok(p);
+            let name = format!("lockstep-{:016x}", fnv(dir));
+            let perms = owner
+                .map(|o| {
+                    format!(
+                        "<permissions><mode>0750</mode><owner>{}</owner><group>{}</group></permissions>",
+                        o.uid, o.gid
+                    )
+                })
+                .unwrap_or_default();
+            let xml = format!(
+                "<pool type='dir'><name>{name}</name><target><path>{}</path>{perms}</target></pool>",
+                lockstep_shared::render::escape::xml(dir)
+            );
+            let flags = if build {
+                virt::sys::VIR_STORAGE_POOL_CREATE_WITH_BUILD
+            } else {
+                0
+            };
+            match self.conn.create_storage_pool_xml(&xml, flags) {
+                Ok(p) => {
+                    let found = self.conn.lookup_storage_pool_by_name(&name)?;
+                    self.pools.push(p);
+                    return Ok(found);
+                }
+                // Another connection made it first (or is still making or destroying it): use
+                // theirs, or make it again.
+                Err(e)
+                    if e.message().contains("already exists")
+                        || self.conn.lookup_storage_pool_by_target_path(dir).is_ok() =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        let name = format!("lockstep-{:016x}", fnv(dir));
-        let perms = owner
-            .map(|o| {
-                format!(
-                    "<permissions><mode>0750</mode><owner>{}</owner><group>{}</group></permissions>",
-                    o.uid, o.gid
-                )
-            })
-            .unwrap_or_default();
-        let xml = format!(
-            "<pool type='dir'><name>{name}</name><target><path>{}</path>{perms}</target></pool>",
-            lockstep_shared::render::escape::xml(dir)
-        );
-        let flags = if build {
-            virt::sys::VIR_STORAGE_POOL_CREATE_WITH_BUILD
-        } else {
-            0
-        };
-        let p = self.conn.create_storage_pool_xml(&xml, flags)?;
-        let found = self.conn.lookup_storage_pool_by_name(&name)?;
-        self.pools.push(p);
-        Ok(found)
+        Err(HostError(format!(
+            "the storage pool of {dir} on {} kept vanishing or stayed busy (other connections \
+             making, using and destroying it); try again",
+            self.uri
+        )))
+    }
+
+    /// Runs `f` on the directory's pool, again with a pool looked up anew when it fails because
+    /// the pool vanished meanwhile (see `pool_owned`).
+    fn in_pool<T>(
+        &mut self,
+        dir: &str,
+        build: bool,
+        owner: Option<Ids>,
+        f: impl Fn(&StoragePool) -> std::result::Result<T, virt::error::Error>,
+    ) -> Result<T> {
+        let mut tries = 1;
+        loop {
+            let pool = self.pool_owned(dir, build, owner)?;
+            match f(&pool) {
+                Ok(v) => return Ok(v),
+                Err(_) if tries < POOL_TRIES && !exists(&pool) => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Makes the directory when it is missing, owned by `owner` (QEMU's user when it is not
     /// root: QEMU makes its sockets there). An existing directory QEMU's user cannot write to
     /// is an error saying how to fix it.
     pub fn directory(&mut self, dir: &str, owner: Option<Ids>, write: bool) -> Result<()> {
-        let pool = self.pool_owned(dir, true, owner)?;
+        let xml = self.in_pool(dir, true, owner, |pool| pool.xml_desc(0))?;
         let Some(ids) = owner else {
             return Ok(());
         };
-        let (found, mode) = parse_permissions(&pool.xml_desc(0)?);
+        let (found, mode) = parse_permissions(&xml);
         // Making a file in a directory takes its write and search (x) permission; opening one
         // only search.
         let searchable = permits(found, mode, ids, if write { 0o3 } else { 0o1 });
@@ -425,28 +482,43 @@ impl Host {
     /// The volume at `path`; `None` when it or its directory does not exist.
     fn volume(&mut self, path: &str) -> Result<Option<StorageVol>> {
         let (dir, _) = split(path)?;
-        if let Err(e) = self.pool(dir, false) {
-            // A directory that is not there holds no image; a host that stopped answering is
-            // an error.
-            return match self.conn.is_alive() {
-                Ok(true) => Ok(None),
-                _ => Err(HostError(format!("{e} ({})", self.uri))),
+        for _ in 0..POOL_TRIES {
+            let pool = match self.pool(dir, false) {
+                Ok(p) => p,
+                // A directory that is not there holds no image; a host that stopped answering
+                // is an error.
+                Err(e) => {
+                    return match self.conn.is_alive() {
+                        Ok(true) => Ok(None),
+                        _ => Err(HostError(format!("{e} ({})", self.uri))),
+                    }
+                }
             };
+            match self.conn.lookup_storage_vol_by_path(path) {
+                Ok(v) => return Ok(Some(v)),
+                // Not found in a pool that vanished meanwhile says nothing: look again.
+                Err(_) if !exists(&pool) => continue,
+                Err(e) if e.code() == Enum::Known(ErrorNumber::NoStorageVolume) => return Ok(None),
+                Err(e) => return Err(self.lost(e)),
+            }
         }
-        match self.conn.lookup_storage_vol_by_path(path) {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.code() == Enum::Known(ErrorNumber::NoStorageVolume) => Ok(None),
-            Err(e) => Err(self.lost(e)),
-        }
+        Ok(None)
     }
 
     /// The image's kind (file or block), format and virtual size, or `None` if there is none.
     pub fn image(&mut self, path: &str) -> Result<Option<Image>> {
-        let Some(v) = self.volume(path)? else {
-            return Ok(None);
+        let mut tries = 1;
+        let (info, xml) = loop {
+            let Some(v) = self.volume(path)? else {
+                return Ok(None);
+            };
+            match v.info().and_then(|info| Ok((info, v.xml_desc(0)?))) {
+                Ok((info, xml)) => break (info, xml),
+                // Its pool vanished between the lookup and the reads (see `pool_owned`).
+                Err(_) if tries < POOL_TRIES => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
         };
-        let info = v.info()?;
-        let xml = v.xml_desc(0)?;
         let format = xml
             .split("<format type='")
             .nth(1)
@@ -467,10 +539,7 @@ impl Host {
     /// user when it is not root) with mode 0600.
     pub fn create_overlay(&mut self, path: &str, size: u64, owner: Option<Ids>) -> Result<()> {
         let (dir, file) = split(path)?;
-        if let Some(v) = self.volume(path)? {
-            v.delete(0)?;
-        }
-        let pool = self.pool_owned(dir, true, owner)?;
+        self.remove(path)?;
         let perms = owner
             .map(|o| {
                 format!(
@@ -484,16 +553,26 @@ impl Host {
              <target><format type='qcow2'/>{perms}</target></volume>",
             lockstep_shared::render::escape::xml(file)
         );
-        StorageVol::create_xml(&pool, &xml, 0)?;
+        self.in_pool(dir, true, owner, |pool| {
+            StorageVol::create_xml(pool, &xml, 0)
+        })?;
         Ok(())
     }
 
     /// Removes the image at `path`, if there is one.
     pub fn remove(&mut self, path: &str) -> Result<()> {
-        if let Some(v) = self.volume(path)? {
-            v.delete(0)?;
+        let mut tries = 1;
+        loop {
+            let Some(v) = self.volume(path)? else {
+                return Ok(());
+            };
+            match v.delete(0) {
+                Ok(()) => return Ok(()),
+                // Its pool vanished between the lookup and the delete (see `pool_owned`).
+                Err(_) if tries < POOL_TRIES => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok(())
     }
 }
 
@@ -503,6 +582,17 @@ impl Drop for Host {
             let _ = p.destroy();
         }
     }
+}
+
+/// How often a directory's pool is looked up again when another connection's pool vanished.
+const POOL_TRIES: usize = 4;
+
+/// How often a pool busy making a volume is refreshed again, 20 ms apart.
+const BUSY_TRIES: usize = 100;
+
+/// Whether the pool is still defined (a transient pool is gone once destroyed).
+fn exists(p: &StoragePool) -> bool {
+    p.is_active().is_ok()
 }
 
 /// What libvirt's storage API says about an image.
