@@ -100,6 +100,72 @@ fn save_versions_and_conflicts_lose_nothing() {
 }
 
 #[test]
+fn a_deploy_onto_a_host_the_document_does_not_name_is_refused() {
+    need_postgres!("api::a_deploy_onto_a_host_the_document_does_not_name_is_refused");
+    let s = Server::start();
+    s.create_user("ops", "deployer", "dora");
+    let mut dora = s.as_user("dora");
+    let r = create_configuration(&mut dora, "ops", "pair", &corpus("one-disk-qcow2"));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_i64().expect("id");
+    // No libvirtd answers at these URIs: a preflight that gets past the checks says so.
+    let mut host = |name: &str, address: &str| {
+        let uri = format!("qemu+unix:///system?socket=/nonexistent/{name}");
+        common::register_host(&mut dora, "ops", name, &uri, address)
+    };
+    // The document gives colo-a.example.net and colo-b.example.net.
+    let a = host("colo-a", "COLO-A.example.net.");
+    let b = host("colo-b", "colo-b.example.net");
+    let other = host("colo-c", "10.0.0.3");
+    for (p, sec, side, named, registered) in [
+        (a, other, "secondary", "colo-b.example.net", "10.0.0.3"),
+        (other, b, "primary", "colo-a.example.net", "10.0.0.3"),
+        (b, a, "primary", "colo-a.example.net", "colo-b.example.net"),
+    ] {
+        for what in ["preflight", "deployments"] {
+            let r = dora
+                .send(
+                    "POST",
+                    &format!("/api/v1/configurations/{id}/{what}"),
+                    &json!({"version": 1, "primary_host_id": p, "secondary_host_id": sec}),
+                )
+                .expect(what);
+            assert_eq!(r.status, 400, "{what}: {}", r.body);
+            let b = r.json();
+            assert_eq!(b["code"], "bad_host", "{b}");
+            let msg = b["message"].as_str().unwrap_or_default();
+            assert!(
+                msg.contains(&format!("the {side} replication address {named}"))
+                    && msg.contains(&format!("is registered at {registered}")),
+                "{msg}"
+            );
+            assert_eq!(b["details"]["side"], side, "{b}");
+        }
+    }
+    let r = dora
+        .get(&format!("/api/v1/configurations/{id}/deployments"))
+        .expect("list");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["deployments"],
+        json!([]),
+        "nothing was queued: {}",
+        r.body
+    );
+    // The hosts the document names (one spelled differently) pass, up to reaching them.
+    let r = dora
+        .send(
+            "POST",
+            &format!("/api/v1/configurations/{id}/preflight"),
+            &json!({"version": 1, "primary_host_id": a, "secondary_host_id": b}),
+        )
+        .expect("preflight");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["ok"], false, "{}", r.body);
+    assert_eq!(r.json()["checks"][0]["what"], "reachable", "{}", r.body);
+}
+
+#[test]
 fn drafts_with_errors_save_but_do_not_render() {
     need_postgres!("api::drafts_with_errors_save_but_do_not_render");
     let s = Server::start();

@@ -33,6 +33,12 @@ pub fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
     )
 }
 
+/// A time to the second, with its zone (deployment events).
+pub fn when_exact(t: &chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::Timelike;
+    format!("{}:{:02} UTC", when(t), t.second())
+}
+
 /// The kind as the canvas labels it.
 pub fn kind_label(n: &Node) -> &'static str {
     match n {
@@ -156,6 +162,7 @@ mod tests {
     fn times_read_to_the_minute() {
         let t = chrono::DateTime::from_timestamp(1_764_584_105, 0).expect("time");
         assert_eq!(when(&t), "2025-12-01 10:15");
+        assert_eq!(when_exact(&t), "2025-12-01 10:15:05 UTC");
         let t = chrono::DateTime::from_timestamp(-62_135_596_800 + 59, 0).expect("year 1");
         assert_eq!(when(&t), "0001-01-01 00:00");
     }

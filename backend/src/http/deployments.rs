@@ -64,7 +64,39 @@ async fn target(
     }
     let p = host(state, cfg.team_id, body.primary_host_id).await?;
     let s = host(state, cfg.team_id, body.secondary_host_id).await?;
+    for (side, h) in [(Side::Primary, &p), (Side::Secondary, &s)] {
+        same_address(&validated, side, h, body.version)?;
+    }
     Ok((cfg, validated, p, s))
+}
+
+/// Refuses a host whose registered replication address is not the one the version's document
+/// gives that side: QEMU would replicate to the document's address, not to the host picked.
+fn same_address(v: &Validated, side: Side, h: &HostRow, version: i32) -> Result<(), AppError> {
+    use lockstep_shared::validate::hosts::address_key;
+    let named = match side {
+        Side::Primary => &v.doc().hosts.primary,
+        Side::Secondary => &v.doc().hosts.secondary,
+    };
+    if address_key(&named.address) == address_key(&h.address) {
+        return Ok(());
+    }
+    Err(AppError::BadRequest {
+        code: "bad_host",
+        message: format!(
+            "version {version} gives the {side} replication address {}, host {} is registered \
+             at {}; pick the host registered at {}, or set the {side} host to {} in the \
+             configuration and save",
+            named.address,
+            h.name,
+            h.address,
+            named.address,
+            h.name,
+            side = side.as_str(),
+        ),
+        details: json!({ "host_id": h.id, "side": side.as_str(), "version": version,
+            "document_address": named.address, "registered_address": h.address }),
+    })
 }
 
 fn checks(list: Vec<deploy::Check>) -> api::Preflight {
@@ -175,28 +207,7 @@ async fn replacement(
             details: json!({ "version": version }),
         });
     }
-    let named = match side {
-        Side::Primary => &v.doc().hosts.primary,
-        Side::Secondary => &v.doc().hosts.secondary,
-    };
-    if lockstep_shared::validate::hosts::address_key(&named.address)
-        != lockstep_shared::validate::hosts::address_key(&host.address)
-    {
-        return Err(bad(
-            format!(
-                "version {version} gives the {} replication address {}, host {} is registered \
-                 at {}; set the {} host to {} in the configuration, save, and re-protect with \
-                 that version",
-                side.as_str(),
-                named.address,
-                host.name,
-                host.address,
-                side.as_str(),
-                host.name
-            ),
-            json!({ "host_id": hid, "version": version }),
-        ));
-    }
+    same_address(&v, side, &host, version)?;
     Ok(Some(Replacement {
         side,
         host,

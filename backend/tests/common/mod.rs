@@ -289,6 +289,25 @@ pub fn create_configuration(
     .expect("create a configuration")
 }
 
+/// Registers a host in `team` (the caller may manage hosts); gives its id.
+pub fn register_host(
+    c: &mut lockstep_tests::http::Client,
+    team: &str,
+    name: &str,
+    libvirt_uri: &str,
+    address: &str,
+) -> i64 {
+    let r = c
+        .send(
+            "POST",
+            &format!("/api/v1/teams/{team}/hosts"),
+            &serde_json::json!({"name": name, "libvirt_uri": libvirt_uri, "address": address}),
+        )
+        .expect("register a host");
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()["id"].as_i64().expect("host id")
+}
+
 /// The `action` of each event of an audit page, newest first.
 pub fn actions(page: &serde_json::Value) -> Vec<&str> {
     page["events"]

@@ -205,23 +205,24 @@ pub fn register(
 ) -> (lockstep_tests::http::Client, i64, serde_json::Value) {
     server.create_user("ops", "deployer", "dora");
     let mut dora = server.as_user("dora");
-    let mut host_ids = Vec::new();
-    for (name, uri, address) in [
+    let host_ids: Vec<i64> = [
         ("host-a", &stand.a.uri, "127.0.0.1"),
         ("host-b", &stand.b.uri, "127.0.0.2"),
-    ] {
-        let r = dora
-            .send(
-                "POST",
-                "/api/v1/teams/ops/hosts",
-                &json!({"name": name, "libvirt_uri": uri, "address": address}),
-            )
-            .expect("register");
-        assert_eq!(r.status, 201, "{}", r.body);
-        host_ids.push(r.json()["id"].as_i64().expect("id"));
-    }
-    let doc: serde_json::Value =
+    ]
+    .into_iter()
+    .map(|(name, uri, address)| super::register_host(&mut dora, "ops", name, uri, address))
+    .collect();
+    // The document gives each side the address its host is registered at (the server refuses
+    // a host the document does not name); the stand's file says the same.
+    let mut doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&stand.file).expect("read")).expect("json");
+    doc["hosts"]["primary"]["address"] = json!("127.0.0.1");
+    doc["hosts"]["secondary"]["address"] = json!("127.0.0.2");
+    std::fs::write(
+        &stand.file,
+        serde_json::to_string_pretty(&doc).expect("json"),
+    )
+    .expect("write");
     let r = super::create_configuration(&mut dora, "ops", "api pair", &doc);
     assert_eq!(r.status, 201, "{}", r.body);
     let cid = r.json()["id"].as_i64().expect("id");

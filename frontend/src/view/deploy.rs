@@ -258,7 +258,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 <label for={id.to_owned()}>{ label }</label>
                 <select id={id.to_owned()}>
                     { for l.hosts.iter().enumerate().map(|(i, h)| html! {
-                        <option value={h.id.to_string()} selected={i == pick}>{ format!("{} ({})", h.name, h.libvirt_uri) }</option>
+                        <option value={h.id.to_string()} selected={i == pick}>{ format!("{} — {} ({})", h.name, h.address, h.libvirt_uri) }</option>
                     }) }
                 </select>
             </div>
@@ -394,14 +394,14 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 <h2>{ format!("Deployment {} of version {} ", d.id, d.version) }{ badge(&l.status, &d.state) }</h2>
                 <p>{ format!("State: {}", d.state) }
                     { d.active_side.as_ref().map(|s| format!(" (the {s} runs the guest)")).unwrap_or_default() }
-                    { format!(" — by {} at {}", d.created_by, d.created_at.format("%Y-%m-%d %H:%M:%S UTC")) }</p>
+                    { format!(" — by {} at {}", d.created_by, crate::drawing::when_exact(&d.created_at)) }</p>
                 if let Some(e) = &d.error { <p class="error-box" role="alert" id="deploy-error">{ e }</p> }
                 if d.roles_swapped {
                     <p id="roles-swapped">{ format!("Roles swapped: {} runs the primary, {} the secondary (after a failover to the secondary and a re-protect).", d.secondary_uri, d.primary_uri) }</p>
                 }
                 if let Some(s) = &l.status {
                     <p id="status-detail">
-                        { s.since.map(|t| format!("{} since {}. ", s.summary, t.format("%Y-%m-%d %H:%M:%S UTC"))).unwrap_or_default() }
+                        { s.since.map(|t| format!("{} since {}. ", s.summary, crate::drawing::when_exact(&t))).unwrap_or_default() }
                         { s.detail.clone().unwrap_or_default() }
                     </p>
                 }
