@@ -292,17 +292,19 @@ impl Walk {
                     .parse::<i64>()
                     .expect("id")
             };
-            let host = |side: &str| {
+            // At the addresses the document gives each side: a deploy refuses others.
+            let host = |side: &str, role: &str| {
+                let address = self.doc["hosts"][role]["address"]
+                    .as_str()
+                    .expect("address");
                 format!(
                     "INSERT INTO hosts (team_id, name, libvirt_uri, address) SELECT id, \
-                     '{SECRET}-{side}{n}', 'test:///default', '10.3.{}.{}' FROM teams \
-                     WHERE name = 'ops' RETURNING id",
-                    n / 250,
-                    n % 250 + 1
+                     '{SECRET}-{side}{n}', 'test:///default', '{address}' FROM teams \
+                     WHERE name = 'ops' RETURNING id"
                 )
             };
-            let p = sql(&host("p"));
-            let q = sql(&host("s").replace("'10.3.", "'10.4."));
+            let p = sql(&host("p", "primary"));
+            let q = sql(&host("s", "secondary"));
             f.hosts = (p, q);
             if path.starts_with("/api/v1/deployments/") {
                 f.deployment = sql(&format!(

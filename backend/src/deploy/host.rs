@@ -360,8 +360,8 @@ impl Host {
     /// vanish at any moment, and two connections can try to make one at once. Both are met by
     /// looking again (a few times), never by reporting a missing directory or image.
     fn pool_owned(&mut self, dir: &str, build: bool, owner: Option<Ids>) -> Result<StoragePool> {
-        let mut tries = 0;
-        for _ in 0..POOL_TRIES + BUSY_TRIES {
+        let (mut tries, mut refused) = (0, 0);
+        for _ in 0..2 * (POOL_TRIES + BUSY_TRIES) {
             if let Ok(p) = self.conn.lookup_storage_pool_by_target_path(dir) {
                 let ready = p
                     .is_active()
@@ -404,23 +404,25 @@ impl Host {
                     self.pools.push(p);
                     return Ok(found);
                 }
-                // Another connection made it first (or is still making or destroying it): use
-                // theirs, or make it again.
-                Err(e)
-                    if e.message().contains("already exists")
-                        || self.conn.lookup_storage_pool_by_target_path(dir).is_ok() =>
-                {
+                // Another connection is making it (until it is active, libvirt finds it by
+                // name but not by its directory) or destroying it: wait for theirs, or make it
+                // again.
+                Err(e) if e.message().contains("already exists") && tries < BUSY_TRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+                // Other refusals can come from another connection's pool that is gone by the
+                // time we look; one that stays (a missing directory, say) is the answer.
+                Err(_) if refused < POOL_TRIES => {
+                    refused += 1;
                     std::thread::sleep(std::time::Duration::from_millis(5));
                     continue;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(HostError(format!(
-            "the storage pool of {dir} on {} kept vanishing or stayed busy (other connections \
-             making, using and destroying it); try again",
-            self.uri
-        )))
+        Err(self.vanishing(dir))
     }
 
     /// Runs `f` on the directory's pool, again with a pool looked up anew when it fails because
@@ -502,7 +504,16 @@ impl Host {
                 Err(e) => return Err(self.lost(e)),
             }
         }
-        Ok(None)
+        Err(self.vanishing(dir))
+    }
+
+    /// The error when a directory's pool vanished under every lookup.
+    fn vanishing(&self, dir: &str) -> HostError {
+        HostError(format!(
+            "the storage pool of {dir} on {} kept vanishing or stayed busy (other connections \
+             making, using and destroying it); try again",
+            self.uri
+        ))
     }
 
     /// The image's kind (file or block), format and virtual size, or `None` if there is none.
@@ -585,9 +596,10 @@ impl Drop for Host {
 }
 
 /// How often a directory's pool is looked up again when another connection's pool vanished.
-const POOL_TRIES: usize = 4;
+const POOL_TRIES: usize = 10;
 
-/// How often a pool busy making a volume is refreshed again, 20 ms apart.
+/// How often a pool busy making a volume is refreshed again, or one another connection is
+/// making is waited for, 20 ms apart.
 const BUSY_TRIES: usize = 100;
 
 /// Whether the pool is still defined (a transient pool is gone once destroyed).
