@@ -228,3 +228,61 @@ pub fn pair_document(
     }
     doc
 }
+
+/// Counts of completed and failed writes of the device at QOM path `qdev`, from a
+/// `query-blockstats` reply.
+fn write_counts(stats: &Value, qdev: &str) -> Result<(u64, u64)> {
+    let dev = stats
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["qdev"] == qdev)
+        .with_context(|| format!("no block device {qdev} in query-blockstats: {stats}"))?;
+    let n = |k: &str| dev["stats"][k].as_u64().unwrap_or(0);
+    Ok((n("wr_operations"), n("failed_wr_operations")))
+}
+
+/// Writes `len` bytes of `pattern` at `offset` through the guest's disk `vdX` (QEMU's own
+/// `qemu-io` on the device's block backend), as a guest would: submitted asynchronously, then
+/// waited for on the device's count of completed writes, until `limit`. `qmp` sends one QMP
+/// command and gives its return.
+///
+/// A synchronous `qemu-io write` deadlocks a COLO pair (seen with QEMU 7.2): it runs in the
+/// primary's main loop holding the big QEMU lock until the NBD leg answers, while a checkpoint
+/// that has begun needs that lock to stop the vCPUs, and the secondary, loading the checkpoint's
+/// RAM from the socket under its own big lock, cannot serve the NBD write. Guests' own writes
+/// are asynchronous and never hold the main loop this way.
+pub fn guest_write(
+    mut qmp: impl FnMut(&Value) -> Result<Value>,
+    dev: &str,
+    pattern: u8,
+    offset: u64,
+    len: u64,
+    limit: std::time::Duration,
+) -> Result<()> {
+    let qdev = format!("/machine/peripheral/ua-{dev}/virtio-backend");
+    let stats = serde_json::json!({"execute": "query-blockstats"});
+    let (done, failed) = write_counts(&qmp(&stats)?, &qdev)?;
+    let line = format!("qemu-io -d {qdev} \"aio_write -P {pattern:#04x} {offset} {len}\"");
+    let reply = qmp(&serde_json::json!({
+        "execute": "human-monitor-command",
+        "arguments": {"command-line": line}
+    }))?;
+    if reply.as_str() != Some("") {
+        bail!("`{line}`: {reply}");
+    }
+    let start = std::time::Instant::now();
+    loop {
+        let (d, f) = write_counts(&qmp(&stats)?, &qdev)?;
+        if f > failed {
+            bail!("`{line}` failed (the device counts {f} failed writes, {failed} before it)");
+        }
+        if d > done {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            bail!("`{line}` did not complete within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -52,16 +52,23 @@ fn run(d: &mut Driver, steps: &[serde_json::Value], what: &str) -> Result<Durati
     Ok(t.elapsed())
 }
 
+/// Writes through the primary guest's disk device as a guest would (see [`colo::guest_write`]).
+fn write(d: &mut Driver, pattern: u8, offset: u64) -> Result<()> {
+    let qmp = d.qmp("primary")?;
+    colo::guest_write(
+        |c| qmp.call(c),
+        "vda",
+        pattern,
+        offset,
+        LEN,
+        Duration::from_secs(50),
+    )
+}
+
 /// Writes through the primary guest's disk device (quorum: local image + NBD leg), then lets
 /// several checkpoints pass (failover rolls back to the last checkpoint).
 fn guest_write(d: &mut Driver, pattern: u8, offset: u64) -> Result<()> {
-    let cmd = format!(
-        "qemu-io -d /machine/peripheral/ua-vda/virtio-backend \"write -P {pattern:#04x} {offset} {LEN}\""
-    );
-    let reply = d.qmp("primary")?.hmp(&cmd)?;
-    if reply.contains("rror") {
-        bail!("qemu-io: {reply}");
-    }
+    write(d, pattern, offset)?;
     std::thread::sleep(Duration::from_millis(1500));
     let st = d
         .qmp("primary")?
@@ -159,10 +166,7 @@ fn proxy_pair_survives_secondary_loss_reprotect_and_primary_loss() -> Result<()>
         .call(&json!({"execute": "query-status"}))?;
     assert_eq!(st["status"], "running");
     // Written while unprotected: re-protection must copy it.
-    d.qmp("primary")?.hmp(&format!(
-        "qemu-io -d /machine/peripheral/ua-vda/virtio-backend \"write -P 0x33 {} {LEN}\"",
-        3 * MIB
-    ))?;
+    write(&mut d, 0x33, 3 * MIB)?;
     assert!(
         !has_pattern(simg, 0x33, 3 * MIB, LEN)?,
         "the secondary missed it"

@@ -7,10 +7,11 @@ use lockstep_shared::model::Storage;
 use lockstep_shared::wizard::NicSpec;
 use lockstep_tests::colo::{pair_document, write_pattern, MIB};
 use lockstep_tests::libvirtd::{self, Libvirtd};
-use lockstep_tests::{have_kvm, have_program, skip, TempDir};
+use lockstep_tests::{have_kvm, have_program, output_within, skip, TempDir};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 pub const LEN: u64 = 65536;
 pub const GUEST: &str = "e2e-vm";
@@ -34,11 +35,20 @@ pub fn can_run(test: &str) -> bool {
     true
 }
 
+/// The longest one `lockstep` run may take here: a deploy takes seconds, the slowest under a
+/// loaded CI machine well under a minute. libvirt waits for QEMU's monitor without a limit, so a
+/// hung QEMU would otherwise hold the test (and CI) until it is killed from outside.
+const CLI_LIMIT: Duration = Duration::from_secs(240);
+
+fn try_lockstep<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<Output, String> {
+    output_within(
+        Command::new(env!("CARGO_BIN_EXE_lockstep")).args(args),
+        CLI_LIMIT,
+    )
+}
+
 pub fn lockstep<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lockstep"))
-        .args(args)
-        .output()
-        .expect("run lockstep")
+    try_lockstep(args).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn text(o: &Output) -> String {
@@ -174,7 +184,7 @@ impl Stand {
         let mut args = vec![cmd, self.file.as_str()];
         args.extend_from_slice(extra);
         args.extend_from_slice(&["--primary", &self.a.uri, "--secondary", &self.b.uri]);
-        lockstep(&args)
+        try_lockstep(&args).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
     }
 
     pub fn logs(&self) -> String {
