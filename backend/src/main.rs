@@ -83,6 +83,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Err(e) = lockstep_backend::deploy::host::monitor_limit() {
+        eprintln!("lockstep: {e}");
+        return ExitCode::from(2);
+    }
     match args.command {
         Command::Validate { file, json } => cli::validate(&file, json),
         Command::Render { file, out } => cli::render(&file, &out),

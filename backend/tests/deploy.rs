@@ -197,6 +197,69 @@ fn three_disks_deploy_and_fail_over_with_every_write() {
     s.writes_kill_failover_teardown(20);
 }
 
+/// A primary whose QEMU is stopped (SIGSTOP) does not answer its monitor, which libvirt would
+/// wait for forever: status says so within the monitor limit instead of hanging, failover
+/// refuses (the primary may come back), and once it runs again the pair is protected and
+/// fails over with its data.
+#[test]
+fn a_stopped_qemu_is_reported_not_answering_and_failover_waits_for_it() {
+    if !can_run("deploy::a_stopped_qemu_is_reported_not_answering_and_failover_waits_for_it") {
+        return;
+    }
+    let s = Stand::new("stuck", 1, None, true);
+    s.deploy();
+    let limit = [("LOCKSTEP_MONITOR_TIMEOUT_MS", "1500")];
+    s.a.signal_qemu(GUEST, "STOP")
+        .expect("stop the primary's QEMU");
+    let t = Instant::now();
+    let st = s.run_with("status", &[], &limit);
+    let said = text(&st);
+    eprintln!(
+        "status with the primary's QEMU stopped, in {:?}:\n{said}",
+        t.elapsed()
+    );
+    assert!(
+        said.starts_with("Not protected: QEMU not answering\n"),
+        "{said}"
+    );
+    assert!(
+        said.contains("the primary's guest runs on") && said.contains("did not answer"),
+        "{said}"
+    );
+    assert!(said.contains("QEMU not answering, COLO mode"), "{said}");
+    let fo = s.run_with("failover", &["--to", "secondary"], &limit);
+    assert_eq!(fo.status.code(), Some(1), "{}", text(&fo));
+    assert!(text(&fo).contains("it may come back"), "{}", text(&fo));
+    // A malformed limit is named, not ignored.
+    let bad = s.run_with("status", &[], &[("LOCKSTEP_MONITOR_TIMEOUT_MS", "soon")]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        text(&bad).contains(
+            "LOCKSTEP_MONITOR_TIMEOUT_MS must be a positive number of milliseconds, not 'soon'"
+        ),
+        "{}",
+        text(&bad)
+    );
+
+    s.a.signal_qemu(GUEST, "CONT")
+        .expect("resume the primary's QEMU");
+    let t = Instant::now();
+    loop {
+        let st = s.run("status", &[]);
+        if text(&st).starts_with("Protected\n") {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "protected again after SIGCONT: {}",
+            text(&st)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("protected again {:?} after SIGCONT", t.elapsed());
+    s.write_kill_failover_teardown();
+}
+
 #[test]
 fn a_nic_behind_the_colo_proxy_deploys_fails_over_and_swaps_roles() {
     if !can_run("deploy::a_nic_behind_the_colo_proxy_deploys_fails_over_and_swaps_roles") {

@@ -665,6 +665,10 @@ pub struct SideStatus {
     pub migration: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_delay_ms: Option<u64>,
+    /// Why QEMU's monitor did not answer although libvirt says the guest runs (its QEMU is
+    /// stopped or stuck).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<String>,
 }
 
 /// "Protected", or "Not protected" with a reason (starting, need secondary, lost connection,

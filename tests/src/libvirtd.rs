@@ -191,14 +191,19 @@ impl Libvirtd {
 
     /// Kills a domain's QEMU with SIGKILL behind libvirt's back, as a crash would.
     pub fn kill_qemu(&self, name: &str) -> Result<()> {
+        self.signal_qemu(name, "KILL")
+    }
+
+    /// Sends the guest's QEMU a signal (`KILL`, `STOP`, `CONT`).
+    pub fn signal_qemu(&self, name: &str, signal: &str) -> Result<()> {
         let pid = self
             .qemu_pid(name)
             .with_context(|| format!("no pid file for {name}"))?;
         let st = Command::new("kill")
-            .args(["-9", &pid.to_string()])
+            .args(["-s", signal, &pid.to_string()])
             .status()?;
         if !st.success() {
-            bail!("kill -9 {pid} failed");
+            bail!("kill -s {signal} {pid} failed");
         }
         Ok(())
     }

@@ -156,7 +156,10 @@ pub fn status(a: &PairArgs) -> ExitCode {
         println!(
             "  {side} on {uri}: domain {}, QEMU {}, COLO mode {}{}{}",
             st.domain,
-            st.run_state.as_deref().unwrap_or("-"),
+            st.run_state.as_deref().unwrap_or(match st.monitor {
+                Some(_) => "not answering",
+                None => "-",
+            }),
             st.colo_mode.as_deref().unwrap_or("-"),
             st.migration
                 .as_deref()

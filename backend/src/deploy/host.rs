@@ -6,6 +6,7 @@
 //! and pools. The engine runs no program on a host and opens no connection of its own.
 
 use serde_json::Value;
+use std::time::Duration;
 use virt::connect::Connect;
 use virt::domain::{Domain, DomainState};
 use virt::enumutil::Enum;
@@ -32,6 +33,51 @@ impl From<virt::error::Error> for HostError {
 }
 
 pub type Result<T> = std::result::Result<T, HostError>;
+
+/// How long QEMU may take to answer one monitor command: 30 s, or
+/// `LOCKSTEP_MONITOR_TIMEOUT_MS`. QEMU answers each command Lockstep sends within milliseconds
+/// (lab timings); libvirt itself waits for an answer forever.
+pub fn monitor_limit() -> Result<Duration> {
+    const VAR: &str = "LOCKSTEP_MONITOR_TIMEOUT_MS";
+    match std::env::var(VAR) {
+        Err(_) => Ok(Duration::from_secs(30)),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+            _ => Err(HostError(format!(
+                "{VAR} must be a positive number of milliseconds, not '{v}'"
+            ))),
+        },
+    }
+}
+
+/// One QMP command through libvirt, given up on after [`monitor_limit`]: a QEMU that is
+/// stopped or stuck in its main loop (QEMU 7.2 can deadlock a COLO pair when its main loop
+/// waits on the NBD leg during a checkpoint) would otherwise hold the caller, a status read or
+/// a failover, forever. The call goes on in its own thread until QEMU answers; libvirt refuses
+/// other monitor commands to that guest meanwhile (its job lock).
+fn monitor_command(d: Domain, command: &Value) -> Result<String> {
+    let limit = monitor_limit()?;
+    let text = command.to_string();
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("qemu-monitor".to_owned())
+        .spawn(move || {
+            let _ = tx.send(d.qemu_monitor_command(&text, 0));
+        })
+        .map_err(|e| HostError(format!("cannot start a monitor call: {e}")))?;
+    match rx.recv_timeout(limit) {
+        Ok(reply) => Ok(reply?),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(HostError(format!(
+            "QEMU did not answer {} within {} ms: the process is stopped or its main loop is \
+             stuck",
+            command["execute"],
+            limit.as_millis()
+        ))),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(HostError(
+            "the monitor call ended without an answer".to_owned(),
+        )),
+    }
+}
 
 /// The state libvirt reports for a domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,7 +358,7 @@ impl Host {
             .map_err(|e| self.lost(e))?;
         let mut out = Vec::new();
         for c in commands {
-            let reply = d.qemu_monitor_command(&c.to_string(), 0);
+            let reply = monitor_command(d.clone(), c);
             out.push(match reply {
                 Ok(r) => match serde_json::from_str::<Value>(&r) {
                     Ok(v) if v.get("error").is_some() => {
@@ -321,7 +367,7 @@ impl Host {
                     Ok(v) => Ok(v.get("return").cloned().unwrap_or(Value::Null)),
                     Err(e) => Err(format!("QMP reply is not JSON ({e})")),
                 },
-                Err(e) => Err(e.message().to_owned()),
+                Err(e) => Err(e.0),
             });
         }
         let _ = d.destroy();
@@ -333,7 +379,7 @@ impl Host {
         let d = self
             .domain(name)?
             .ok_or_else(|| HostError(format!("no domain '{name}' on {}", self.uri)))?;
-        let reply = d.qemu_monitor_command(&command.to_string(), 0)?;
+        let reply = monitor_command(d, command)?;
         let v: Value = serde_json::from_str(&reply)
             .map_err(|e| HostError(format!("QMP reply is not JSON ({e}): {reply}")))?;
         if let Some(e) = v.get("error") {

@@ -24,6 +24,9 @@ pub enum Reason {
     FailedOver,
     /// Neither side runs.
     Stopped,
+    /// A side's guest runs but its QEMU does not answer (stopped or stuck): nothing can be
+    /// told about protection, and failing over would be unsafe while it may come back.
+    NotAnswering,
     /// Anything else; the sides' states say what.
     Unknown,
 }
@@ -36,6 +39,7 @@ impl Reason {
             Reason::LostConnection => "lost connection",
             Reason::FailedOver => "failed over",
             Reason::Stopped => "stopped",
+            Reason::NotAnswering => "QEMU not answering",
             Reason::Unknown => "unknown state",
         }
     }
@@ -88,12 +92,23 @@ pub fn side_status(v: &Validated, pair: &mut Pair, side: Side) -> SideStatus {
     if !state.active() {
         return s;
     }
-    let ask = |cmd: &str| match h.qmp(&name, &json!({ "execute": cmd })) {
-        Ok(Ok(v)) => Some(v),
-        _ => None,
+    // QEMU's own error is an answer; libvirt's (no answer in time, or the monitor busy with a
+    // command QEMU never answered) means the QEMU is not answering: asking on would only wait.
+    let mut ask = |cmd: &str| match s.monitor {
+        Some(_) => None,
+        None => match h.qmp(&name, &json!({ "execute": cmd })) {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(_)) => None,
+            Err(e) => {
+                s.monitor = Some(e.0);
+                None
+            }
+        },
     };
-    s.run_state = ask("query-status").and_then(|v| str_at(&v, "/status"));
-    s.colo_mode = ask("query-colo-status").and_then(|v| str_at(&v, "/mode"));
+    let run_state = ask("query-status").and_then(|v| str_at(&v, "/status"));
+    let colo_mode = ask("query-colo-status").and_then(|v| str_at(&v, "/mode"));
+    s.run_state = run_state;
+    s.colo_mode = colo_mode;
     s
 }
 
@@ -111,6 +126,9 @@ fn mode(x: &SideStatus) -> Option<&str> {
 pub fn verdict(p: &SideStatus, s: &SideStatus) -> (bool, Option<Reason>) {
     let up = |x: &SideStatus| x.run_state.is_some();
     let running = |x: &SideStatus| x.run_state.as_deref() == Some("running");
+    if p.monitor.is_some() || s.monitor.is_some() {
+        return (false, Some(Reason::NotAnswering));
+    }
     match (up(p), up(s)) {
         (true, true)
             if mode(p) == Some("primary")
@@ -200,6 +218,16 @@ pub fn decide(
     }
     let (mut protected, mut reason) = verdict(&primary, &secondary);
     let mut detail = None;
+    for (side, st) in [(Side::Primary, &primary), (Side::Secondary, &secondary)] {
+        if let Some(why) = &st.monitor {
+            detail = Some(format!(
+                "the {}'s guest runs on {} but {why}; it may come back: stop or fence it \
+                 before failing over",
+                side.as_str(),
+                pair.host(side).uri
+            ));
+        }
+    }
     let in_colo = primary.colo_mode.as_deref() == Some("primary")
         && secondary.colo_mode.as_deref() == Some("secondary")
         && primary.migration.as_deref() == Some("colo");
@@ -288,6 +316,7 @@ mod tests {
             colo_mode: mode.map(str::to_owned),
             migration: mig.map(str::to_owned),
             checkpoint_delay_ms: None,
+            monitor: None,
         }
     }
 
@@ -315,6 +344,14 @@ mod tests {
         assert_eq!(verdict(&p, &down), (false, Some(Reason::LostConnection)));
         assert_eq!(verdict(&alone, &down), (false, Some(Reason::NeedSecondary)));
         assert_eq!(verdict(&down, &down), (false, Some(Reason::Stopped)));
+        // A running guest whose QEMU does not answer is neither gone nor protected.
+        let stuck = SideStatus {
+            domain: "running".to_owned(),
+            monitor: Some("QEMU did not answer".to_owned()),
+            ..SideStatus::default()
+        };
+        assert_eq!(verdict(&stuck, &s), (false, Some(Reason::NotAnswering)));
+        assert_eq!(verdict(&p, &stuck), (false, Some(Reason::NotAnswering)));
         let st = Status {
             protected: false,
             reason: Some(Reason::FailedOver),

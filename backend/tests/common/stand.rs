@@ -40,15 +40,17 @@ pub fn can_run(test: &str) -> bool {
 /// hung QEMU would otherwise hold the test (and CI) until it is killed from outside.
 const CLI_LIMIT: Duration = Duration::from_secs(240);
 
-fn try_lockstep<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<Output, String> {
-    output_within(
-        Command::new(env!("CARGO_BIN_EXE_lockstep")).args(args),
-        CLI_LIMIT,
-    )
+fn try_lockstep<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    env: &[(&str, &str)],
+) -> Result<Output, String> {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lockstep"));
+    c.args(args).envs(env.iter().copied());
+    output_within(&mut c, CLI_LIMIT)
 }
 
 pub fn lockstep<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    try_lockstep(args).unwrap_or_else(|e| panic!("{e}"))
+    try_lockstep(args, &[]).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn text(o: &Output) -> String {
@@ -181,10 +183,15 @@ impl Stand {
 
     /// `lockstep CMD FILE [EXTRA] --primary A --secondary B`.
     pub fn run(&self, cmd: &str, extra: &[&str]) -> Output {
+        self.run_with(cmd, extra, &[])
+    }
+
+    /// Like [`Stand::run`], with these environment variables set.
+    pub fn run_with(&self, cmd: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
         let mut args = vec![cmd, self.file.as_str()];
         args.extend_from_slice(extra);
         args.extend_from_slice(&["--primary", &self.a.uri, "--secondary", &self.b.uri]);
-        try_lockstep(&args).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+        try_lockstep(&args, env).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
     }
 
     pub fn logs(&self) -> String {
