@@ -207,17 +207,9 @@ impl Driver {
         let Some(mut child) = self.procs.remove(side) else {
             return Ok(());
         };
-        let start = Instant::now();
-        loop {
-            if child.try_wait()?.is_some() {
-                return Ok(());
-            }
-            if start.elapsed() > timeout {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("{side} QEMU did not exit within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        match crate::wait_within(&mut child, timeout)? {
+            Some(_) => Ok(()),
+            None => bail!("{side} QEMU did not exit within {timeout:?}"),
         }
     }
 

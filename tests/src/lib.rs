@@ -119,18 +119,7 @@ pub fn output_within(
         })
     }
     let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
-    let start = std::time::Instant::now();
-    let status = loop {
-        match child.try_wait().map_err(|e| format!("{what}: {e}"))? {
-            Some(st) => break Some(st),
-            None if start.elapsed() >= limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => std::thread::sleep(std::time::Duration::from_millis(20)),
-        }
-    };
+    let status = wait_within(&mut child, limit).map_err(|e| format!("{what}: {e}"))?;
     let (stdout, stderr) = (
         out.join().unwrap_or_default(),
         err.join().unwrap_or_default(),
@@ -146,5 +135,25 @@ pub fn output_within(
             String::from_utf8_lossy(&stdout),
             String::from_utf8_lossy(&stderr)
         )),
+    }
+}
+
+/// Waits for a child to end, up to `limit`: its exit status, or `None` when it did not end in
+/// time (it is then killed and reaped).
+pub fn wait_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait()? {
+            return Ok(Some(st));
+        }
+        if start.elapsed() >= limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

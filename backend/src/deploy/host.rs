@@ -35,19 +35,25 @@ impl From<virt::error::Error> for HostError {
 pub type Result<T> = std::result::Result<T, HostError>;
 
 /// How long QEMU may take to answer one monitor command: 30 s, or
-/// `LOCKSTEP_MONITOR_TIMEOUT_MS`. QEMU answers each command Lockstep sends within milliseconds
-/// (lab timings); libvirt itself waits for an answer forever.
+/// `LOCKSTEP_MONITOR_TIMEOUT_MS`, read once per process (the binary checks it at start).
+/// QEMU answers each command Lockstep sends within milliseconds (lab timings); libvirt itself
+/// waits for an answer forever.
 pub fn monitor_limit() -> Result<Duration> {
     const VAR: &str = "LOCKSTEP_MONITOR_TIMEOUT_MS";
-    match std::env::var(VAR) {
-        Err(_) => Ok(Duration::from_secs(30)),
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
-            _ => Err(HostError(format!(
-                "{VAR} must be a positive number of milliseconds, not '{v}'"
-            ))),
-        },
-    }
+    static LIMIT: std::sync::OnceLock<std::result::Result<Duration, String>> =
+        std::sync::OnceLock::new();
+    LIMIT
+        .get_or_init(|| match std::env::var(VAR) {
+            Err(_) => Ok(Duration::from_secs(30)),
+            Ok(v) => match v.trim().parse::<u64>() {
+                Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+                _ => Err(format!(
+                    "{VAR} must be a positive number of milliseconds, not '{v}'"
+                )),
+            },
+        })
+        .clone()
+        .map_err(HostError)
 }
 
 /// One QMP command through libvirt, given up on after [`monitor_limit`]: a QEMU that is

@@ -124,13 +124,10 @@ pub fn failover(
         let left = if other == Side::Primary { p } else { s };
         if let (false, Some(why)) = (force, &left.monitor) {
             return Err(FailoverError::PeerAlive(format!(
-                "the {}'s guest runs on {} but {why}; it may come back, and failing over to the \
-                 {} now would leave two copies of the guest running. Stop or fence the {} \
-                 first (virsh destroy), or force the failover if you are sure it is cut off",
-                other.as_str(),
-                pair.host(other).uri,
-                to.as_str(),
-                other.as_str()
+                "{}; failing over to the {} now could leave two copies of the guest running \
+                 (force it only if you are sure that side is cut off)",
+                status::not_answering(other, &pair.host(other).uri, why),
+                to.as_str()
             )));
         }
         if !force && left.run_state.is_some() {

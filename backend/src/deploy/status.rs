@@ -3,6 +3,7 @@
 //! The verdict uses vSphere FT's words: "Protected", or "Not protected" with a reason.
 
 use super::engine::Pair;
+use super::host::Host;
 use lockstep_shared::api::SideStatus;
 use lockstep_shared::model::Side;
 use lockstep_shared::render::Validated;
@@ -72,6 +73,35 @@ fn str_at(v: &Value, p: &str) -> Option<String> {
     v.pointer(p).and_then(Value::as_str).map(str::to_owned)
 }
 
+/// Asks one side's QEMU `cmd`; its reply, or `None` when QEMU refused it or is gone. A libvirt
+/// error while the guest still runs (no answer within the monitor limit, or the monitor still
+/// busy with a command QEMU never answered) means the QEMU is not answering: it goes into
+/// `monitor`, and later asks of that side give `None` at once instead of waiting again.
+fn ask(h: &Host, name: &str, cmd: &str, monitor: &mut Option<String>) -> Option<Value> {
+    if monitor.is_some() {
+        return None;
+    }
+    match h.qmp(name, &json!({ "execute": cmd })) {
+        Ok(reply) => reply.ok(),
+        Err(e) => {
+            // A QEMU that ended between the reads is gone, not silent.
+            if h.state(name).is_ok_and(|st| st.active()) {
+                *monitor = Some(e.0);
+            }
+            None
+        }
+    }
+}
+
+/// Why a side whose QEMU does not answer must not be taken for gone.
+pub fn not_answering(side: Side, uri: &str, why: &str) -> String {
+    format!(
+        "the {}'s guest runs on {uri} but {why}; it may come back: stop or fence it (virsh \
+         destroy) before failing over",
+        side.as_str()
+    )
+}
+
 /// How often a side seen checkpointing is asked again (20 ms apart).
 const CHECKPOINT_RETRIES: usize = 50;
 
@@ -92,23 +122,9 @@ pub fn side_status(v: &Validated, pair: &mut Pair, side: Side) -> SideStatus {
     if !state.active() {
         return s;
     }
-    // QEMU's own error is an answer; libvirt's (no answer in time, or the monitor busy with a
-    // command QEMU never answered) means the QEMU is not answering: asking on would only wait.
-    let mut ask = |cmd: &str| match s.monitor {
-        Some(_) => None,
-        None => match h.qmp(&name, &json!({ "execute": cmd })) {
-            Ok(Ok(v)) => Some(v),
-            Ok(Err(_)) => None,
-            Err(e) => {
-                s.monitor = Some(e.0);
-                None
-            }
-        },
-    };
-    let run_state = ask("query-status").and_then(|v| str_at(&v, "/status"));
-    let colo_mode = ask("query-colo-status").and_then(|v| str_at(&v, "/mode"));
-    s.run_state = run_state;
-    s.colo_mode = colo_mode;
+    s.run_state = ask(h, &name, "query-status", &mut s.monitor).and_then(|v| str_at(&v, "/status"));
+    s.colo_mode =
+        ask(h, &name, "query-colo-status", &mut s.monitor).and_then(|v| str_at(&v, "/mode"));
     s
 }
 
@@ -179,14 +195,10 @@ pub fn decide(
 ) -> Status {
     let name = v.doc().guest.name.clone();
     if primary.run_state.is_some() {
-        let h = &pair.primary;
-        let ask = |cmd: &str| match h.qmp(&name, &json!({ "execute": cmd })) {
-            Ok(Ok(v)) => Some(v),
-            _ => None,
-        };
-        primary.migration = ask("query-migrate").and_then(|v| str_at(&v, "/status"));
-        primary.checkpoint_delay_ms =
-            ask("query-migrate-parameters").and_then(|v| v["x-checkpoint-delay"].as_u64());
+        let (h, m) = (&pair.primary, &mut primary.monitor);
+        primary.migration = ask(h, &name, "query-migrate", m).and_then(|v| str_at(&v, "/status"));
+        primary.checkpoint_delay_ms = ask(h, &name, "query-migrate-parameters", m)
+            .and_then(|v| v["x-checkpoint-delay"].as_u64());
     }
     // During a checkpoint a guest is stopped and says `colo`; it runs again within the
     // checkpoint's duration. When both sides are in COLO, ask such a side again for a while: a
@@ -203,13 +215,8 @@ pub fn decide(
             if in_colo && st.run_state.as_deref() == Some("colo") {
                 again = true;
                 std::thread::sleep(std::time::Duration::from_millis(20));
-                st.run_state = match pair
-                    .host(side)
-                    .qmp(&name, &json!({"execute": "query-status"}))
-                {
-                    Ok(Ok(v)) => str_at(&v, "/status"),
-                    _ => None,
-                };
+                st.run_state = ask(pair.host(side), &name, "query-status", &mut st.monitor)
+                    .and_then(|v| str_at(&v, "/status"));
             }
         }
         if !again {
@@ -220,12 +227,7 @@ pub fn decide(
     let mut detail = None;
     for (side, st) in [(Side::Primary, &primary), (Side::Secondary, &secondary)] {
         if let Some(why) = &st.monitor {
-            detail = Some(format!(
-                "the {}'s guest runs on {} but {why}; it may come back: stop or fence it \
-                 before failing over",
-                side.as_str(),
-                pair.host(side).uri
-            ));
+            detail = Some(not_answering(side, &pair.host(side).uri, why));
         }
     }
     let in_colo = primary.colo_mode.as_deref() == Some("primary")
