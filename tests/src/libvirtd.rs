@@ -210,12 +210,21 @@ impl Libvirtd {
 
     /// Runs `ip ARGS` in this host's network namespace.
     pub fn ip(&self, args: &[&str]) -> Result<()> {
+        self.in_net("ip", args)
+    }
+
+    /// `tc ARGS` in this host's network namespace (traffic control: shaping its links).
+    pub fn tc(&self, args: &[&str]) -> Result<()> {
+        self.in_net("tc", args)
+    }
+
+    fn in_net(&self, tool: &str, args: &[&str]) -> Result<()> {
         let out = Command::new("nsenter")
-            .args(["--target", &self.keeper.id().to_string(), "--net", "ip"])
+            .args(["--target", &self.keeper.id().to_string(), "--net", tool])
             .args(args)
             .output()?;
         if !out.status.success() {
-            bail!("ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            bail!("{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(())
     }

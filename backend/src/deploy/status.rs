@@ -26,7 +26,8 @@ pub enum Reason {
     /// Neither side runs.
     Stopped,
     /// A side's guest runs but its QEMU does not answer (stopped or stuck): nothing can be
-    /// told about protection, and failing over would be unsafe while it may come back.
+    /// told about protection, and failing over would be unsafe while it may come back. (A
+    /// silent secondary while the primary answers and shows no checkpoint is `LostConnection`.)
     NotAnswering,
     /// Anything else; the sides' states say what.
     Unknown,
@@ -230,9 +231,15 @@ pub fn decide(
             detail = Some(not_answering(side, &pair.host(side).uri, why));
         }
     }
+    // A secondary cut off while it loads a checkpoint holds its big QEMU lock while it waits
+    // for the rest of the checkpoint (QEMU 7.2 migration/colo.c,
+    // colo_incoming_process_checkpoint), so its monitor stays silent until the link returns:
+    // the primary's checkpoints tell what it cannot.
+    let secondary_silent = secondary.monitor.is_some();
     let in_colo = primary.colo_mode.as_deref() == Some("primary")
-        && secondary.colo_mode.as_deref() == Some("secondary")
-        && primary.migration.as_deref() == Some("colo");
+        && (secondary.colo_mode.as_deref() == Some("secondary") || secondary_silent)
+        && primary.migration.as_deref() == Some("colo")
+        && primary.monitor.is_none();
     if in_colo {
         // Both sides say COLO even when the link between them is cut: the primary's COLO
         // thread waits for the secondary's checkpoint reply (guest running) or sends a
@@ -244,17 +251,26 @@ pub fn decide(
             .checkpoint_delay_ms
             .unwrap_or(v.doc().colo.checkpoint_delay_ms);
         match checkpoint_seen(pair, &name, delay) {
+            // A silent secondary keeps its "not answering" verdict and detail.
+            Checkpoint::Seen(_) | Checkpoint::Unknown(_) if secondary_silent => {}
             Checkpoint::Seen(ms) => {
                 detail = Some(format!("checkpoint seen {ms} ms into the read"));
             }
             Checkpoint::Missing(ms) => {
                 protected = false;
                 reason = Some(Reason::LostConnection);
-                detail = Some(format!(
+                let lost = format!(
                     "no checkpoint for {ms} ms (checkpoint delay {delay} ms): the primary cannot \
-                     reach the secondary (network partition?); both still run in COLO and \
-                     neither has failed over"
-                ));
+                     reach the secondary (network partition?)"
+                );
+                detail = Some(match (&secondary.monitor, detail) {
+                    (Some(_), Some(silent)) => format!(
+                        "{lost}; the primary still runs in COLO and nobody has failed over; \
+                         the secondary is silent too (one cut off while loading a checkpoint \
+                         stays so until the link returns): {silent}"
+                    ),
+                    _ => format!("{lost}; both still run in COLO and neither has failed over"),
+                });
             }
             Checkpoint::Unknown(why) => detail = Some(why),
         }
