@@ -840,6 +840,13 @@ fn after_losing_the_secondary_reprotect_makes_the_pair_protected_again() {
     );
     // Written while unprotected: re-protection copies it over.
     guest_write(&s.a.uri, 0, 0xb2, 6 * MIB);
+    reprotect_lose_the_primary_find_every_write(&s, &[(0xb1, 4 * MIB), (0xb2, 6 * MIB)], 0xb3);
+}
+
+/// From a primary running alone: re-protect (its last line "Protected"), write `last` at 8 MiB,
+/// kill the primary, fail over to the secondary, tear down, and find `before` and that write
+/// on the secondary's disk.
+fn reprotect_lose_the_primary_find_every_write(s: &Stand, before: &[(u8, u64)], last: u8) {
     let t = Instant::now();
     let rp = s.run("reprotect", &[]);
     eprintln!("re-protect through the CLI: {:?}", t.elapsed());
@@ -855,20 +862,17 @@ fn after_losing_the_secondary_reprotect_makes_the_pair_protected_again() {
         "{}",
         text(&rp)
     );
-    guest_write(&s.a.uri, 0, 0xb3, 8 * MIB);
+    guest_write(&s.a.uri, 0, last, 8 * MIB);
     std::thread::sleep(Duration::from_millis(1000));
     s.a.kill_qemu(GUEST).expect("kill the primary's QEMU");
-    status_until(&s, "Not protected: lost connection");
+    status_until(s, "Not protected: lost connection");
     let fo = s.run("failover", &["--to", "secondary"]);
     assert!(fo.status.success(), "failover: {}\n{}", text(&fo), s.logs());
     let td = s.run("teardown", &[]);
     assert!(td.status.success(), "teardown: {}", text(&td));
-    let simg = &s.images[0].1;
-    assert_writes(
-        simg,
-        &[(0xb1, 4 * MIB), (0xb2, 6 * MIB), (0xb3, 8 * MIB)],
-        "the secondary disk",
-    );
+    let mut all = before.to_vec();
+    all.push((last, 8 * MIB));
+    assert_writes(&s.images[0].1, &all, "the secondary disk");
 }
 
 #[test]
@@ -1211,6 +1215,12 @@ fn a_partition_between_live_hosts_shows_lost_connection_and_nobody_fails_over() 
     let seen = cut.elapsed();
     eprintln!("link cut; `lockstep status` said lost connection after {seen:?}:\n{st}");
     assert!(st.contains("no checkpoint for"), "{st}");
+    // A primary stopped inside the cut checkpoint is said to be serving nothing.
+    assert_eq!(
+        st.contains("primary on") && st.contains("domain paused, QEMU colo, COLO mode primary"),
+        st.contains("The guest is paused inside that checkpoint"),
+        "{st}"
+    );
     // Nobody failed over behind the user's back: the primary still in COLO, the secondary
     // in COLO too or stuck in a checkpoint (named as not answering), never on its own.
     assert!(st.contains("COLO mode primary"), "{st}");
@@ -1279,6 +1289,11 @@ fn a_link_cut_inside_a_checkpoint_silences_the_secondary_until_it_returns() {
     let st = status_until_with(&s, "Not protected: lost connection", &limit);
     eprintln!("link cut inside a checkpoint:\n{st}");
     assert!(st.contains("no checkpoint for"), "{st}");
+    assert!(
+        st.contains("domain paused, QEMU colo, COLO mode primary")
+            && st.contains("The guest is paused inside that checkpoint"),
+        "{st}"
+    );
     assert!(st.contains("COLO mode primary"), "{st}");
     assert!(
         st.contains("the secondary is silent too") && st.contains("QEMU not answering"),
@@ -1287,6 +1302,86 @@ fn a_link_cut_inside_a_checkpoint_silences_the_secondary_until_it_returns() {
     s.a.tc(&["qdisc", "del", "dev", "lsmida", "root"])
         .expect("unshape the link");
     link_back_protected_with_data(&s, "lsmidb", &limit);
+}
+
+/// The way out of a partition that lasts: the primary's guest is paused inside the cut
+/// checkpoint, so the operator fences the secondary and continues on the primary, which must
+/// work although the primary's COLO thread is blocked on a link that no longer answers (no
+/// reset can arrive over it). Then, with the link back, re-protect and find every write.
+#[test]
+fn a_long_partition_is_ended_by_fencing_the_secondary_and_continuing_on_the_primary() {
+    let test =
+        "deploy::a_long_partition_is_ended_by_fencing_the_secondary_and_continuing_on_the_primary";
+    if !can_run(test) {
+        return;
+    }
+    let s = Stand::linked("deploy-fence", "lsfen", "10.77.6");
+    s.deploy();
+    guest_write(&s.a.uri, 0, 0xc1, 4 * MIB);
+    std::thread::sleep(Duration::from_millis(1000));
+    s.b.ip(&["link", "set", "lsfenb", "down"])
+        .expect("cut the link");
+    let limit = [("LOCKSTEP_MONITOR_TIMEOUT_MS", "1500")];
+    let st = status_until_with(&s, "Not protected: lost connection", &limit);
+    eprintln!("link cut:\n{st}");
+    // The secondary still runs (or is silent): continuing on the primary is refused.
+    let early = s.run_with("failover", &["--to", "primary"], &limit);
+    assert_eq!(early.status.code(), Some(1), "{}", text(&early));
+    // Fence it (what `virsh destroy` does), then continue on the primary.
+    s.b.kill_qemu(GUEST).expect("fence the secondary's QEMU");
+    let t = Instant::now();
+    let fo = s.run_with("failover", &["--to", "primary"], &limit);
+    eprintln!(
+        "failover to the primary across the cut link: {:?}",
+        t.elapsed()
+    );
+    assert!(fo.status.success(), "failover: {}\n{}", text(&fo), s.logs());
+    let st = text(&s.run("status", &[]));
+    assert!(st.starts_with("Not protected: need secondary"), "{st}");
+    assert!(st.contains("QEMU running, COLO mode none"), "{st}");
+    // The guest runs again: this write completes on the primary alone.
+    guest_write(&s.a.uri, 0, 0xc2, 6 * MIB);
+    s.b.ip(&["link", "set", "lsfenb", "up"])
+        .expect("restore the link");
+    reprotect_lose_the_primary_find_every_write(&s, &[(0xc1, 4 * MIB), (0xc2, 6 * MIB)], 0xc3);
+}
+
+/// The other way out of a partition: fence the primary and continue on the secondary, whose
+/// COLO thread waits on the dead link for the next checkpoint.
+#[test]
+fn a_partition_is_ended_by_fencing_the_primary_and_continuing_on_the_secondary() {
+    let test =
+        "deploy::a_partition_is_ended_by_fencing_the_primary_and_continuing_on_the_secondary";
+    if !can_run(test) {
+        return;
+    }
+    let s = Stand::linked("deploy-fence2", "lsfe2", "10.77.7");
+    s.deploy();
+    guest_write(&s.a.uri, 0, 0xe1, 4 * MIB);
+    std::thread::sleep(Duration::from_millis(1000));
+    s.b.ip(&["link", "set", "lsfe2b", "down"])
+        .expect("cut the link");
+    let limit = [("LOCKSTEP_MONITOR_TIMEOUT_MS", "1500")];
+    let st = status_until_with(&s, "Not protected: lost connection", &limit);
+    eprintln!("link cut:\n{st}");
+    s.a.kill_qemu(GUEST).expect("fence the primary's QEMU");
+    let t = Instant::now();
+    let fo = s.run_with("failover", &["--to", "secondary"], &limit);
+    eprintln!(
+        "failover to the secondary across the cut link: {:?}",
+        t.elapsed()
+    );
+    assert!(fo.status.success(), "failover: {}\n{}", text(&fo), s.logs());
+    let st = text(&s.run("status", &[]));
+    assert!(st.starts_with("Not protected: failed over"), "{st}");
+    guest_write(&s.b.uri, 0, 0xe2, 6 * MIB);
+    let td = s.run("teardown", &[]);
+    assert!(td.status.success(), "teardown: {}", text(&td));
+    assert_writes(
+        &s.images[0].1,
+        &[(0xe1, 4 * MIB), (0xe2, 6 * MIB)],
+        "the secondary disk",
+    );
 }
 
 #[test]

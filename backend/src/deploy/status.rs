@@ -259,10 +259,19 @@ pub fn decide(
             Checkpoint::Missing(ms) => {
                 protected = false;
                 reason = Some(Reason::LostConnection);
-                let lost = format!(
+                let mut lost = format!(
                     "no checkpoint for {ms} ms (checkpoint delay {delay} ms): the primary cannot \
                      reach the secondary (network partition?)"
                 );
+                // Asked again for a second above and still stopped: the checkpoint the link
+                // cut holds the guest (most cuts land inside one, which stops it).
+                if primary.run_state.as_deref() == Some("colo") {
+                    lost.push_str(
+                        ". The guest is paused inside that checkpoint and serves nothing until \
+                         the link returns or you fail over to the primary (fence the secondary \
+                         first)",
+                    );
+                }
                 detail = Some(match (&secondary.monitor, detail) {
                     (Some(_), Some(silent)) => format!(
                         "{lost}; the primary still runs in COLO and nobody has failed over; \

@@ -32,6 +32,7 @@ pub enum QmpCommand {
     BlockJobCancel(Device),
     XBlockdevChange(XBlockdevChange),
     XColoLostHeartbeat,
+    Yank(Yank),
     QomSet(QomSet),
     ObjectAdd(serde_json::Value),
     ObjectDel(Id),
@@ -125,6 +126,22 @@ pub struct XBlockdevChange {
     pub node: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub child: Option<String>,
+}
+
+/// `yank`: shuts down the sockets of the named instances at once, so that whatever waits on
+/// them fails instead of waiting for a peer that will never answer (QEMU qapi/yank.json).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Yank {
+    pub instances: Vec<YankInstance>,
+}
+
+/// A `YankInstance` of type `block-node`: an NBD client's connection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct YankInstance {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(rename = "node-name")]
+    pub node_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
