@@ -1384,6 +1384,30 @@ fn a_partition_is_ended_by_fencing_the_primary_and_continuing_on_the_secondary()
     );
 }
 
+/// Tearing a pair down while the link between its hosts is cut: both QEMUs wait on the dead
+/// link (the primary's NBD client and COLO thread), and both domains and the overlays still go.
+#[test]
+fn a_pair_is_torn_down_while_its_link_is_cut() {
+    if !can_run("deploy::a_pair_is_torn_down_while_its_link_is_cut") {
+        return;
+    }
+    let s = Stand::linked("deploy-cutdown", "lsdwn", "10.77.8");
+    s.deploy();
+    s.b.ip(&["link", "set", "lsdwnb", "down"])
+        .expect("cut the link");
+    let limit = [("LOCKSTEP_MONITOR_TIMEOUT_MS", "1500")];
+    status_until_with(&s, "Not protected: lost connection", &limit);
+    let t = Instant::now();
+    let td = s.run_with("teardown", &[], &limit);
+    eprintln!(
+        "teardown across the cut link: {:?}\n{}",
+        t.elapsed(),
+        text(&td)
+    );
+    assert!(td.status.success(), "teardown: {}\n{}", text(&td), s.logs());
+    s.assert_no_domains();
+}
+
 #[test]
 fn preflight_refuses_a_qemu_version_mismatch_and_changes_nothing() {
     let test = "deploy::preflight_refuses_a_qemu_version_mismatch_and_changes_nothing";

@@ -61,8 +61,7 @@ pub fn monitor_limit() -> Result<Duration> {
 /// waits on the NBD leg during a checkpoint) would otherwise hold the caller, a status read or
 /// a failover, forever. The call goes on in its own thread until QEMU answers; libvirt refuses
 /// other monitor commands to that guest meanwhile (its job lock).
-fn monitor_command(d: Domain, command: &Value) -> Result<String> {
-    let limit = monitor_limit()?;
+fn monitor_command(d: Domain, command: &Value, limit: Duration) -> Result<String> {
     let text = command.to_string();
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
@@ -364,7 +363,7 @@ impl Host {
             .map_err(|e| self.lost(e))?;
         let mut out = Vec::new();
         for c in commands {
-            let reply = monitor_command(d.clone(), c);
+            let reply = monitor_limit().and_then(|limit| monitor_command(d.clone(), c, limit));
             out.push(match reply {
                 Ok(r) => match serde_json::from_str::<Value>(&r) {
                     Ok(v) if v.get("error").is_some() => {
@@ -382,10 +381,20 @@ impl Host {
 
     /// Sends one QMP command through libvirt; `Ok(Err(..))` is QEMU's own error reply.
     pub fn qmp(&self, name: &str, command: &Value) -> Result<std::result::Result<Value, String>> {
+        self.qmp_within(name, command, monitor_limit()?)
+    }
+
+    /// Like [`Host::qmp`], given up on after `limit` instead of the monitor limit.
+    pub fn qmp_within(
+        &self,
+        name: &str,
+        command: &Value,
+        limit: Duration,
+    ) -> Result<std::result::Result<Value, String>> {
         let d = self
             .domain(name)?
             .ok_or_else(|| HostError(format!("no domain '{name}' on {}", self.uri)))?;
-        let reply = monitor_command(d, command)?;
+        let reply = monitor_command(d, command, limit)?;
         let v: Value = serde_json::from_str(&reply)
             .map_err(|e| HostError(format!("QMP reply is not JSON ({e}): {reply}")))?;
         if let Some(e) = v.get("error") {

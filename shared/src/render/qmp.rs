@@ -135,6 +135,21 @@ pub struct Yank {
     pub instances: Vec<YankInstance>,
 }
 
+impl Yank {
+    /// The primary's NBD clients, one per disk (the replication legs' `file` nodes).
+    pub fn primary_nbd_clients(disks: &[super::Disk]) -> Yank {
+        Yank {
+            instances: disks
+                .iter()
+                .map(|d| YankInstance {
+                    kind: "block-node",
+                    node_name: d.p_nbd.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A `YankInstance` of type `block-node`: an NBD client's connection.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct YankInstance {

@@ -142,16 +142,7 @@ pub(super) fn failover_to_primary(v: &Validated) -> Vec<Step> {
     detach_remote_legs(&mut s);
     s.qmp(
         p,
-        QmpCommand::Yank(Yank {
-            instances: v
-                .disks()
-                .iter()
-                .map(|d| YankInstance {
-                    kind: "block-node",
-                    node_name: d.p_nbd.clone(),
-                })
-                .collect(),
-        }),
+        QmpCommand::Yank(Yank::primary_nbd_clients(v.disks())),
         "cut the NBD clients' connections: across a dead link (a partition, the secondary \
          fenced) their requests never end, and leaving COLO stops the guest and flushes every \
          node (QEMU's vm_stop), which would wait on them for ever",
