@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::stand::{can_run, lockstep, register, text, Stand, GUEST, LEN};
+use common::stand::{can_run, lockstep, register, text, Stand, GUEST, LEN, QUICK_MONITOR};
 use common::Server;
 use lockstep_backend::deploy::host::Host;
 use lockstep_shared::model::{NicModel, NicSource};
@@ -116,9 +116,7 @@ impl Stand {
         let td = self.run("teardown", &[]);
         assert!(td.status.success(), "teardown: {}", text(&td));
         self.assert_no_domains();
-        let leftovers: Vec<_> = std::fs::read_dir(self.dir.join("overlays"))
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
+        let leftovers = self.overlays();
         assert!(leftovers.is_empty(), "overlays left: {leftovers:?}");
         for (i, (_, s)) in self.images.iter().enumerate() {
             for r in 0..rounds {
@@ -196,11 +194,10 @@ fn a_stopped_qemu_is_reported_not_answering_and_failover_waits_for_it() {
     }
     let s = Stand::new("stuck", 1, None, true);
     s.deploy();
-    let limit = [("LOCKSTEP_MONITOR_TIMEOUT_MS", "1500")];
     s.a.signal_qemu(GUEST, "STOP")
         .expect("stop the primary's QEMU");
     let t = Instant::now();
-    let st = s.run_with("status", &[], &limit);
+    let st = s.run_with("status", &[], &QUICK_MONITOR);
     let said = text(&st);
     eprintln!(
         "status with the primary's QEMU stopped, in {:?}:\n{said}",
@@ -215,7 +212,7 @@ fn a_stopped_qemu_is_reported_not_answering_and_failover_waits_for_it() {
         "{said}"
     );
     assert!(said.contains("QEMU not answering, COLO mode"), "{said}");
-    let fo = s.run_with("failover", &["--to", "secondary"], &limit);
+    let fo = s.run_with("failover", &["--to", "secondary"], &QUICK_MONITOR);
     assert_eq!(fo.status.code(), Some(1), "{}", text(&fo));
     assert!(text(&fo).contains("it may come back"), "{}", text(&fo));
     // A malformed limit is named, not ignored.
@@ -252,7 +249,7 @@ fn a_stopped_qemu_is_reported_not_answering_and_failover_waits_for_it() {
     s.b.signal_qemu(GUEST, "STOP")
         .expect("stop the secondary's QEMU");
     let t = Instant::now();
-    let said = text(&s.run_with("status", &[], &limit));
+    let said = text(&s.run_with("status", &[], &QUICK_MONITOR));
     eprintln!(
         "status with the secondary's QEMU stopped, in {:?}:\n{said}",
         t.elapsed()
@@ -268,7 +265,7 @@ fn a_stopped_qemu_is_reported_not_answering_and_failover_waits_for_it() {
         "{said}"
     );
     assert!(said.contains("COLO mode primary"), "{said}");
-    let fo = s.run_with("failover", &["--to", "primary"], &limit);
+    let fo = s.run_with("failover", &["--to", "primary"], &QUICK_MONITOR);
     assert_eq!(fo.status.code(), Some(1), "{}", text(&fo));
     assert!(text(&fo).contains("it may come back"), "{}", text(&fo));
     s.b.signal_qemu(GUEST, "CONT")
@@ -808,9 +805,7 @@ fn the_secondary_libvirt_lost_mid_deploy_fails_the_step_and_teardown_cleans_up_l
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["state"], "torn-down");
     stand.assert_no_domains();
-    let left: Vec<_> = std::fs::read_dir(stand.dir.join("overlays"))
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let left = stand.overlays();
     assert!(left.is_empty(), "overlays left: {left:?}");
 }
 
@@ -825,7 +820,7 @@ fn after_losing_the_secondary_reprotect_makes_the_pair_protected_again() {
     guest_write(&s.a.uri, 0, 0xb1, 4 * MIB);
     std::thread::sleep(Duration::from_millis(1000));
     s.b.kill_qemu(GUEST).expect("kill the secondary's QEMU");
-    let st = status_until(&s, "Not protected: lost connection");
+    let st = s.status_until("Not protected: lost connection", &[]);
     assert!(st.contains("COLO mode primary"), "{st}");
     // Re-protecting before the primary runs alone is refused.
     let early = s.run("reprotect", &[]);
@@ -865,7 +860,7 @@ fn reprotect_lose_the_primary_find_every_write(s: &Stand, before: &[(u8, u64)], 
     guest_write(&s.a.uri, 0, last, 8 * MIB);
     std::thread::sleep(Duration::from_millis(1000));
     s.a.kill_qemu(GUEST).expect("kill the primary's QEMU");
-    status_until(s, "Not protected: lost connection");
+    s.status_until("Not protected: lost connection", &[]);
     let fo = s.run("failover", &["--to", "secondary"]);
     assert!(fo.status.success(), "failover: {}\n{}", text(&fo), s.logs());
     let td = s.run("teardown", &[]);
@@ -1053,27 +1048,6 @@ fn the_harness_leaves_no_libvirtd_or_qemu_behind() {
     );
 }
 
-/// Waits for `lockstep status` to say `want`; gives its output.
-fn status_until(s: &Stand, want: &str) -> String {
-    status_until_with(s, want, &[])
-}
-
-/// Like [`status_until`], the status run with these environment variables.
-fn status_until_with(s: &Stand, want: &str, env: &[(&str, &str)]) -> String {
-    let start = Instant::now();
-    loop {
-        let last = text(&s.run_with("status", &[], env));
-        if last.starts_with(want) {
-            return last;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {want:?}; the last status:\n{last}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 impl Stand {
     /// From a protected pair: a write, the primary killed, failover to the secondary (which
     /// waits for the overlays' commit and removes them), a write on the survivor, re-protect
@@ -1084,7 +1058,7 @@ impl Stand {
         guest_write(&self.a.uri, 0, 0xd1, 4 * MIB);
         std::thread::sleep(Duration::from_millis(1000));
         self.a.kill_qemu(GUEST).expect("kill the primary's QEMU");
-        status_until(self, "Not protected: lost connection");
+        self.status_until("Not protected: lost connection", &[]);
         let fo = self.run("failover", &["--to", "secondary"]);
         assert!(
             fo.status.success(),
@@ -1095,14 +1069,12 @@ impl Stand {
         // The failover waited for the overlays' commit and removed them.
         let out = text(&fo);
         assert!(out.contains("query-named-block-nodes"), "{out}");
-        let leftovers: Vec<_> = std::fs::read_dir(self.dir.join("overlays"))
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
+        let leftovers = self.overlays();
         assert!(
             leftovers.is_empty(),
             "overlays left after the failover: {leftovers:?}"
         );
-        status_until(self, "Not protected: failed over");
+        self.status_until("Not protected: failed over", &[]);
         // Written on the survivor while unprotected: the re-protect copies it to the old primary.
         guest_write(&self.b.uri, 0, 0xd2, 6 * MIB);
         let t = Instant::now();
@@ -1142,7 +1114,7 @@ impl Stand {
         self.b
             .kill_qemu(GUEST)
             .expect("kill the new primary's QEMU");
-        status_until(self, "Not protected: lost connection");
+        self.status_until("Not protected: lost connection", &[]);
         // "secondary" is the role as it runs now: the old primary's host.
         let fo = self.run("failover", &["--to", "secondary"]);
         assert!(
@@ -1205,15 +1177,7 @@ fn a_partition_between_live_hosts_shows_lost_connection_and_nobody_fails_over() 
     let st = text(&s.run("status", &[]));
     assert!(st.contains("checkpoint seen"), "{st}");
     // Cut the link on the secondary's side: both QEMUs keep running.
-    s.b.ip(&["link", "set", "lscutb", "down"])
-        .expect("cut the link");
-    let cut = std::time::Instant::now();
-    // A secondary cut off while loading a checkpoint does not answer its monitor until the
-    // link returns (seen in CI): a short monitor limit keeps each read quick.
-    let limit = [("LOCKSTEP_MONITOR_TIMEOUT_MS", "1500")];
-    let st = status_until_with(&s, "Not protected: lost connection", &limit);
-    let seen = cut.elapsed();
-    eprintln!("link cut; `lockstep status` said lost connection after {seen:?}:\n{st}");
+    let st = s.cut_until_lost();
     assert!(st.contains("no checkpoint for"), "{st}");
     // A primary stopped inside the cut checkpoint is said to be serving nothing.
     assert_eq!(
@@ -1230,17 +1194,16 @@ fn a_partition_between_live_hosts_shows_lost_connection_and_nobody_fails_over() 
         "{st}"
     );
     // The link comes back: COLO carries on and the pair is protected again.
-    link_back_protected_with_data(&s, "lscutb", &limit);
+    link_back_protected_with_data(&s);
 }
 
-/// Brings the secondary's end of the link up again, waits for the pair to be protected (status
-/// read with `env`), then writes, kills the primary, fails over and finds the data.
-fn link_back_protected_with_data(s: &Stand, end: &str, env: &[(&str, &str)]) {
-    s.b.ip(&["link", "set", end, "up"])
-        .expect("restore the link");
+/// Brings the link up again, waits for the pair to be protected, then writes, kills the
+/// primary, fails over and finds the data.
+fn link_back_protected_with_data(s: &Stand) {
+    s.set_link(true);
     let back = Instant::now();
     until(120, "protected again", || {
-        let st = s.run_with("status", &[], env);
+        let st = s.run_with("status", &[], &QUICK_MONITOR);
         st.status.success().then_some(())
     });
     eprintln!("link restored; Protected again after {:?}", back.elapsed());
@@ -1279,29 +1242,32 @@ fn a_link_cut_inside_a_checkpoint_silences_the_secondary_until_it_returns() {
     until(90, "the secondary loading a slowed checkpoint", || {
         silent().then_some(())
     });
-    s.b.ip(&["link", "set", "lsmidb", "down"])
-        .expect("cut the link");
     eprintln!(
         "the secondary silent {:?} after the link was slowed: cut",
         t.elapsed()
     );
-    let limit = [("LOCKSTEP_MONITOR_TIMEOUT_MS", "1500")];
-    let st = status_until_with(&s, "Not protected: lost connection", &limit);
-    eprintln!("link cut inside a checkpoint:\n{st}");
+    let st = s.cut_until_lost();
     assert!(st.contains("no checkpoint for"), "{st}");
     assert!(
         st.contains("domain paused, QEMU colo, COLO mode primary")
             && st.contains("The guest is paused inside that checkpoint"),
         "{st}"
     );
-    assert!(st.contains("COLO mode primary"), "{st}");
     assert!(
         st.contains("the secondary is silent too") && st.contains("QEMU not answering"),
         "{st}"
     );
     s.a.tc(&["qdisc", "del", "dev", "lsmida", "root"])
         .expect("unshape the link");
-    link_back_protected_with_data(&s, "lsmidb", &limit);
+    link_back_protected_with_data(&s);
+}
+
+/// Writes `pattern` at 4 MiB through the primary, lets a checkpoint carry it, then cuts the
+/// link until the status says lost connection.
+fn write_then_cut(s: &Stand, pattern: u8) {
+    guest_write(&s.a.uri, 0, pattern, 4 * MIB);
+    std::thread::sleep(Duration::from_millis(1000));
+    s.cut_until_lost();
 }
 
 /// The way out of a partition that lasts: the primary's guest is paused inside the cut
@@ -1317,20 +1283,14 @@ fn a_long_partition_is_ended_by_fencing_the_secondary_and_continuing_on_the_prim
     }
     let s = Stand::linked("deploy-fence", "lsfen", "10.77.6");
     s.deploy();
-    guest_write(&s.a.uri, 0, 0xc1, 4 * MIB);
-    std::thread::sleep(Duration::from_millis(1000));
-    s.b.ip(&["link", "set", "lsfenb", "down"])
-        .expect("cut the link");
-    let limit = [("LOCKSTEP_MONITOR_TIMEOUT_MS", "1500")];
-    let st = status_until_with(&s, "Not protected: lost connection", &limit);
-    eprintln!("link cut:\n{st}");
+    write_then_cut(&s, 0xc1);
     // The secondary still runs (or is silent): continuing on the primary is refused.
-    let early = s.run_with("failover", &["--to", "primary"], &limit);
+    let early = s.run_with("failover", &["--to", "primary"], &QUICK_MONITOR);
     assert_eq!(early.status.code(), Some(1), "{}", text(&early));
     // Fence it (what `virsh destroy` does), then continue on the primary.
     s.b.kill_qemu(GUEST).expect("fence the secondary's QEMU");
     let t = Instant::now();
-    let fo = s.run_with("failover", &["--to", "primary"], &limit);
+    let fo = s.run_with("failover", &["--to", "primary"], &QUICK_MONITOR);
     eprintln!(
         "failover to the primary across the cut link: {:?}",
         t.elapsed()
@@ -1341,8 +1301,7 @@ fn a_long_partition_is_ended_by_fencing_the_secondary_and_continuing_on_the_prim
     assert!(st.contains("QEMU running, COLO mode none"), "{st}");
     // The guest runs again: this write completes on the primary alone.
     guest_write(&s.a.uri, 0, 0xc2, 6 * MIB);
-    s.b.ip(&["link", "set", "lsfenb", "up"])
-        .expect("restore the link");
+    s.set_link(true);
     reprotect_lose_the_primary_find_every_write(&s, &[(0xc1, 4 * MIB), (0xc2, 6 * MIB)], 0xc3);
 }
 
@@ -1357,16 +1316,10 @@ fn a_partition_is_ended_by_fencing_the_primary_and_continuing_on_the_secondary()
     }
     let s = Stand::linked("deploy-fence2", "lsfe2", "10.77.7");
     s.deploy();
-    guest_write(&s.a.uri, 0, 0xe1, 4 * MIB);
-    std::thread::sleep(Duration::from_millis(1000));
-    s.b.ip(&["link", "set", "lsfe2b", "down"])
-        .expect("cut the link");
-    let limit = [("LOCKSTEP_MONITOR_TIMEOUT_MS", "1500")];
-    let st = status_until_with(&s, "Not protected: lost connection", &limit);
-    eprintln!("link cut:\n{st}");
+    write_then_cut(&s, 0xe1);
     s.a.kill_qemu(GUEST).expect("fence the primary's QEMU");
     let t = Instant::now();
-    let fo = s.run_with("failover", &["--to", "secondary"], &limit);
+    let fo = s.run_with("failover", &["--to", "secondary"], &QUICK_MONITOR);
     eprintln!(
         "failover to the secondary across the cut link: {:?}",
         t.elapsed()
@@ -1393,12 +1346,9 @@ fn a_pair_is_torn_down_while_its_link_is_cut() {
     }
     let s = Stand::linked("deploy-cutdown", "lsdwn", "10.77.8");
     s.deploy();
-    s.b.ip(&["link", "set", "lsdwnb", "down"])
-        .expect("cut the link");
-    let limit = [("LOCKSTEP_MONITOR_TIMEOUT_MS", "1500")];
-    status_until_with(&s, "Not protected: lost connection", &limit);
+    s.cut_until_lost();
     let t = Instant::now();
-    let td = s.run_with("teardown", &[], &limit);
+    let td = s.run_with("teardown", &[], &QUICK_MONITOR);
     eprintln!(
         "teardown across the cut link: {:?}\n{}",
         t.elapsed(),
@@ -1406,6 +1356,7 @@ fn a_pair_is_torn_down_while_its_link_is_cut() {
     );
     assert!(td.status.success(), "teardown: {}\n{}", text(&td), s.logs());
     s.assert_no_domains();
+    assert!(s.overlays().is_empty(), "overlays left: {:?}", s.overlays());
 }
 
 #[test]
@@ -1431,9 +1382,7 @@ fn preflight_refuses_a_qemu_version_mismatch_and_changes_nothing() {
     assert!(out.contains("preflight refused"), "{out}");
     assert!(out.contains("install the same QEMU on both hosts"), "{out}");
     s.assert_no_domains();
-    let overlays: Vec<_> = std::fs::read_dir(s.dir.join("overlays"))
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let overlays = s.overlays();
     assert!(overlays.is_empty(), "no overlay was made: {overlays:?}");
 }
 
@@ -1580,7 +1529,7 @@ fn the_cli_reprotects_onto_another_host_with_an_edited_document() {
     guest_write(&s.a.uri, 0, 0xe1, 4 * MIB);
     std::thread::sleep(Duration::from_millis(1000));
     s.b.kill_qemu(GUEST).expect("kill the secondary's QEMU");
-    status_until(&s, "Not protected: lost connection");
+    s.status_until("Not protected: lost connection", &[]);
     let fo = s.run("failover", &["--to", "primary"]);
     assert!(fo.status.success(), "failover: {}\n{}", text(&fo), s.logs());
     // The secondary's host is gone for good: the document names a third host in its place.

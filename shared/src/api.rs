@@ -671,8 +671,18 @@ pub struct SideStatus {
     pub monitor: Option<String>,
 }
 
+impl SideStatus {
+    /// QEMU's run state as pages and the CLI show it: the state, "not answering" when its
+    /// monitor is silent, or nothing when the guest does not run.
+    pub fn qemu(&self) -> Option<&str> {
+        self.run_state
+            .as_deref()
+            .or(self.monitor.as_ref().map(|_| "not answering"))
+    }
+}
+
 /// "Protected", or "Not protected" with a reason (starting, need secondary, lost connection,
-/// failed over, stopped).
+/// failed over, stopped, QEMU not answering, unknown state).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProtectionStatus {
     pub deployment_id: i64,
@@ -689,7 +699,8 @@ pub struct ProtectionStatus {
     #[serde(default)]
     pub roles_swapped: bool,
     /// What the verdict rests on beyond the sides' states: a checkpoint seen while reading, or
-    /// none for longer than the checkpoint delay (the link between the hosts is down).
+    /// none for longer than the checkpoint delay (the link between the hosts is down), or a
+    /// side whose QEMU does not answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     pub checked_at: DateTime<Utc>,

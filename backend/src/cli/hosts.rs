@@ -156,10 +156,7 @@ pub fn status(a: &PairArgs) -> ExitCode {
         println!(
             "  {side} on {uri}: domain {}, QEMU {}, COLO mode {}{}{}",
             st.domain,
-            st.run_state.as_deref().unwrap_or(match st.monitor {
-                Some(_) => "not answering",
-                None => "-",
-            }),
+            st.qemu().unwrap_or("-"),
             st.colo_mode.as_deref().unwrap_or("-"),
             st.migration
                 .as_deref()

@@ -848,15 +848,10 @@ pub fn teardown(v: &Validated, pair: &mut Pair) -> Vec<Result<String, String>> {
 /// the link to the secondary is down, a QEMU told to stop flushes them across the dead link
 /// until libvirt kills it 10 s later (measured: 12.0 s to remove the primary of a pair whose
 /// link was cut). Best effort, given up on after 2 s: nodes already gone (after a failover) or
-/// a QEMU that does not answer are left to the destroy as before.
+/// a QEMU that does not answer, or no running guest at all, are left to the destroy as before.
 fn cut_nbd_clients(v: &Validated, h: &Host) {
-    let name = &v.doc().guest.name;
-    if !h.state(name).is_ok_and(|st| st.active()) {
-        return;
-    }
-    let yank = QmpCommand::Yank(Yank::primary_nbd_clients(v.disks()));
-    if let Ok(cmd) = serde_json::to_value(&yank) {
-        let _ = h.qmp_within(name, &cmd, Duration::from_secs(2));
+    if let Some(cmd) = qmp_json(&QmpCommand::Yank(Yank::primary_nbd_clients(v.disks()))) {
+        let _ = h.qmp_within(&v.doc().guest.name, &cmd, Duration::from_secs(2));
     }
 }
 

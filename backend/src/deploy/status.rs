@@ -225,19 +225,21 @@ pub fn decide(
         }
     }
     let (mut protected, mut reason) = verdict(&primary, &secondary);
-    let mut detail = None;
-    for (side, st) in [(Side::Primary, &primary), (Side::Secondary, &secondary)] {
-        if let Some(why) = &st.monitor {
-            detail = Some(not_answering(side, &pair.host(side).uri, why));
-        }
-    }
+    let mut silent = |side: Side, st: &SideStatus| {
+        st.monitor
+            .as_deref()
+            .map(|why| not_answering(side, &pair.host(side).uri, why))
+    };
     // A secondary cut off while it loads a checkpoint holds its big QEMU lock while it waits
     // for the rest of the checkpoint (QEMU 7.2 migration/colo.c,
     // colo_incoming_process_checkpoint), so its monitor stays silent until the link returns:
     // the primary's checkpoints tell what it cannot.
-    let secondary_silent = secondary.monitor.is_some();
+    let secondary_silent = silent(Side::Secondary, &secondary);
+    let mut detail = secondary_silent
+        .clone()
+        .or_else(|| silent(Side::Primary, &primary));
     let in_colo = primary.colo_mode.as_deref() == Some("primary")
-        && (secondary.colo_mode.as_deref() == Some("secondary") || secondary_silent)
+        && (secondary.colo_mode.as_deref() == Some("secondary") || secondary_silent.is_some())
         && primary.migration.as_deref() == Some("colo")
         && primary.monitor.is_none();
     if in_colo {
@@ -252,7 +254,7 @@ pub fn decide(
             .unwrap_or(v.doc().colo.checkpoint_delay_ms);
         match checkpoint_seen(pair, &name, delay) {
             // A silent secondary keeps its "not answering" verdict and detail.
-            Checkpoint::Seen(_) | Checkpoint::Unknown(_) if secondary_silent => {}
+            Checkpoint::Seen(_) | Checkpoint::Unknown(_) if secondary_silent.is_some() => {}
             Checkpoint::Seen(ms) => {
                 detail = Some(format!("checkpoint seen {ms} ms into the read"));
             }
@@ -272,13 +274,13 @@ pub fn decide(
                          first)",
                     );
                 }
-                detail = Some(match (&secondary.monitor, detail) {
-                    (Some(_), Some(silent)) => format!(
+                detail = Some(match secondary_silent {
+                    Some(silent) => format!(
                         "{lost}; the primary still runs in COLO and nobody has failed over; \
                          the secondary is silent too (one cut off while loading a checkpoint \
                          stays so until the link returns): {silent}"
                     ),
-                    _ => format!("{lost}; both still run in COLO and neither has failed over"),
+                    None => format!("{lost}; both still run in COLO and neither has failed over"),
                 });
             }
             Checkpoint::Unknown(why) => detail = Some(why),

@@ -105,7 +105,13 @@ pub struct Stand {
     pub file: String,
     /// (primary, secondary) image per disk.
     pub images: Vec<(PathBuf, PathBuf)>,
+    /// The veth pair's name between linked hosts (`LINKa`, `LINKb`).
+    link: Option<String>,
 }
+
+/// A short monitor limit for commands to a QEMU that may not answer (stopped, or a secondary
+/// cut off while loading a checkpoint, silent until the link returns): each would wait 30 s.
+pub const QUICK_MONITOR: [(&str, &str); 1] = [("LOCKSTEP_MONITOR_TIMEOUT_MS", "1500")];
 
 impl Stand {
     pub fn new(tag: &str, disks: usize, nic: Option<NicSpec>, secondary_images: bool) -> Stand {
@@ -157,6 +163,10 @@ impl Stand {
         let file = dir.join("vm.json");
         std::fs::write(&file, serde_json::to_string_pretty(&doc).expect("json")).expect("write");
         let file = file.to_str().expect("utf-8 path").to_owned();
+        let link = match hosts {
+            Hosts::Linked(link, _) => Some(link.to_owned()),
+            _ => None,
+        };
         let (a, b) = match hosts {
             Hosts::Plain => two_hosts(&dir),
             Hosts::Unprivileged => (
@@ -178,7 +188,54 @@ impl Stand {
             b,
             file,
             images,
+            link,
         }
+    }
+
+    /// Takes the secondary's end of the link between linked hosts down (both QEMUs keep
+    /// running) or up again.
+    pub fn set_link(&self, up: bool) {
+        let link = self.link.as_deref().expect("a stand made by Stand::linked");
+        let state = if up { "up" } else { "down" };
+        self.b
+            .ip(&["link", "set", &format!("{link}b"), state])
+            .unwrap_or_else(|e| panic!("set the link {state}: {e}"));
+    }
+
+    /// Waits for `lockstep status` (run with `env`) to say `want`; gives its output.
+    pub fn status_until(&self, want: &str, env: &[(&str, &str)]) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            let last = text(&self.run_with("status", &[], env));
+            if last.starts_with(want) {
+                return last;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {want:?}; the last status:\n{last}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Cuts the link and waits for the status (read with [`QUICK_MONITOR`]) to say "lost
+    /// connection"; gives what it said.
+    pub fn cut_until_lost(&self) -> String {
+        self.set_link(false);
+        let start = std::time::Instant::now();
+        let st = self.status_until("Not protected: lost connection", &QUICK_MONITOR);
+        eprintln!(
+            "link cut; lost connection after {:?}:\n{st}",
+            start.elapsed()
+        );
+        st
+    }
+
+    /// The files left in the overlays' folder.
+    pub fn overlays(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.dir.join("overlays"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
     }
 
     /// `lockstep CMD FILE [EXTRA] --primary A --secondary B`.

@@ -409,7 +409,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
                     <table class="list" id="sides">
                         <thead><tr><th>{ "Side" }</th><th>{ "Domain" }</th><th>{ "QEMU" }</th><th>{ "COLO" }</th><th>{ "Checkpoint delay" }</th></tr></thead>
                         <tbody>{ for [("primary", &s.primary), ("secondary", &s.secondary)].into_iter().zip(hosts_now(d, s.roles_swapped)).map(|((n, x), uri)| html! {
-                            <tr><td>{ format!("{n} on {uri}") }</td><td>{ &x.domain }</td><td>{ x.run_state.clone().unwrap_or_else(|| if x.monitor.is_some() { "not answering".to_owned() } else { String::new() }) }</td>
+                            <tr><td>{ format!("{n} on {uri}") }</td><td>{ &x.domain }</td><td>{ x.qemu().unwrap_or_default() }</td>
                             <td>{ x.colo_mode.clone().unwrap_or_default() }{ x.migration.as_ref().map(|m| format!(", migration {m}")).unwrap_or_default() }</td>
                             <td>{ x.checkpoint_delay_ms.map(|d| format!("{d} ms")).unwrap_or_default() }</td></tr>
                         }) }</tbody>
