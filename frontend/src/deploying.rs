@@ -104,7 +104,7 @@ mod tests {
             micros: 1000,
             error: error.map(str::to_owned),
             skipped: false,
-            at: chrono::DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            at: Default::default(),
         }
     }
 

@@ -19,26 +19,6 @@ pub fn size_text(bytes: u64) -> String {
     format!("{bytes} B")
 }
 
-/// A time as the pages show it (UTC, to the minute). Written field by field: chrono's
-/// `format` would bring its strftime interpreter into the WebAssembly.
-pub fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
-    use chrono::{Datelike, Timelike};
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
-}
-
-/// A time to the second, with its zone (deployment events).
-pub fn when_exact(t: &chrono::DateTime<chrono::Utc>) -> String {
-    use chrono::Timelike;
-    format!("{}:{:02} UTC", when(t), t.second())
-}
-
 /// The kind as the canvas labels it.
 pub fn kind_label(n: &Node) -> &'static str {
     match n {
@@ -156,15 +136,6 @@ mod tests {
         assert_eq!(size_text(1536 << 20), "1536 MiB");
         assert_eq!(size_text(1000), "1000 B");
         assert_eq!(size_text(2 << 40), "2 TiB");
-    }
-
-    #[test]
-    fn times_read_to_the_minute() {
-        let t = chrono::DateTime::from_timestamp(1_764_584_105, 0).expect("time");
-        assert_eq!(when(&t), "2025-12-01 10:15");
-        assert_eq!(when_exact(&t), "2025-12-01 10:15:05 UTC");
-        let t = chrono::DateTime::from_timestamp(-62_135_596_800 + 59, 0).expect("year 1");
-        assert_eq!(when(&t), "0001-01-01 00:00");
     }
 
     #[test]

@@ -11,11 +11,74 @@ use crate::diff::Diff;
 use crate::model::Document;
 use crate::template::{Binding, Parameter};
 use crate::validate::Finding;
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+/// A point in time as the server writes it: RFC 3339 in UTC, e.g. `2026-12-02T05:13:51.123456Z`.
+/// Every time in these types is one the server sets; readers show it. It stays text so the
+/// browser app carries no date library; the server makes it from a `chrono` time (feature
+/// `chrono`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(String);
+
+impl Timestamp {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The date and the time to the minute, as pages show it: `2026-12-02 05:13`. A text
+    /// that is not RFC 3339 is shown as it is.
+    pub fn minute(&self) -> String {
+        self.split(16).unwrap_or_else(|| self.0.clone())
+    }
+
+    /// To the second, with the zone: `2026-12-02 05:13:51 UTC`.
+    pub fn second(&self) -> String {
+        self.split(19)
+            .map(|t| t + " UTC")
+            .unwrap_or_else(|| self.0.clone())
+    }
+
+    /// `YYYY-MM-DD hh:mm[:ss]`, up to byte `end` of the RFC 3339 text.
+    fn split(&self, end: usize) -> Option<String> {
+        let t = &self.0;
+        let shaped = t.len() > end
+            && t.is_char_boundary(end)
+            && t.as_bytes()[10].eq_ignore_ascii_case(&b'T')
+            && t.bytes().take(end).enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                10 => true,
+                13 | 16 => b == b':',
+                _ => b.is_ascii_digit(),
+            });
+        shaped.then(|| format!("{} {}", &t[..10], &t[11..end]))
+    }
+}
+
+/// Exactly chrono's own JSON form of the time (`serde`), so answers read as before.
+#[cfg(feature = "chrono")]
+impl From<chrono::DateTime<chrono::Utc>> for Timestamp {
+    fn from(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
+        Timestamp(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    }
+}
+
+impl JsonSchema for Timestamp {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "format": "date-time" })
+    }
+}
 
 /// Every error answer: `{code, message, details}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -63,7 +126,7 @@ pub struct SessionInfo {
     /// Send it as X-CSRF-Token with every change made with the session cookie.
     pub csrf_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -104,8 +167,8 @@ pub struct Configuration {
     pub team_id: i64,
     pub name: String,
     pub current_version: i32,
-    pub created_at: DateTime<Utc>,
-    pub archived_at: Option<DateTime<Utc>>,
+    pub created_at: Timestamp,
+    pub archived_at: Option<Timestamp>,
     /// The template version it was instantiated from.
     pub template_id: Option<i64>,
     pub template_version: Option<i32>,
@@ -122,9 +185,9 @@ pub struct ConfigurationSummary {
     pub current_version: i32,
     pub errors: i32,
     pub warnings: i32,
-    pub updated_at: DateTime<Utc>,
+    pub updated_at: Timestamp,
     pub updated_by: String,
-    pub archived_at: Option<DateTime<Utc>>,
+    pub archived_at: Option<Timestamp>,
     /// The active deployment (queued, running, protected or failed over), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_id: Option<i64>,
@@ -149,7 +212,7 @@ pub struct Version {
     pub warnings: i32,
     pub author_name: String,
     pub message: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 /// Version metadata without the document.
@@ -160,7 +223,7 @@ pub struct VersionMeta {
     pub warnings: i32,
     pub author_name: String,
     pub message: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -253,8 +316,8 @@ pub struct Host {
     pub libvirt_uri: String,
     pub address: String,
     pub notes: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -314,7 +377,7 @@ pub struct Invitation {
     pub user: String,
     pub role: String,
     pub invited_by: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -390,9 +453,9 @@ pub struct Token {
     pub id: i64,
     pub name: String,
     pub team: String,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -415,8 +478,8 @@ pub struct Template {
     pub team_id: Option<i64>,
     pub name: String,
     pub current_version: i32,
-    pub created_at: DateTime<Utc>,
-    pub archived_at: Option<DateTime<Utc>>,
+    pub created_at: Timestamp,
+    pub archived_at: Option<Timestamp>,
 }
 
 /// A template in a list, with its current version's description.
@@ -428,9 +491,9 @@ pub struct TemplateSummary {
     pub current_version: i32,
     pub description: String,
     pub parameters: i32,
-    pub updated_at: DateTime<Utc>,
+    pub updated_at: Timestamp,
     pub updated_by: String,
-    pub archived_at: Option<DateTime<Utc>>,
+    pub archived_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -449,7 +512,7 @@ pub struct TemplateVersion {
     pub body: Value,
     pub author_name: String,
     pub message: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 /// Template version metadata without parameters and body.
@@ -459,7 +522,7 @@ pub struct TemplateVersionMeta {
     pub description: String,
     pub author_name: String,
     pub message: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -612,7 +675,7 @@ pub struct DeploymentStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub skipped: bool,
-    pub at: DateTime<Utc>,
+    pub at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -638,10 +701,10 @@ pub struct Deployment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finished_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<Timestamp>,
     /// Every step recorded so far (absent in lists).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<DeploymentStep>,
@@ -703,11 +766,11 @@ pub struct ProtectionStatus {
     /// side whose QEMU does not answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    pub checked_at: DateTime<Utc>,
+    pub checked_at: Timestamp,
     /// When the status last changed to this summary, as the servers saw it (status reads and
     /// the deploy's end record it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<DateTime<Utc>>,
+    pub since: Option<Timestamp>,
 }
 
 /// An action on a deployed pair.
@@ -726,4 +789,48 @@ pub struct DeploymentAction {
     pub host_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timestamp;
+
+    fn t(text: &str) -> Timestamp {
+        serde_json::from_value(serde_json::Value::from(text)).expect("a JSON string")
+    }
+
+    #[test]
+    fn times_read_to_the_minute_and_the_second() {
+        let t1 = t("2025-12-01T10:15:05.123456Z");
+        assert_eq!(t1.minute(), "2025-12-01 10:15");
+        assert_eq!(t1.second(), "2025-12-01 10:15:05 UTC");
+        assert_eq!(t("0001-01-01T00:00:59Z").minute(), "0001-01-01 00:00");
+        assert_eq!(
+            t("2025-12-01t10:15:05Z").second(),
+            "2025-12-01 10:15:05 UTC"
+        );
+        // The wire form is the text itself.
+        assert_eq!(
+            serde_json::to_string(&t1).expect("json"),
+            "\"2025-12-01T10:15:05.123456Z\""
+        );
+    }
+
+    #[test]
+    fn a_text_that_is_not_such_a_time_is_shown_as_it_is() {
+        for odd in [
+            "",
+            "yesterday",
+            "2025-12-01",
+            "2025-12-01 10:15:05Z",
+            "2025-1a-01T10:15:05Z",
+        ] {
+            assert_eq!(t(odd).minute(), odd, "{odd:?}");
+            assert_eq!(t(odd).second(), odd, "{odd:?}");
+        }
+        // Only what is shown is read: a bad second does not spoil the minute.
+        let cut = t("2025-12-01T10:15:0é");
+        assert_eq!(cut.minute(), "2025-12-01 10:15");
+        assert_eq!(cut.second(), "2025-12-01T10:15:0é");
+    }
 }

@@ -58,9 +58,9 @@ impl From<TokenRow> for api::Token {
             id: t.id,
             name: t.name,
             team: t.team,
-            created_at: t.created_at,
-            last_used_at: t.last_used_at,
-            revoked_at: t.revoked_at,
+            created_at: t.created_at.into(),
+            last_used_at: t.last_used_at.map(Into::into),
+            revoked_at: t.revoked_at.map(Into::into),
         }
     }
 }

@@ -94,8 +94,8 @@ impl From<&ConfigRow> for api::Configuration {
             team_id: c.team_id,
             name: c.name.clone(),
             current_version: c.current_version,
-            created_at: c.created_at,
-            archived_at: c.archived_at,
+            created_at: c.created_at.into(),
+            archived_at: c.archived_at.map(Into::into),
             template_id: c.template_id,
             template_version: c.template_version,
         }
@@ -112,9 +112,9 @@ impl From<ConfigSummary> for api::ConfigurationSummary {
             current_version: c.current_version,
             errors: c.errors,
             warnings: c.warnings,
-            updated_at: c.updated_at,
+            updated_at: c.updated_at.into(),
             updated_by: c.updated_by,
-            archived_at: c.archived_at,
+            archived_at: c.archived_at.map(Into::into),
             deployment_id: c.deployment_id,
             deployment_state: c.deployment_state,
         }
@@ -131,7 +131,7 @@ impl From<VersionRow> for api::Version {
             warnings: v.warnings,
             author_name: v.author_name,
             message: v.message,
-            created_at: v.created_at,
+            created_at: v.created_at.into(),
         }
     }
 }
@@ -144,7 +144,7 @@ impl From<VersionMeta> for api::VersionMeta {
             warnings: v.warnings,
             author_name: v.author_name,
             message: v.message,
-            created_at: v.created_at,
+            created_at: v.created_at.into(),
         }
     }
 }

@@ -41,9 +41,9 @@ impl From<DeploymentRow> for api::Deployment {
             roles_swapped: d.roles_swapped,
             error: d.error,
             created_by: d.created_by_name,
-            created_at: d.created_at,
-            updated_at: d.updated_at,
-            finished_at: d.finished_at,
+            created_at: d.created_at.into(),
+            updated_at: d.updated_at.into(),
+            finished_at: d.finished_at.map(Into::into),
             steps: Vec::new(),
         }
     }
@@ -79,7 +79,7 @@ impl From<StepRow> for api::DeploymentStep {
             micros: s.micros,
             error: s.error,
             skipped: s.skipped,
-            at: s.at,
+            at: s.at.into(),
         }
     }
 }

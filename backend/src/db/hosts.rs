@@ -26,8 +26,8 @@ impl From<HostRow> for api::Host {
             libvirt_uri: h.libvirt_uri,
             address: h.address,
             notes: h.notes,
-            created_at: h.created_at,
-            updated_at: h.updated_at,
+            created_at: h.created_at.into(),
+            updated_at: h.updated_at.into(),
         }
     }
 }

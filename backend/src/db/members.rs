@@ -141,7 +141,7 @@ impl From<InvitationRow> for api::Invitation {
             user: i.user,
             role: i.role,
             invited_by: i.invited_by,
-            created_at: i.created_at,
+            created_at: i.created_at.into(),
         }
     }
 }

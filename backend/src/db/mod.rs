@@ -158,3 +158,26 @@ impl Db {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use lockstep_shared::api::Timestamp;
+
+    /// Rows' times become wire times exactly as chrono's own JSON writes them, at every
+    /// precision Postgres gives (microseconds) and beyond.
+    #[test]
+    fn row_times_reach_the_wire_as_chrono_writes_them() {
+        for (secs, nanos) in [
+            (1_764_584_105, 0),
+            (1_764_584_105, 120_000_000),
+            (1_764_584_105, 123_456_000),
+            (1_764_584_105, 123_456_789),
+            (-62_135_596_800, 0),
+        ] {
+            let at: DateTime<Utc> = DateTime::from_timestamp(secs, nanos).expect("a time");
+            let wire = serde_json::to_string(&Timestamp::from(at)).expect("json");
+            assert_eq!(wire, serde_json::to_string(&at).expect("json"));
+        }
+    }
+}

@@ -218,8 +218,8 @@ impl From<&TemplateRow> for api::Template {
             team_id: t.team_id,
             name: t.name.clone(),
             current_version: t.current_version,
-            created_at: t.created_at,
-            archived_at: t.archived_at,
+            created_at: t.created_at.into(),
+            archived_at: t.archived_at.map(Into::into),
         }
     }
 }
@@ -233,9 +233,9 @@ impl From<TemplateSummary> for api::TemplateSummary {
             current_version: t.current_version,
             description: t.description,
             parameters: t.parameters,
-            updated_at: t.updated_at,
+            updated_at: t.updated_at.into(),
             updated_by: t.updated_by,
-            archived_at: t.archived_at,
+            archived_at: t.archived_at.map(Into::into),
         }
     }
 }
@@ -249,7 +249,7 @@ impl From<TemplateVersionRow> for api::TemplateVersion {
             body: t.body,
             author_name: t.author_name,
             message: t.message,
-            created_at: t.created_at,
+            created_at: t.created_at.into(),
         }
     }
 }
@@ -261,7 +261,7 @@ impl From<TemplateVersionMeta> for api::TemplateVersionMeta {
             description: t.description,
             author_name: t.author_name,
             message: t.message,
-            created_at: t.created_at,
+            created_at: t.created_at.into(),
         }
     }
 }

@@ -400,8 +400,8 @@ pub async fn deployment_status(
         secondary: st.secondary,
         roles_swapped: st.swapped,
         detail: st.detail,
-        checked_at: chrono::Utc::now(),
-        since: Some(since),
+        checked_at: chrono::Utc::now().into(),
+        since: Some(since.into()),
     }))
 }
 

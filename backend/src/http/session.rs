@@ -82,7 +82,7 @@ pub async fn login(
         user: user.name,
         teams: memberships.iter().map(Into::into).collect(),
         csrf_token: csrf,
-        expires_at: Some(expires),
+        expires_at: Some(expires.into()),
     }))
 }
 

@@ -217,7 +217,7 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                         { if e > 0 { format!("✖ {e} error(s)") } else { "✔ deployable".to_owned() } }
                         if w > 0 { { format!(" · ⚠ {w}") } }
                     </td>
-                    <td>{ crate::drawing::when(&c.updated_at) }</td>
+                    <td>{ c.updated_at.minute() }</td>
                     <td>{ &c.updated_by }</td>
                     <td>
                         if can_edit && !is_archived {

@@ -394,14 +394,14 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 <h2>{ format!("Deployment {} of version {} ", d.id, d.version) }{ badge(&l.status, &d.state) }</h2>
                 <p>{ format!("State: {}", d.state) }
                     { d.active_side.as_ref().map(|s| format!(" (the {s} runs the guest)")).unwrap_or_default() }
-                    { format!(" — by {} at {}", d.created_by, crate::drawing::when_exact(&d.created_at)) }</p>
+                    { format!(" — by {} at {}", d.created_by, d.created_at.second()) }</p>
                 if let Some(e) = &d.error { <p class="error-box" role="alert" id="deploy-error">{ e }</p> }
                 if d.roles_swapped {
                     <p id="roles-swapped">{ format!("Roles swapped: {} runs the primary, {} the secondary (after a failover to the secondary and a re-protect).", d.secondary_uri, d.primary_uri) }</p>
                 }
                 if let Some(s) = &l.status {
                     <p id="status-detail">
-                        { s.since.map(|t| format!("{} since {}. ", s.summary, crate::drawing::when_exact(&t))).unwrap_or_default() }
+                        { s.since.as_ref().map(|t| format!("{} since {}. ", s.summary, t.second())).unwrap_or_default() }
                         { s.detail.clone().unwrap_or_default() }
                     </p>
                 }

@@ -171,7 +171,7 @@ pub fn History(p: &HistoryProps) -> Html {
                     <td><a href={Route::Version(id, n).path()}>{ format!("version {n}") }</a></td>
                     <td>{ &v.message }</td>
                     <td>{ &v.author_name }</td>
-                    <td>{ crate::drawing::when(&v.created_at) }</td>
+                    <td>{ v.created_at.minute() }</td>
                     <td class={if e > 0 { "bad" } else { "good" }}>{ if e > 0 { format!("✖ {e} error(s): draft") } else { "✔ deployable".to_owned() } }</td>
                 </tr>
             }

@@ -309,7 +309,7 @@ pub fn Tokens(p: &TeamProps) -> Html {
                     }
                 })
             };
-            let day = |t: Option<&chrono::DateTime<chrono::Utc>>| t.map_or_else(|| "never".to_owned(), crate::drawing::when);
+            let day = |t: Option<&wire::Timestamp>| t.map_or_else(|| "never".to_owned(), wire::Timestamp::minute);
             html! { <tr>
                 <td>{ &name }</td><td>{ &t.team }</td>
                 <td>{ day(Some(&t.created_at)) }</td><td>{ day(t.last_used_at.as_ref()) }</td>
