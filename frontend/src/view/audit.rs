@@ -149,7 +149,7 @@ pub fn Audit(p: &AuditProps) -> Html {
             </form>
             if let Some(e) = &*error { <p class="error-box" role="alert">{ e }</p> }
             <table class="list" id="audit">
-                <thead><tr><th>{ "Time (UTC)" }</th><th>{ "Actor" }</th><th>{ "Action" }</th><th>{ "Target" }</th><th>{ "Result" }</th><th>{ "Details" }</th></tr></thead>
+                { super::head(&["Time (UTC)", "Actor", "Action", "Target", "Result", "Details"], false) }
                 <tbody>
                     if pages.is_empty() { <tr><td colspan="6" class="muted">{ "No events match." }</td></tr> }
                     { for pages.iter().map(event_row) }

@@ -417,7 +417,7 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
             { create_form }
             <label class="inline"><input type="checkbox" id="show-archived" checked={*archived} onchange={toggle_archived} />{ " Show archived" }</label>
             <table class="list" id="configurations">
-                <thead><tr><th>{ "Name" }</th><th>{ "Hosts" }</th><th>{ "Protection" }</th><th>{ "Version" }</th><th>{ "Findings" }</th><th>{ "Last change" }</th><th>{ "By" }</th><th><span class="sr">{ "Actions" }</span></th></tr></thead>
+                { super::head(&["Name", "Hosts", "Protection", "Version", "Findings", "Last change", "By"], true) }
                 <tbody>{ rows }</tbody>
             </table>
         </main>

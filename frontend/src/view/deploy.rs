@@ -297,7 +297,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
                     Some(Err(e)) => html! { <p class="error-box" role="alert">{ e }</p> },
                     Some(Ok(p)) => html! {
                         <table class="list" id="preflight">
-                            <thead><tr><th>{ "Check" }</th><th>{ "Side" }</th><th>{ "Result" }</th><th>{ "Found" }</th></tr></thead>
+                            { super::head(&["Check", "Side", "Result", "Found"], false) }
                             <tbody>{ for p.checks.iter().map(|c| html! {
                                 <tr class={if c.ok { "ok" } else { "bad" }}>
                                     <td>{ &c.what }</td>
@@ -407,7 +407,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 }
                 if let Some(s) = &l.status {
                     <table class="list" id="sides">
-                        <thead><tr><th>{ "Side" }</th><th>{ "Domain" }</th><th>{ "QEMU" }</th><th>{ "COLO" }</th><th>{ "Checkpoint delay" }</th></tr></thead>
+                        { super::head(&["Side", "Domain", "QEMU", "COLO", "Checkpoint delay"], false) }
                         <tbody>{ for [("primary", &s.primary), ("secondary", &s.secondary)].into_iter().zip(hosts_now(d, s.roles_swapped)).map(|((n, x), uri)| html! {
                             <tr><td>{ format!("{n} on {uri}") }</td><td>{ &x.domain }</td><td>{ x.qemu().unwrap_or_default() }</td>
                             <td>{ x.colo_mode.clone().unwrap_or_default() }{ x.migration.as_ref().map(|m| format!(", migration {m}")).unwrap_or_default() }</td>
@@ -451,7 +451,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 }
                 <h3>{ "Steps" }</h3>
                 <table class="list" id="steps">
-                    <thead><tr><th>{ "#" }</th><th>{ "Run" }</th><th>{ "Phase" }</th><th>{ "Side" }</th><th>{ "Command" }</th><th>{ "ms" }</th><th>{ "Result" }</th></tr></thead>
+                    { super::head(&["#", "Run", "Phase", "Side", "Command", "ms", "Result"], false) }
                     <tbody>{ for steps.iter().map(|s| html! {
                         <tr class={if s.error.is_some() { "bad" } else { "" }}>
                             <td>{ s.seq }</td><td>{ &s.run }</td><td>{ &s.phase }</td><td>{ &s.side }</td>
@@ -467,11 +467,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
     html! {
         <main class="page">
             <h1>{ format!("Deployments of configuration {cid}") }</h1>
-            { match &*message {
-                Some((true, t)) => html! { <p class="saved" role="status" id="deploy-message">{ t }</p> },
-                Some((false, t)) => html! { <p class="error-box" role="alert" id="deploy-message">{ t }</p> },
-                None => html! {},
-            } }
+            { super::banner(&message, "deploy-message") }
             { form }
             { for current_view }
             if l.deployments.len() > 1 {

@@ -232,7 +232,7 @@ pub fn History(p: &HistoryProps) -> Html {
                 <a class="button" href={Route::Editor(id).path()}>{ "Back to the editor" }</a>
             </div>
             <table class="list" id="versions">
-                <thead><tr><th>{ "From" }</th><th>{ "To" }</th><th>{ "Version" }</th><th>{ "Message" }</th><th>{ "Author" }</th><th>{ "Time (UTC)" }</th><th>{ "State" }</th></tr></thead>
+                { super::head(&["From", "To", "Version", "Message", "Author", "Time (UTC)", "State"], false) }
                 <tbody>{ rows }</tbody>
             </table>
             { compare }

@@ -17,7 +17,7 @@ pub mod templates;
 use crate::editor::{Edit, Editor};
 use std::cell::RefCell;
 use std::rc::Rc;
-use yew::Callback;
+use yew::prelude::*;
 
 /// The editor shared by the canvas, the panels and the page: its state, a revision that
 /// changes with every change (so components redraw), and where refused edits are reported.
@@ -95,4 +95,24 @@ pub fn download(name: &str, text: &str) {
         }
     }
     let _ = web_sys::Url::revoke_object_url(&url);
+}
+
+/// A table's head: a header cell per column, then, with `actions`, the column of a row's
+/// buttons (named for screen readers only).
+pub fn head(columns: &[&'static str], actions: bool) -> Html {
+    html! {
+        <thead><tr>
+            { for columns.iter().map(|c| html! { <th>{ *c }</th> }) }
+            if actions { <th><span class="sr">{ "Actions" }</span></th> }
+        </tr></thead>
+    }
+}
+
+/// The outcome of the last action: done (a status) or what went wrong (an alert).
+pub fn banner(m: &Option<(bool, String)>, id: &'static str) -> Html {
+    match m {
+        Some((true, t)) => html! { <p class="saved" role="status" {id}>{ t }</p> },
+        Some((false, t)) => html! { <p class="error-box" role="alert" {id}>{ t }</p> },
+        None => html! {},
+    }
 }

@@ -42,7 +42,7 @@ const TABS: [(Tab, &str); 6] = [
 pub fn steps_table(steps: &[Step]) -> Html {
     html! {
         <table class="steps">
-            <thead><tr><th>{ "#" }</th><th>{ "Side" }</th><th>{ "Command" }</th><th>{ "Why" }</th></tr></thead>
+            { super::head(&["#", "Side", "Command", "Why"], false) }
             <tbody>
                 { for steps.iter().map(|s| html! {
                     <tr>

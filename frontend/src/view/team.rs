@@ -79,14 +79,6 @@ fn act(
     });
 }
 
-fn banner(m: &Option<(bool, String)>) -> Html {
-    match m {
-        Some((true, t)) => html! { <p class="saved" role="status" id="team-message">{ t }</p> },
-        Some((false, t)) => html! { <p class="error-box" role="alert" id="team-message">{ t }</p> },
-        None => html! {},
-    }
-}
-
 #[derive(Properties, PartialEq)]
 pub struct TeamProps {
     pub session: Session,
@@ -176,10 +168,10 @@ pub fn Hosts(p: &TeamProps) -> Html {
     html! {
         <main class="page">
             <h1>{ format!("Hosts of {team}") }</h1>
-            { banner(&message) }
+            { super::banner(&message, "team-message") }
             if !can_edit { <p class="muted">{ "Editors add and edit hosts; admins delete them." }</p> }
             <table class="list" id="hosts">
-                <thead><tr><th>{ "Name" }</th><th>{ "libvirt URI" }</th><th>{ "Address" }</th><th>{ "Notes" }</th><th><span class="sr">{ "Actions" }</span></th></tr></thead>
+                { super::head(&["Name", "libvirt URI", "Address", "Notes"], true) }
                 <tbody>{ rows }</tbody>
             </table>
             { for form }
@@ -221,7 +213,7 @@ pub fn Members(p: &TeamProps) -> Html {
             let (members, invitations) = (&v.members, &v.invitations);
             html! { <>
                 <table class="list" id="members">
-                    <thead><tr><th>{ "User" }</th><th>{ "Role" }</th><th><span class="sr">{ "Actions" }</span></th></tr></thead>
+                    { super::head(&["User", "Role"], true) }
                     <tbody>
                     { for members.iter().map(|m| {
                         let user = m.user.clone();
@@ -280,7 +272,7 @@ pub fn Members(p: &TeamProps) -> Html {
     html! {
         <main class="page">
             <h1>{ format!("Members of {team}") }</h1>
-            { banner(&message) }
+            { super::banner(&message, "team-message") }
             if !admin { <p class="muted">{ "Only admins change members and roles." }</p> }
             { body }
             { for invite }
@@ -348,7 +340,7 @@ pub fn Tokens(p: &TeamProps) -> Html {
         <main class="page">
             <h1>{ "API tokens" }</h1>
             <p class="muted">{ "A token acts for you in one team with your role there, for scripts and the CLI (Authorization: Bearer)." }</p>
-            { banner(&message) }
+            { super::banner(&message, "team-message") }
             if let Some(t) = &*created {
                 <div class="saved" role="status" id="new-token">
                     <p>{ "Copy the token now: it is shown only once." }</p>
@@ -361,7 +353,7 @@ pub fn Tokens(p: &TeamProps) -> Html {
                 <button type="submit">{ "Create token" }</button>
             </form>
             <table class="list" id="tokens">
-                <thead><tr><th>{ "Name" }</th><th>{ "Team" }</th><th>{ "Created" }</th><th>{ "Last used" }</th><th>{ "State" }</th><th><span class="sr">{ "Actions" }</span></th></tr></thead>
+                { super::head(&["Name", "Team", "Created", "Last used", "State"], true) }
                 <tbody>{ rows }</tbody>
             </table>
         </main>
@@ -435,7 +427,7 @@ pub fn Invitations(p: &InvitationsProps) -> Html {
     };
     html! {
         <section class="invitations" id="invitations" aria-label="Invitations">
-            { banner(&message) }
+            { super::banner(&message, "team-message") }
             { for list.invitations.iter().map(|i| html! {
                 <p>
                     { format!("{} invited you to {} as {}. ", i.invited_by, i.team, i.role) }
