@@ -734,7 +734,17 @@ pub struct SideStatus {
     pub monitor: Option<String>,
 }
 
+/// Said where libvirt's state of a side disagrees with QEMU's ([`SideStatus::libvirt_behind`]).
+pub const LIBVIRT_BEHIND: &str = "libvirt does not follow COLO: it shows a guest paused that \
+    QEMU runs (COLO resumed it through QEMU's monitor). QEMU's state is the one that counts.";
+
 impl SideStatus {
+    /// libvirt says the guest is paused while QEMU runs it: libvirt's state is stale (it does
+    /// not see COLO resume the guest), not a fault.
+    pub fn libvirt_behind(&self) -> bool {
+        self.domain == "paused" && self.run_state.as_deref() == Some("running")
+    }
+
     /// QEMU's run state as pages and the CLI show it: the state, "not answering" when its
     /// monitor is silent, or nothing when the guest does not run.
     pub fn qemu(&self) -> Option<&str> {
@@ -797,6 +807,20 @@ mod tests {
 
     fn t(text: &str) -> Timestamp {
         serde_json::from_value(serde_json::Value::from(text)).expect("a JSON string")
+    }
+
+    #[test]
+    fn libvirt_is_behind_only_when_it_says_paused_and_qemu_runs() {
+        let side = |domain: &str, run: Option<&str>| super::SideStatus {
+            domain: domain.to_owned(),
+            run_state: run.map(str::to_owned),
+            ..Default::default()
+        };
+        assert!(side("paused", Some("running")).libvirt_behind());
+        assert!(!side("running", Some("running")).libvirt_behind());
+        // Paused inside a checkpoint (a cut link): libvirt is right.
+        assert!(!side("paused", Some("colo")).libvirt_behind());
+        assert!(!side("paused", None).libvirt_behind());
     }
 
     #[test]

@@ -154,8 +154,13 @@ pub fn status(a: &PairArgs) -> ExitCode {
     };
     for (side, uri, st) in [("primary", p, &s.primary), ("secondary", sec, &s.secondary)] {
         println!(
-            "  {side} on {uri}: domain {}, QEMU {}, COLO mode {}{}{}",
+            "  {side} on {uri}: domain {}{}, QEMU {}, COLO mode {}{}{}",
             st.domain,
+            if st.libvirt_behind() {
+                " (libvirt does not follow COLO)"
+            } else {
+                ""
+            },
             st.qemu().unwrap_or("-"),
             st.colo_mode.as_deref().unwrap_or("-"),
             st.migration

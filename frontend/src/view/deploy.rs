@@ -407,13 +407,16 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 }
                 if let Some(s) = &l.status {
                     <table class="list" id="sides">
-                        { super::head(&["Side", "Domain", "QEMU", "COLO", "Checkpoint delay"], false) }
+                        { super::head(&["Side", "libvirt", "QEMU", "COLO", "Checkpoint delay"], false) }
                         <tbody>{ for [("primary", &s.primary), ("secondary", &s.secondary)].into_iter().zip(hosts_now(d, s.roles_swapped)).map(|((n, x), uri)| html! {
-                            <tr><td>{ format!("{n} on {uri}") }</td><td>{ &x.domain }</td><td>{ x.qemu().unwrap_or_default() }</td>
+                            <tr><td>{ format!("{n} on {uri}") }</td><td>{ &x.domain }{ if x.libvirt_behind() { " †" } else { "" } }</td><td>{ x.qemu().unwrap_or_default() }</td>
                             <td>{ x.colo_mode.clone().unwrap_or_default() }{ x.migration.as_ref().map(|m| format!(", migration {m}")).unwrap_or_default() }</td>
                             <td>{ x.checkpoint_delay_ms.map(|d| format!("{d} ms")).unwrap_or_default() }</td></tr>
                         }) }</tbody>
                     </table>
+                    if s.primary.libvirt_behind() || s.secondary.libvirt_behind() {
+                        <p class="muted" id="libvirt-behind">{ "† " }{ wire::LIBVIRT_BEHIND }</p>
+                    }
                 }
                 <ol class="phases" id="phases">
                     { for phases.iter().map(|ph| {
