@@ -569,8 +569,8 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     b.goto(&format!("{base}/configurations/{cid}/deployments"))
         .expect("back");
     b.wait_text("#protection", "Protected").expect("protected");
-    // libvirt started the primary paused and does not see COLO resume it: the page says
-    // whose state counts rather than leaving a protected pair looking paused.
+    // libvirt started the primary paused and does not follow COLO resuming it: the page
+    // says whose state counts rather than leaving a protected pair looking paused.
     b.wait_text("#sides", "paused †")
         .expect("libvirt's stale state is marked");
     b.wait_text("#libvirt-behind", "QEMU's state is the one that counts")

@@ -735,12 +735,13 @@ pub struct SideStatus {
 }
 
 /// Said where libvirt's state of a side disagrees with QEMU's ([`SideStatus::libvirt_behind`]).
-pub const LIBVIRT_BEHIND: &str = "libvirt does not follow COLO: it shows a guest paused that \
-    QEMU runs (COLO resumed it through QEMU's monitor). QEMU's state is the one that counts.";
+pub const LIBVIRT_BEHIND: &str = "libvirt does not follow COLO's pauses and resumes (at the \
+    start and at every checkpoint): it can show a guest paused that QEMU runs. QEMU's state is \
+    the one that counts.";
 
 impl SideStatus {
     /// libvirt says the guest is paused while QEMU runs it: libvirt's state is stale (it does
-    /// not see COLO resume the guest), not a fault.
+    /// not follow COLO resuming the guest), not a fault.
     pub fn libvirt_behind(&self) -> bool {
         self.domain == "paused" && self.run_state.as_deref() == Some("running")
     }
