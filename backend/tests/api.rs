@@ -888,6 +888,52 @@ fn alice_with_vm1() -> (Server, lockstep_tests::http::Client, serde_json::Value,
 }
 
 #[test]
+fn a_deployed_configuration_is_not_archived_until_torn_down() {
+    // Archived, a running pair would leave the list and free its ports and images for another
+    // configuration while its guests still use them.
+    need_postgres!("api::a_deployed_configuration_is_not_archived_until_torn_down");
+    let (s, mut c, _, id) = alice_with_vm1();
+    let out = s.sql(&format!(
+        "INSERT INTO deployments (team_id, configuration_id, version, primary_uri, \
+         secondary_uri, state, created_by_name) SELECT team_id, id, 1, 'test:///default', \
+         'test:///default', 'protected', 'alice' FROM configurations WHERE id = {id} RETURNING id"
+    ));
+    let did: i64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("deployment id");
+    let archive = |c: &mut lockstep_tests::http::Client| {
+        c.send(
+            "POST",
+            &format!("/api/v1/configurations/{id}/archive"),
+            &json!({}),
+        )
+        .expect("archive")
+    };
+    let r = archive(&mut c);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.json()["code"], "conflict", "{}", r.body);
+    let message = r.json()["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains(&format!("deployment {did}, protected")) && message.contains("tear"),
+        "{message}"
+    );
+    assert_eq!(r.json()["details"]["deployment_id"], did, "{}", r.body);
+    let list = c
+        .get("/api/v1/teams/ops/configurations")
+        .expect("list")
+        .json();
+    assert_eq!(list["configurations"][0]["id"], id, "still listed: {list}");
+    assert!(list["configurations"][0]["archived_at"].is_null(), "{list}");
+    // Torn down, it archives.
+    s.sql(&format!(
+        "UPDATE deployments SET state = 'torn-down' WHERE id = {did}"
+    ));
+    let r = archive(&mut c);
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
 fn a_stored_document_that_is_not_json_is_found_not_fatal() {
     // Documents are text since migration 0010: Postgres no longer refuses one that is not JSON.
     // Written by hand, it must not stop the server or the audit page, and verify names it.

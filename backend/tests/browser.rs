@@ -560,6 +560,16 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     b.goto(&format!("{base}/configurations")).expect("list");
     b.wait_text("td.protection", "Protected")
         .expect("list badge");
+    // A deployed configuration cannot be archived; the button says why.
+    let archive = b
+        .find("button[aria-label^='Archive']")
+        .expect("archive button");
+    assert!(b.attr(&archive, "disabled").expect("attr").is_some());
+    assert!(b
+        .attr(&archive, "title")
+        .expect("attr")
+        .unwrap_or_default()
+        .contains("tear the deployment down"));
     b.screenshot(&shot("configurations-protected"))
         .expect("shot");
     b.goto(&format!("{base}/configurations/{cid}"))

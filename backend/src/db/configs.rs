@@ -300,6 +300,17 @@ pub async fn create(
     Ok(Some(id))
 }
 
+/// Locks a configuration's row until the transaction ends: archiving and deploying both take
+/// it first, so neither misses what the other did. `Some(archived)`, `None` when there is none.
+pub async fn lock(tx: &mut Tx<'_>, id: i64) -> Result<Option<bool>> {
+    Ok(sqlx::query_scalar(
+        "SELECT archived_at IS NOT NULL FROM configurations WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
 /// Archives a configuration; its claims go (an archived configuration occupies nothing).
 pub async fn archive(tx: &mut Tx<'_>, id: i64) -> Result<bool> {
     let r = sqlx::query(

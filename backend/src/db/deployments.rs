@@ -198,6 +198,17 @@ pub async fn swap_roles(tx: &mut Tx<'_>, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// The configuration's active deployment, if it has one.
+pub async fn active(tx: &mut Tx<'_>, configuration_id: i64) -> Result<Option<DeploymentRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM deployments WHERE configuration_id = $1 \
+         AND state IN ('queued', 'running', 'protected', 'failed-over')"
+    ))
+    .bind(configuration_id)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
 /// Locks one deployment row until the transaction ends (actions on a pair run one at a time).
 pub async fn lock(tx: &mut Tx<'_>, id: i64) -> Result<Option<DeploymentRow>> {
     Ok(sqlx::query_as(&format!(

@@ -12,6 +12,7 @@ use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
 use crate::db::batch::PendingSave;
 use crate::db::configs::{self, ConfigRow, NewVersion};
+use crate::db::deployments;
 use crate::db::Saved;
 use actix_web::{get, post, put, web, HttpResponse};
 use lockstep_shared::api::{self, CreatedConfiguration, SavedVersion, TemplateRef};
@@ -308,7 +309,7 @@ pub async fn save_configuration(
 }
 
 /// Archives a configuration (editor).
-#[utoipa::path(tag = "configurations", responses((status = 200, body = schema::Archived), (status = 409, description = "already archived")))]
+#[utoipa::path(tag = "configurations", responses((status = 200, body = schema::Archived), (status = 409, description = "already archived, or deployed (details.deployment_id names the active deployment: tear it down first)")))]
 #[post("/configurations/{id}/archive")]
 pub async fn archive_configuration(
     state: web::Data<AppState>,
@@ -318,6 +319,17 @@ pub async fn archive_configuration(
 ) -> Result<HttpResponse, AppError> {
     let cfg = owned(&state, &id, *cid, Role::Editor).await?;
     let mut tx = state.db.begin().await?;
+    // Its guests may run: archived, it would leave the list and free its claims on the hosts.
+    configs::lock(&mut tx, cfg.id).await?;
+    if let Some(d) = deployments::active(&mut tx, cfg.id).await? {
+        return Err(AppError::Conflict {
+            message: format!(
+                "configuration {} is deployed (deployment {}, {}); tear the deployment down before archiving it",
+                cfg.id, d.id, d.state
+            ),
+            details: json!({ "deployment_id": d.id, "state": d.state }),
+        });
+    }
     if !configs::archive(&mut tx, cfg.id).await? {
         return Err(AppError::Conflict {
             message: format!("configuration {} is already archived", cfg.id),

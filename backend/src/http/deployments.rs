@@ -7,6 +7,7 @@ use super::errors::AppError;
 use super::openapi::schema;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
+use crate::db::configs;
 use crate::db::deployments::{self, DeploymentRow, NewDeployment};
 use crate::db::hosts::HostRow;
 use crate::deploy::{self, Pair};
@@ -28,6 +29,13 @@ async fn host(state: &AppState, team_id: i64, hid: i64) -> Result<HostRow, AppEr
     }
 }
 
+fn archived(cid: i64) -> AppError {
+    AppError::Conflict {
+        message: format!("configuration {cid} is archived; it cannot be deployed"),
+        details: Value::Null,
+    }
+}
+
 /// The configuration (caller has `role` in its team), the version's validated document and
 /// the two hosts.
 async fn target(
@@ -39,10 +47,7 @@ async fn target(
 ) -> Result<(crate::db::configs::ConfigRow, Validated, HostRow, HostRow), AppError> {
     let cfg = super::configs::owned(state, id, cid, role).await?;
     if cfg.archived_at.is_some() {
-        return Err(AppError::Conflict {
-            message: format!("configuration {cid} is archived; it cannot be deployed"),
-            details: Value::Null,
-        });
+        return Err(archived(cid));
     }
     let v = state.db.version(cid, body.version).await?.ok_or_else(|| {
         AppError::NotFound(format!("version {} of configuration {cid}", body.version))
@@ -255,6 +260,10 @@ pub async fn create_deployment(
 ) -> Result<HttpResponse, AppError> {
     let (cfg, _, p, s) = target(&state, &id, *cid, &body, Role::Deployer).await?;
     let mut tx = state.db.begin().await?;
+    // Archived since `target` read it? (Archiving takes the same lock.)
+    if configs::lock(&mut tx, cfg.id).await? != Some(false) {
+        return Err(archived(cfg.id));
+    }
     let created = deployments::create(
         &mut tx,
         &NewDeployment {
@@ -271,12 +280,7 @@ pub async fn create_deployment(
     )
     .await?;
     let Some(d) = created else {
-        let active = state
-            .db
-            .deployments(cfg.id)
-            .await?
-            .into_iter()
-            .find(|d| deployments::ACTIVE.contains(&d.state.as_str()));
+        let active = deployments::active(&mut tx, cfg.id).await?;
         return Err(AppError::Conflict {
             message: format!(
                 "configuration {} already has an active deployment{}; tear it down first",

@@ -221,7 +221,8 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                     <td>{ &c.updated_by }</td>
                     <td>
                         if can_edit && !is_archived {
-                            <button onclick={archive} aria-label={format!("Archive {name}")}>{ "Archive" }</button>
+                            <button onclick={archive} aria-label={format!("Archive {name}")} disabled={c.deployment_id.is_some()}
+                                title={c.deployment_id.map(|_| "Deployed: tear the deployment down before archiving")}>{ "Archive" }</button>
                         }
                     </td>
                 </tr>
