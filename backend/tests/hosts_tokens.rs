@@ -4,7 +4,7 @@
 #[macro_use]
 mod common;
 
-use common::{actions, corpus, lines, Server};
+use common::{actions, corpus, create_configuration, lines, register_host, Server};
 use lockstep_tests::http::Client;
 use serde_json::json;
 
@@ -195,6 +195,51 @@ fn hosts_are_team_records_with_checked_fields() {
     assert_eq!(events[1]["result"], "forbidden");
     assert_eq!(events[2]["before"]["address"], "10.0.0.1");
     assert_eq!(events[2]["after"]["address"], "10.0.0.11");
+}
+
+#[test]
+fn a_host_a_deployment_runs_on_is_not_deleted_until_torn_down() {
+    need_postgres!("hosts_tokens::a_host_a_deployment_runs_on_is_not_deleted_until_torn_down");
+    let s = Server::start();
+    s.create_user("ops", "admin", "root");
+    let mut root = s.as_user("root");
+    let hid = register_host(&mut root, "ops", "colo-b", "qemu:///system", "10.0.0.2");
+    let r = create_configuration(&mut root, "ops", "vm1", &corpus("one-disk-qcow2"));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cid = r.json()["id"].as_i64().expect("id");
+    let out = s.sql(&format!(
+        "INSERT INTO deployments (team_id, configuration_id, version, secondary_host_id, \
+         primary_uri, secondary_uri, state, created_by_name) SELECT team_id, id, 1, {hid}, \
+         'test:///default', 'qemu:///system', 'failed-over', 'root' FROM configurations \
+         WHERE id = {cid} RETURNING id"
+    ));
+    let did: i64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("deployment id");
+    let delete = |c: &mut Client| {
+        c.raw("DELETE", &format!("/api/v1/hosts/{hid}"), None, b"")
+            .expect("delete")
+    };
+    let r = delete(&mut root);
+    assert_eq!(r.status, 409, "{}", r.body);
+    let message = r.json()["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains(&format!("colo-b runs deployment {did} (failed-over)")),
+        "{message}"
+    );
+    assert_eq!(r.json()["details"]["deployment_id"], did, "{}", r.body);
+    assert_eq!(
+        root.get(&format!("/api/v1/hosts/{hid}"))
+            .expect("get")
+            .status,
+        200,
+        "the host stays"
+    );
+    s.sql(&format!(
+        "UPDATE deployments SET state = 'torn-down' WHERE id = {did}"
+    ));
+    assert_eq!(delete(&mut root).status, 200);
 }
 
 #[test]

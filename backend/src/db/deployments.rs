@@ -209,6 +209,17 @@ pub async fn active(tx: &mut Tx<'_>, configuration_id: i64) -> Result<Option<Dep
     .await?)
 }
 
+/// An active deployment that runs on the host, if there is one.
+pub async fn active_on_host(tx: &mut Tx<'_>, host_id: i64) -> Result<Option<DeploymentRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM deployments WHERE $1 IN (primary_host_id, secondary_host_id) \
+         AND state IN ('queued', 'running', 'protected', 'failed-over') ORDER BY id LIMIT 1"
+    ))
+    .bind(host_id)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
 /// Locks one deployment row until the transaction ends (actions on a pair run one at a time).
 pub async fn lock(tx: &mut Tx<'_>, id: i64) -> Result<Option<DeploymentRow>> {
     Ok(sqlx::query_as(&format!(

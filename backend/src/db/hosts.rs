@@ -86,6 +86,16 @@ pub async fn update(tx: &mut Tx<'_>, id: i64, h: &HostFields<'_>) -> Result<Host
     .await?)
 }
 
+/// Locks a host's row until the transaction ends; a deployment made on it meanwhile (its
+/// reference takes a key-share lock) commits first and is then seen.
+pub async fn lock(tx: &mut Tx<'_>, id: i64) -> Result<()> {
+    sqlx::query("SELECT 1 FROM hosts WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 pub async fn delete(tx: &mut Tx<'_>, id: i64) -> Result<()> {
     sqlx::query("DELETE FROM hosts WHERE id = $1")
         .bind(id)

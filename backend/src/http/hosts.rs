@@ -6,6 +6,7 @@ use super::openapi::schema;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
 use crate::db::configs::is_unique_violation;
+use crate::db::deployments;
 use crate::db::hosts::{self, HostFields, HostRow};
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use lockstep_shared::api;
@@ -230,8 +231,8 @@ pub async fn update_host(
     Ok(HttpResponse::Ok().json(after))
 }
 
-/// Deletes a host (admin).
-#[utoipa::path(tag = "hosts", responses((status = 200, body = schema::Deleted)))]
+/// Deletes a host (admin); refused while an active deployment runs on it.
+#[utoipa::path(tag = "hosts", responses((status = 200, body = schema::Deleted), (status = 409, description = "an active deployment runs on the host (details.deployment_id)")))]
 #[delete("/hosts/{id}")]
 pub async fn delete_host(
     state: web::Data<AppState>,
@@ -241,6 +242,17 @@ pub async fn delete_host(
 ) -> Result<HttpResponse, AppError> {
     let before = owned(&state, &id, *hid, Role::Admin).await?;
     let mut tx = state.db.begin().await?;
+    // A pair running on it would lose the host its failover and re-protect name.
+    hosts::lock(&mut tx, before.id).await?;
+    if let Some(d) = deployments::active_on_host(&mut tx, before.id).await? {
+        return Err(AppError::Conflict {
+            message: format!(
+                "host {} runs deployment {} ({}) of configuration {}; tear the deployment down, or re-protect it onto another host, before deleting the host",
+                before.name, d.id, d.state, d.configuration_id
+            ),
+            details: json!({ "deployment_id": d.id, "configuration_id": d.configuration_id }),
+        });
+    }
     hosts::delete(&mut tx, before.id).await?;
     let mut e = event(
         &ctx,
