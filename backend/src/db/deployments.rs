@@ -201,10 +201,10 @@ pub async fn swap_roles(tx: &mut Tx<'_>, id: i64) -> Result<()> {
 /// The configuration's active deployment, if it has one.
 pub async fn active(tx: &mut Tx<'_>, configuration_id: i64) -> Result<Option<DeploymentRow>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM deployments WHERE configuration_id = $1 \
-         AND state IN ('queued', 'running', 'protected', 'failed-over')"
+        "SELECT {COLUMNS} FROM deployments WHERE configuration_id = $1 AND state = ANY($2)"
     ))
     .bind(configuration_id)
+    .bind(&ACTIVE[..])
     .fetch_optional(&mut **tx)
     .await?)
 }
@@ -213,9 +213,10 @@ pub async fn active(tx: &mut Tx<'_>, configuration_id: i64) -> Result<Option<Dep
 pub async fn active_on_host(tx: &mut Tx<'_>, host_id: i64) -> Result<Option<DeploymentRow>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM deployments WHERE $1 IN (primary_host_id, secondary_host_id) \
-         AND state IN ('queued', 'running', 'protected', 'failed-over') ORDER BY id LIMIT 1"
+         AND state = ANY($2) ORDER BY id LIMIT 1"
     ))
     .bind(host_id)
+    .bind(&ACTIVE[..])
     .fetch_optional(&mut **tx)
     .await?)
 }
