@@ -98,14 +98,11 @@ impl Stand {
             );
         };
         eprintln!("primary killed; `lockstep status` said so after {seen:?} ({polls} runs)");
-        let t = Instant::now();
-        let fo = self.run("failover", &["--to", "secondary"]);
-        eprintln!("failover through the CLI: {:?}", t.elapsed());
-        assert!(
-            fo.status.success(),
-            "failover: {}\n{}",
-            text(&fo),
-            self.logs()
+        self.run_timed(
+            "failover through the CLI",
+            "failover",
+            &["--to", "secondary"],
+            &[],
         );
         let st = self.run("status", &[]);
         assert!(
@@ -1289,13 +1286,12 @@ fn a_long_partition_is_ended_by_fencing_the_secondary_and_continuing_on_the_prim
     assert_eq!(early.status.code(), Some(1), "{}", text(&early));
     // Fence it (what `virsh destroy` does), then continue on the primary.
     s.b.kill_qemu(GUEST).expect("fence the secondary's QEMU");
-    let t = Instant::now();
-    let fo = s.run_with("failover", &["--to", "primary"], &QUICK_MONITOR);
-    eprintln!(
-        "failover to the primary across the cut link: {:?}",
-        t.elapsed()
+    s.run_timed(
+        "failover to the primary across the cut link",
+        "failover",
+        &["--to", "primary"],
+        &QUICK_MONITOR,
     );
-    assert!(fo.status.success(), "failover: {}\n{}", text(&fo), s.logs());
     let st = text(&s.run("status", &[]));
     assert!(st.starts_with("Not protected: need secondary"), "{st}");
     assert!(st.contains("QEMU running, COLO mode none"), "{st}");
@@ -1318,13 +1314,12 @@ fn a_partition_is_ended_by_fencing_the_primary_and_continuing_on_the_secondary()
     s.deploy();
     write_then_cut(&s, 0xe1);
     s.a.kill_qemu(GUEST).expect("fence the primary's QEMU");
-    let t = Instant::now();
-    let fo = s.run_with("failover", &["--to", "secondary"], &QUICK_MONITOR);
-    eprintln!(
-        "failover to the secondary across the cut link: {:?}",
-        t.elapsed()
+    s.run_timed(
+        "failover to the secondary across the cut link",
+        "failover",
+        &["--to", "secondary"],
+        &QUICK_MONITOR,
     );
-    assert!(fo.status.success(), "failover: {}\n{}", text(&fo), s.logs());
     let st = text(&s.run("status", &[]));
     assert!(st.starts_with("Not protected: failed over"), "{st}");
     guest_write(&s.b.uri, 0, 0xe2, 6 * MIB);
@@ -1347,14 +1342,12 @@ fn a_pair_is_torn_down_while_its_link_is_cut() {
     let s = Stand::linked("deploy-cutdown", "lsdwn", "10.77.8");
     s.deploy();
     s.cut_until_lost();
-    let t = Instant::now();
-    let td = s.run_with("teardown", &[], &QUICK_MONITOR);
-    eprintln!(
-        "teardown across the cut link: {:?}\n{}",
-        t.elapsed(),
-        text(&td)
+    s.run_timed(
+        "teardown across the cut link",
+        "teardown",
+        &[],
+        &QUICK_MONITOR,
     );
-    assert!(td.status.success(), "teardown: {}\n{}", text(&td), s.logs());
     s.assert_no_domains();
     assert!(s.overlays().is_empty(), "overlays left: {:?}", s.overlays());
 }

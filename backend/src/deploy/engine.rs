@@ -833,13 +833,9 @@ pub fn runbook(
 /// Removes both domains (secondary first, so the primary never fails over to it) and the
 /// secondary's overlays.
 pub fn teardown(v: &Validated, pair: &mut Pair) -> Vec<Result<String, String>> {
-    let mut out = Vec::new();
-    for side in [Side::Secondary, Side::Primary] {
-        if side == Side::Primary {
-            cut_nbd_clients(v, pair.host(side));
-        }
-        out.push(remove_domain(v, pair.host(side)));
-    }
+    let mut out = vec![remove_domain(v, pair.host(Side::Secondary))];
+    cut_nbd_clients(v, pair.host(Side::Primary));
+    out.push(remove_domain(v, pair.host(Side::Primary)));
     out.extend(remove_overlays(v, pair.host(Side::Secondary)));
     out
 }

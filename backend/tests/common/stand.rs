@@ -251,6 +251,21 @@ impl Stand {
         try_lockstep(&args, env).unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
     }
 
+    /// Like [`Stand::run_with`], and asserts that it succeeded (with both hosts' logs when
+    /// not); prints how long it took, as `what`, and what it said.
+    pub fn run_timed(&self, what: &str, cmd: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+        let t = std::time::Instant::now();
+        let out = self.run_with(cmd, extra, env);
+        eprintln!("{what}: {:?}\n{}", t.elapsed(), text(&out));
+        assert!(
+            out.status.success(),
+            "{what}: {}\n{}",
+            text(&out),
+            self.logs()
+        );
+        out
+    }
+
     pub fn logs(&self) -> String {
         format!("primary:\n{}\nsecondary:\n{}", self.a.log(), self.b.log())
     }
