@@ -20,15 +20,11 @@ use serde_json::{Map, Value};
 /// Every time in these types is one the server sets; readers show it. It stays text so the
 /// browser app carries no date library; the server makes it from a `chrono` time (feature
 /// `chrono`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(String);
 
 impl Timestamp {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The date and the time to the minute, as pages show it: `2026-12-02 05:13`. A text
     /// that is not RFC 3339 is shown as it is.
     pub fn minute(&self) -> String {
