@@ -243,7 +243,22 @@ impl Libvirtd {
 
     /// Starts libvirtd again in the same namespace; it finds the QEMUs still running.
     pub fn start_daemon(&self) -> Result<()> {
-        let st = Command::new("nsenter")
+        self.start_daemon_on(None).map(drop)
+    }
+
+    /// Starts libvirtd, on one CPU when `cpu` is given (its QEMUs are not pinned: libvirt
+    /// gives them every host CPU unless the domain says otherwise), and waits until it answers
+    /// with the hypervisor's version (which makes it read, or probe, its QEMU capabilities).
+    fn start_daemon_on(&self, cpu: Option<u32>) -> Result<String> {
+        let mut cmd = match cpu {
+            Some(c) => {
+                let mut t = Command::new("taskset");
+                t.args(["-c", &c.to_string(), "nsenter"]);
+                t
+            }
+            None => Command::new("nsenter"),
+        };
+        let st = cmd
             .args([
                 "--target",
                 &self.keeper.id().to_string(),
@@ -271,16 +286,26 @@ impl Libvirtd {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Makes this host's libvirtd report QEMU `version` (libvirt's encoding, 8002000 for
     /// 8.2.0), as a host with another QEMU would: libvirt reads the version from its capability
-    /// cache, which is rewritten while the daemon is stopped (libvirt revalidates the cache by
-    /// the binaries' times, not by this field). QEMU itself does not change.
+    /// cache, which is rewritten while the daemon is stopped. QEMU itself does not change.
+    ///
+    /// libvirt keeps its cache only while the binaries' times and the host's CPUID data are
+    /// what it recorded, and it reads CPUID on whichever CPU its thread runs: where CPUs answer
+    /// differently (each has its own APIC id), a restart on another CPU probes QEMU again and
+    /// loses the rewrite ("host cpuid changed" in libvirtd's debug log). So the daemon probes
+    /// afresh, and restarts, pinned to one CPU.
     pub fn report_qemu_version(&self, version: u32) -> Result<()> {
-        self.stop_daemon()?;
         let dir = self.root.join("var/cache/libvirt/qemu/capabilities");
+        self.stop_daemon()?;
+        for e in std::fs::read_dir(&dir)?.flatten() {
+            std::fs::remove_file(e.path())?;
+        }
+        self.start_daemon_on(Some(0))?;
+        self.stop_daemon()?;
         let mut rewritten = 0;
         for e in std::fs::read_dir(&dir)?.flatten() {
             let text = std::fs::read_to_string(e.path())?;
@@ -302,7 +327,17 @@ impl Libvirtd {
         if rewritten == 0 {
             bail!("no capability cache in {}", dir.display());
         }
-        self.start_daemon()
+        let said = self.start_daemon_on(Some(0))?;
+        let wanted = format!(
+            "QEMU {}.{}.{}",
+            version / 1_000_000,
+            version / 1000 % 1000,
+            version % 1000
+        );
+        if !said.contains(&wanted) {
+            bail!("libvirtd probed QEMU again instead of reporting {wanted}: {said}");
+        }
+        Ok(())
     }
 
     /// libvirtd's log and the QEMU logs.
