@@ -620,13 +620,34 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
     // starts on the old primary's host.
     let r = action(&mut vic, "reprotect");
     assert_eq!(r.status, 403, "{}", r.body);
+    // Two deployers re-protect at once (two sessions): one re-protect runs, the other is
+    // refused while it runs, and says why.
+    let sessions: Vec<_> = (0..2).map(|_| server.as_user("dora")).collect();
     let t = Instant::now();
-    let r = action(&mut dora, "reprotect");
+    let both: Vec<_> = sessions
+        .into_iter()
+        .map(|mut c| std::thread::spawn(move || (act(&mut c, did, "reprotect"), Instant::now())))
+        .collect();
+    let mut answers: Vec<_> = both
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    answers.sort_by_key(|(r, _)| r.status);
+    let ((r, done), (busy, refused_at)) = (&answers[0], &answers[1]);
     eprintln!(
-        "re-protect with roles swapped through the API: {:?}",
-        t.elapsed()
+        "re-protect with roles swapped through the API: {:?}; the second refused after {:?}",
+        *done - t,
+        *refused_at - t
     );
     assert_eq!(r.status, 200, "{}\n{}", r.body, stand.logs());
+    assert_eq!(busy.status, 409, "{}", busy.body);
+    assert!(
+        busy.body
+            .contains(&format!("another action on deployment {did} is running")),
+        "{}",
+        busy.body
+    );
+    assert!(refused_at < done, "refused while the re-protect ran");
     assert_eq!(r.json()["state"], "protected", "{}", r.body);
     assert_eq!(r.json()["roles_swapped"], true, "{}", r.body);
     let st = dora
@@ -645,9 +666,21 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
     let r = action(&mut dora, "failover-to-secondary");
     assert_eq!(r.status, 200, "{}", r.body);
 
-    let r = action(&mut dora, "teardown");
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["state"], "torn-down");
+    // The teardown is asked by a caller that goes away at once: it runs to its end anyway,
+    // and the deployment says so.
+    dora.abandon(
+        "POST",
+        &format!("/api/v1/deployments/{did}/actions"),
+        &json!({"action": "teardown"}),
+    )
+    .expect("teardown");
+    until(60, "the abandoned teardown ends", || {
+        let d = dora
+            .get(&format!("/api/v1/deployments/{did}"))
+            .expect("get")
+            .json();
+        (d["state"] == "torn-down").then_some(())
+    });
     stand.assert_no_domains();
     assert!(
         has_pattern(&stand.images[0].1, 0xcd, 8 * MIB, LEN).expect("read"),

@@ -89,31 +89,7 @@ impl Client {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<Response> {
-        let mut s =
-            TcpStream::connect(&self.addr).with_context(|| format!("connect {}", self.addr))?;
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: lockstep-tests\r\n", self.addr);
-        if let Some(ct) = content_type {
-            head.push_str(&format!(
-                "Content-Type: {ct}\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        } else if method != "GET" {
-            head.push_str("Content-Length: 0\r\n");
-        }
-        if let Some(c) = &self.cookie {
-            head.push_str(&format!("Cookie: lockstep_session={c}\r\n"));
-        }
-        if let Some(t) = &self.bearer {
-            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
-        }
-        if self.send_csrf && method != "GET" {
-            if let Some(t) = &self.csrf {
-                head.push_str(&format!("X-CSRF-Token: {t}\r\n"));
-            }
-        }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes())?;
-        s.write_all(body)?;
+        let mut s = self.write_request(method, path, content_type, body)?;
         let raw = read_response(&mut s)?;
         let text = String::from_utf8_lossy(&raw).into_owned();
         let (head, body) = text
@@ -150,6 +126,55 @@ impl Client {
             headers,
             body,
         })
+    }
+
+    /// Sends a request and goes away without reading the answer (a caller that closed its
+    /// browser tab): the connection is closed at once.
+    pub fn abandon(&mut self, method: &str, path: &str, body: &Value) -> Result<()> {
+        let s = self.write_request(
+            method,
+            path,
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )?;
+        s.shutdown(std::net::Shutdown::Both)?;
+        Ok(())
+    }
+
+    /// Connects and writes one request.
+    fn write_request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<TcpStream> {
+        let mut s =
+            TcpStream::connect(&self.addr).with_context(|| format!("connect {}", self.addr))?;
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nUser-Agent: lockstep-tests\r\n", self.addr);
+        if let Some(ct) = content_type {
+            head.push_str(&format!(
+                "Content-Type: {ct}\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        } else if method != "GET" {
+            head.push_str("Content-Length: 0\r\n");
+        }
+        if let Some(c) = &self.cookie {
+            head.push_str(&format!("Cookie: lockstep_session={c}\r\n"));
+        }
+        if let Some(t) = &self.bearer {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        if self.send_csrf && method != "GET" {
+            if let Some(t) = &self.csrf {
+                head.push_str(&format!("X-CSRF-Token: {t}\r\n"));
+            }
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes())?;
+        s.write_all(body)?;
+        Ok(s)
     }
 
     pub fn get(&mut self, path: &str) -> Result<Response> {

@@ -221,14 +221,34 @@ pub async fn active_on_host(tx: &mut Tx<'_>, host_id: i64) -> Result<Option<Depl
     .await?)
 }
 
-/// Locks one deployment row until the transaction ends (actions on a pair run one at a time).
-pub async fn lock(tx: &mut Tx<'_>, id: i64) -> Result<Option<DeploymentRow>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM deployments WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?)
+/// The advisory-lock keys of actions on deployments: this prefix in the top 16 bits, the
+/// deployment's id below (sqlx's migration lock and any other user of advisory locks keep
+/// clear of it).
+const ACTION_LOCK_PREFIX: i64 = 0x4c53 << 48;
+
+/// Held while an action (failover, re-protect, teardown) runs on a deployment: an open
+/// transaction holding the deployment's advisory lock. [`ActionLock::release`] ends it; a
+/// dropped lock rolls back when its connection goes back to the pool, and a server that dies
+/// frees it with its connection, so a lock never outlives its holder.
+pub struct ActionLock(Tx<'static>);
+
+impl ActionLock {
+    pub async fn release(self) -> Result<()> {
+        Ok(self.0.rollback().await?)
+    }
+}
+
+impl Db {
+    /// Takes deployment `id`'s action lock; `None` while another action holds it (on this
+    /// server or another).
+    pub async fn try_action_lock(&self, id: i64) -> Result<Option<ActionLock>> {
+        let mut tx = self.begin().await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(ACTION_LOCK_PREFIX | (id & ((1 << 48) - 1)))
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(got.then_some(ActionLock(tx)))
+    }
 }
 
 impl Db {

@@ -417,7 +417,7 @@ pub async fn deployment_status(
 /// `teardown` (also of a failed deployment, to remove what its undo could not reach, while
 /// no newer deployment of the configuration is active). Every step is recorded; the action and
 /// its outcome are audited.
-#[utoipa::path(tag = "deployments", request_body = schema::DeploymentAction, responses((status = 200, body = schema::Deployment), (status = 409, description = "the action is not possible now: the side being left still answers, or the pair is not deployed")))]
+#[utoipa::path(tag = "deployments", request_body = schema::DeploymentAction, responses((status = 200, body = schema::Deployment), (status = 409, description = "the action is not possible now: the side being left still answers, the pair is not deployed, or another action on it is running")))]
 #[post("/deployments/{id}/actions")]
 pub async fn deployment_action(
     state: web::Data<AppState>,
@@ -443,6 +443,41 @@ pub async fn deployment_action(
             })
         }
     };
+    // One action on a pair at a time, across servers: two operators failing over to opposite
+    // sides at once would leave two guests running.
+    let Some(lock) = state.db.try_action_lock(d.id).await? else {
+        return Err(AppError::Conflict {
+            message: format!(
+                "another action on deployment {} is running; wait for it to end and reload \
+                 the deployment before acting (its state may have changed)",
+                d.id
+            ),
+            details: json!({ "deployment_id": d.id, "busy": true }),
+        });
+    };
+    // The action runs to its end, and is recorded, even if the caller goes away meanwhile:
+    // the hosts change either way.
+    let (did, body) = (d.id, body.into_inner());
+    actix_web::rt::spawn(async move {
+        let out = act(&state, &ctx, &id, did, &body, run).await;
+        let _ = lock.release().await;
+        out
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("the action's task: {e}"))?
+}
+
+/// Runs action `run` on deployment `did` (its lock held).
+async fn act(
+    state: &AppState,
+    ctx: &RequestCtx,
+    id: &Identity,
+    did: i64,
+    body: &api::DeploymentAction,
+    run: &'static str,
+) -> Result<HttpResponse, AppError> {
+    // The state now that no other action runs.
+    let d = owned(state, id, did, Role::Deployer).await?;
     // A failed deploy whose undo could not reach a host may have left something there; a
     // teardown removes it once the host answers again, unless a newer deployment of the
     // configuration is active (it would be removed too: same guest, same hosts).
@@ -482,7 +517,7 @@ pub async fn deployment_action(
         });
     }
     let v = jobs::validated(&state.db, &d).await?;
-    let moved = replacement(&state, &d, &v, &body).await?;
+    let moved = replacement(state, &d, &v, body).await?;
     let (mut p, mut s) = (d.primary_uri.clone(), d.secondary_uri.clone());
     let v = match &moved {
         Some(m) => {
@@ -528,7 +563,7 @@ pub async fn deployment_action(
     .await?;
     let audit = |result: &str, after: Option<Value>| {
         let mut e = event(
-            &ctx,
+            ctx,
             Some(id.user_id),
             &id.user_name,
             Some(d.team_id),
@@ -580,7 +615,7 @@ pub async fn deployment_action(
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let mut e = event(
-                    &ctx,
+                    ctx,
                     Some(id.user_id),
                     &id.user_name,
                     Some(d.team_id),
