@@ -197,9 +197,9 @@ fn hosts_are_team_records_with_checked_fields() {
     assert_eq!(events[2]["after"]["address"], "10.0.0.11");
 }
 
-#[test]
-fn a_host_a_deployment_runs_on_is_not_deleted_until_torn_down() {
-    need_postgres!("hosts_tokens::a_host_a_deployment_runs_on_is_not_deleted_until_torn_down");
+/// A server whose team "ops" has admin root (logged in), host colo-b (`qemu:///system`) and
+/// configuration vm1: `(server, root, host id, configuration id)`.
+fn host_and_configuration() -> (Server, Client, i64, i64) {
     let s = Server::start();
     s.create_user("ops", "admin", "root");
     let mut root = s.as_user("root");
@@ -207,16 +207,111 @@ fn a_host_a_deployment_runs_on_is_not_deleted_until_torn_down() {
     let r = create_configuration(&mut root, "ops", "vm1", &corpus("one-disk-qcow2"));
     assert_eq!(r.status, 201, "{}", r.body);
     let cid = r.json()["id"].as_i64().expect("id");
+    (s, root, hid, cid)
+}
+
+/// A deployment row of configuration `cid` in `state` whose secondary runs on host `hid` at
+/// `qemu:///system` (its primary on no registered host); its id.
+fn deployment_on(s: &Server, cid: i64, hid: i64, state: &str) -> i64 {
     let out = s.sql(&format!(
         "INSERT INTO deployments (team_id, configuration_id, version, secondary_host_id, \
          primary_uri, secondary_uri, state, created_by_name) SELECT team_id, id, 1, {hid}, \
-         'test:///default', 'qemu:///system', 'failed-over', 'root' FROM configurations \
+         'test:///default', 'qemu:///system', '{state}', 'root' FROM configurations \
          WHERE id = {cid} RETURNING id"
     ));
-    let did: i64 = String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
-        .expect("deployment id");
+        .expect("deployment id")
+}
+
+#[test]
+fn the_deployments_on_a_host_follow_its_new_libvirt_uri() {
+    need_postgres!("hosts_tokens::the_deployments_on_a_host_follow_its_new_libvirt_uri");
+    let (s, mut root, hid, cid) = host_and_configuration();
+    let old = deployment_on(&s, cid, hid, "torn-down");
+    let live = deployment_on(&s, cid, hid, "protected");
+    let edit = |c: &mut Client, uri: &str| {
+        c.send(
+            "PUT",
+            &format!("/api/v1/hosts/{hid}"),
+            &json!({"name": "colo-b", "libvirt_uri": uri, "address": "10.0.0.2"}),
+        )
+        .expect("edit")
+    };
+    let uris = |c: &mut Client, did: i64| {
+        let d = c
+            .get(&format!("/api/v1/deployments/{did}"))
+            .expect("get")
+            .json();
+        (d["primary_uri"].clone(), d["secondary_uri"].clone())
+    };
+    let r = edit(&mut root, "qemu+ssh://colo-b.lab/system");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        uris(&mut root, live),
+        (
+            json!("test:///default"),
+            json!("qemu+ssh://colo-b.lab/system")
+        ),
+        "the protected pair's secondary is reached at the new URI; its primary is not this host"
+    );
+    assert_eq!(
+        uris(&mut root, old).1,
+        "qemu:///system",
+        "a torn-down deployment keeps the record of where it ran"
+    );
+    let audit = root.get("/api/v1/audit?team=ops").expect("audit").json();
+    let update = audit["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["action"] == "host.update")
+        .cloned()
+        .expect("a host.update event");
+    assert_eq!(
+        update["after"]["deployments_following"],
+        json!([live]),
+        "{update:#}"
+    );
+
+    // While the pair is being deployed, the URI it was given stays, and the edit is refused.
+    s.sql(&format!(
+        "UPDATE deployments SET state = 'running' WHERE id = {live}"
+    ));
+    let r = edit(&mut root, "qemu+tls://colo-b.lab/system");
+    assert_eq!(r.status, 409, "{}", r.body);
+    let message = r.json()["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains(&format!(
+            "deployment {live} of configuration {cid} on host colo-b is being deployed"
+        )),
+        "{message}"
+    );
+    assert_eq!(uris(&mut root, live).1, "qemu+ssh://colo-b.lab/system");
+    assert_eq!(
+        root.get(&format!("/api/v1/hosts/{hid}"))
+            .expect("get")
+            .json()["libvirt_uri"],
+        "qemu+ssh://colo-b.lab/system",
+        "the host is unchanged"
+    );
+    // Editing what does not change the URI is allowed meanwhile.
+    let r = root
+        .send(
+            "PUT",
+            &format!("/api/v1/hosts/{hid}"),
+            &json!({"name": "colo-b", "libvirt_uri": "qemu+ssh://colo-b.lab/system", "address": "10.0.0.2", "notes": "rack 4"}),
+        )
+        .expect("edit");
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn a_host_a_deployment_runs_on_is_not_deleted_until_torn_down() {
+    need_postgres!("hosts_tokens::a_host_a_deployment_runs_on_is_not_deleted_until_torn_down");
+    let (s, mut root, hid, cid) = host_and_configuration();
+    let did = deployment_on(&s, cid, hid, "failed-over");
     let delete = |c: &mut Client| {
         c.raw("DELETE", &format!("/api/v1/hosts/{hid}"), None, b"")
             .expect("delete")

@@ -221,6 +221,34 @@ pub async fn active_on_host(tx: &mut Tx<'_>, host_id: i64) -> Result<Option<Depl
     .await?)
 }
 
+/// The deployments that keep host `host_id`'s libvirt URI (all but torn-down ones).
+pub async fn on_host(tx: &mut Tx<'_>, host_id: i64) -> Result<Vec<DeploymentRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM deployments WHERE $1 IN (primary_host_id, secondary_host_id) \
+         AND state <> 'torn-down' ORDER BY id"
+    ))
+    .bind(host_id)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Gives host `host_id`'s new libvirt URI to the sides it runs in deployments that are not
+/// torn down; the ids of those deployments.
+pub async fn follow_host_uri(tx: &mut Tx<'_>, host_id: i64, uri: &str) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE deployments SET \
+         primary_uri = CASE WHEN primary_host_id = $1 THEN $2 ELSE primary_uri END, \
+         secondary_uri = CASE WHEN secondary_host_id = $1 THEN $2 ELSE secondary_uri END, \
+         updated_at = now() \
+         WHERE $1 IN (primary_host_id, secondary_host_id) AND state <> 'torn-down' \
+         RETURNING id",
+    )
+    .bind(host_id)
+    .bind(uri)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
 /// The advisory-lock keys of actions on deployments: this prefix in the top 16 bits, the
 /// deployment's id below (sqlx's migration lock and any other user of advisory locks keep
 /// clear of it).

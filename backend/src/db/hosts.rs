@@ -86,6 +86,17 @@ pub async fn update(tx: &mut Tx<'_>, id: i64, h: &HostFields<'_>) -> Result<Host
     .await?)
 }
 
+/// Hosts read again inside a transaction, share-locked until it ends: an edit of one of
+/// them waits, and one made before is what this reads.
+pub async fn share(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<HostRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM hosts WHERE id = ANY($1) ORDER BY id FOR SHARE"
+    ))
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
 /// Locks a host's row until the transaction ends; a deployment made on it meanwhile (its
 /// reference takes a key-share lock) commits first and is then seen.
 pub async fn lock(tx: &mut Tx<'_>, id: i64) -> Result<()> {

@@ -9,7 +9,7 @@ use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
 use crate::db::configs;
 use crate::db::deployments::{self, DeploymentRow, NewDeployment};
-use crate::db::hosts::HostRow;
+use crate::db::hosts::{self, HostRow};
 use crate::deploy::{self, Pair};
 use crate::jobs;
 use actix_web::{get, post, web, HttpResponse};
@@ -21,11 +21,15 @@ use serde_json::{json, Value};
 async fn host(state: &AppState, team_id: i64, hid: i64) -> Result<HostRow, AppError> {
     match state.db.host(hid).await? {
         Some(h) if h.team_id == team_id => Ok(h),
-        _ => Err(AppError::BadRequest {
-            code: "bad_host",
-            message: format!("the team has no host {hid}; register the host first"),
-            details: json!({ "host_id": hid }),
-        }),
+        _ => Err(no_host(hid)),
+    }
+}
+
+fn no_host(hid: i64) -> AppError {
+    AppError::BadRequest {
+        code: "bad_host",
+        message: format!("the team has no host {hid}; register the host first"),
+        details: json!({ "host_id": hid }),
     }
 }
 
@@ -258,11 +262,24 @@ pub async fn create_deployment(
     cid: web::Path<i64>,
     body: web::Json<api::DeployRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let (cfg, _, p, s) = target(&state, &id, *cid, &body, Role::Deployer).await?;
+    let (cfg, v, p, s) = target(&state, &id, *cid, &body, Role::Deployer).await?;
     let mut tx = state.db.begin().await?;
     // Archived since `target` read it? (Archiving takes the same lock.)
     if configs::lock(&mut tx, cfg.id).await? != Some(false) {
         return Err(archived(cfg.id));
+    }
+    // The hosts as they are now, share-locked: an edit of one waits for this deployment (and
+    // then gives it the new URI), one made since `target` read them is what is used here.
+    let now = hosts::share(&mut tx, &[p.id, s.id]).await?;
+    let fresh = |h: HostRow| {
+        now.iter()
+            .find(|n| n.id == h.id)
+            .cloned()
+            .ok_or_else(|| no_host(h.id))
+    };
+    let (p, s) = (fresh(p)?, fresh(s)?);
+    for (side, h) in [(Side::Primary, &p), (Side::Secondary, &s)] {
+        same_address(&v, side, h, body.version)?;
     }
     let created = deployments::create(
         &mut tx,

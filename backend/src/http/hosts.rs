@@ -194,8 +194,8 @@ pub async fn get_host(
     )))
 }
 
-/// Changes a host (editor).
-#[utoipa::path(tag = "hosts", request_body = schema::HostFields, responses((status = 200, body = schema::Host), (status = 409, description = "the team already has this host, by name or under another spelling of its name or address")))]
+/// Changes a host (editor); the deployments on it follow a new libvirt URI.
+#[utoipa::path(tag = "hosts", request_body = schema::HostFields, responses((status = 200, body = schema::Host), (status = 409, description = "the team already has this host, by name or under another spelling of its name or address; or the libvirt URI changes while a deployment on the host is being deployed or acted on (details.deployment_id)")))]
 #[put("/hosts/{id}")]
 pub async fn update_host(
     state: web::Data<AppState>,
@@ -209,11 +209,46 @@ pub async fn update_host(
     let mut tx = state.db.begin().await?;
     let team_hosts = hosts::lock_team_hosts(&mut tx, before.team_id).await?;
     check_distinct(&body, &team_hosts, Some(before.id))?;
+    let was_uri = team_hosts
+        .iter()
+        .find(|h| h.id == before.id)
+        .map_or(before.libvirt_uri.clone(), |h| h.libvirt_uri.clone());
     let after = match hosts::update(&mut tx, before.id, &body.fields()).await {
         Ok(h) => h,
         Err(e) if is_unique_violation(&e) => return Err(taken(&body.name)),
         Err(e) => return Err(e.into()),
     };
+    // The deployments on the host follow its new URI (their status, failover, re-protect and
+    // teardown reach it there), but not while one is being deployed or acted on. A deployment
+    // made meanwhile reads the host share-locked, so it waits for this and gets the new URI.
+    let mut held = Vec::new();
+    let mut followed = Vec::new();
+    if after.libvirt_uri != was_uri {
+        for d in deployments::on_host(&mut tx, after.id).await? {
+            let doing = if ["queued", "running"].contains(&d.state.as_str()) {
+                Some("is being deployed")
+            } else {
+                match state.db.try_action_lock(d.id).await? {
+                    Some(lock) => {
+                        held.push(lock);
+                        None
+                    }
+                    None => Some("is running an action (failover, re-protect or teardown)"),
+                }
+            };
+            if let Some(doing) = doing {
+                return Err(AppError::Conflict {
+                    message: format!(
+                        "deployment {} of configuration {} on host {} {doing}; change the host's \
+                         libvirt URI once it has ended",
+                        d.id, d.configuration_id, before.name
+                    ),
+                    details: json!({ "deployment_id": d.id, "configuration_id": d.configuration_id }),
+                });
+            }
+        }
+        followed = deployments::follow_host_uri(&mut tx, after.id, &after.libvirt_uri).await?;
+    }
     let mut e = event(
         &ctx,
         Some(id.user_id),
@@ -226,8 +261,15 @@ pub async fn update_host(
     e.target_name = Some(after.name.clone());
     let after = api::Host::from(after);
     e.before = Some(json!(api::Host::from(before)));
-    e.after = Some(json!(after));
+    let mut recorded = json!(after);
+    if !followed.is_empty() {
+        recorded["deployments_following"] = json!(followed);
+    }
+    e.after = Some(recorded);
     super::commit_with_event(tx, &e).await?;
+    for lock in held {
+        lock.release().await?;
+    }
     Ok(HttpResponse::Ok().json(after))
 }
 
