@@ -1617,3 +1617,83 @@ fn the_cli_reprotects_onto_another_host_with_an_edited_document() {
         "the secondary disk, written by the third host",
     );
 }
+
+#[test]
+fn a_configuration_is_not_deployed_again_while_a_teardown_cleans_up_after_it() {
+    let test = "deploy::a_configuration_is_not_deployed_again_while_a_teardown_cleans_up_after_it";
+    need_postgres!(test);
+    use std::os::unix::net::UnixListener;
+    let server = Server::start();
+    server.create_user("ops", "deployer", "dora");
+    let mut dora = server.as_user("dora");
+    // Two "hosts" whose libvirt accepts connections and never answers: a teardown there waits.
+    let dir = std::env::temp_dir().join(format!("ls-silent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let doc = common::corpus("one-disk-qcow2");
+    let silent: Vec<(UnixListener, i64)> = ["primary", "secondary"]
+        .into_iter()
+        .map(|side| {
+            let sock = dir.join(format!("{side}.sock"));
+            let _ = std::fs::remove_file(&sock);
+            let listener = UnixListener::bind(&sock).expect("bind");
+            listener.set_nonblocking(true).expect("nonblocking");
+            let uri = format!("qemu+unix:///system?socket={}", sock.display());
+            let address = doc["hosts"][side]["address"].as_str().expect("address");
+            let id =
+                common::register_host(&mut dora, "ops", &format!("silent-{side}"), &uri, address);
+            (listener, id)
+        })
+        .collect();
+    let r = common::create_configuration(&mut dora, "ops", "vm1", &doc);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cid = r.json()["id"].as_i64().expect("id");
+    // A deploy that failed and could not remove what it made (its hosts did not answer).
+    let out = server.sql(&format!(
+        "INSERT INTO deployments (team_id, configuration_id, version, primary_host_id, \
+         secondary_host_id, primary_uri, secondary_uri, state, created_by_name) \
+         SELECT c.team_id, c.id, 1, p.id, s.id, p.libvirt_uri, s.libvirt_uri, 'failed', 'dora' \
+         FROM configurations c, hosts p, hosts s WHERE c.id = {cid} AND p.id = {} AND s.id = {} \
+         RETURNING id",
+        silent[0].1, silent[1].1
+    ));
+    let failed: i64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("deployment id");
+    let mut cleaner = server.as_user("dora");
+    let cleanup = std::thread::spawn(move || act(&mut cleaner, failed, "teardown"));
+    // The cleanup is under way once it has reached the primary's host.
+    let conn = until(30, "the teardown connects to the primary's host", || {
+        silent[0].0.accept().ok().map(|(c, _)| c)
+    });
+    let body =
+        json!({"version": 1, "primary_host_id": silent[0].1, "secondary_host_id": silent[1].1});
+    let deploy = |c: &mut lockstep_tests::http::Client| {
+        c.send(
+            "POST",
+            &format!("/api/v1/configurations/{cid}/deployments"),
+            &body,
+        )
+        .expect("deploy")
+    };
+    let r = deploy(&mut dora);
+    assert_eq!(
+        r.status, 409,
+        "deploying while the cleanup runs: {}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains(&format!("a teardown of failed deployment {failed}")),
+        "{}",
+        r.body
+    );
+    // The host goes away: the cleanup ends, and the configuration deploys again.
+    drop(conn);
+    drop(silent);
+    let r = cleanup.join().expect("thread");
+    eprintln!("the cleanup ended: {} {}", r.status, r.body);
+    let r = deploy(&mut dora);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -209,6 +209,17 @@ pub async fn active(tx: &mut Tx<'_>, configuration_id: i64) -> Result<Option<Dep
     .await?)
 }
 
+/// The ids of the configuration's failed deployments (what they left on the hosts may be
+/// being removed).
+pub async fn failed(tx: &mut Tx<'_>, configuration_id: i64) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM deployments WHERE configuration_id = $1 AND state = 'failed' ORDER BY id",
+    )
+    .bind(configuration_id)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
 /// An active deployment that runs on the host, if there is one.
 pub async fn active_on_host(tx: &mut Tx<'_>, host_id: i64) -> Result<Option<DeploymentRow>> {
     Ok(sqlx::query_as(&format!(

@@ -253,7 +253,7 @@ pub async fn preflight_deployment(
 /// Deploys an error-free version to two of the team's hosts (deployer): answers at once with
 /// the queued deployment; a server's worker carries it out (follow it with the deployment's
 /// steps and status). One active deployment per configuration.
-#[utoipa::path(tag = "deployments", request_body = schema::DeployRequest, responses((status = 202, body = schema::Deployment), (status = 409, description = "the configuration already has an active deployment, or is archived")))]
+#[utoipa::path(tag = "deployments", request_body = schema::DeployRequest, responses((status = 202, body = schema::Deployment), (status = 409, description = "the configuration already has an active deployment, is archived, or a teardown of its failed deployment is running")))]
 #[post("/configurations/{id}/deployments")]
 pub async fn create_deployment(
     state: web::Data<AppState>,
@@ -267,6 +267,25 @@ pub async fn create_deployment(
     // Archived since `target` read it? (Archiving takes the same lock.)
     if configs::lock(&mut tx, cfg.id).await? != Some(false) {
         return Err(archived(cfg.id));
+    }
+    // Not while a teardown removes what a failed deployment of this configuration left on
+    // the hosts: it would remove this one's guest too (same name, same hosts). Its action
+    // lock is held until this commits, so a cleanup asked meanwhile sees this deployment.
+    let mut cleanups = Vec::new();
+    for f in deployments::failed(&mut tx, cfg.id).await? {
+        match state.db.try_action_lock(f).await? {
+            Some(lock) => cleanups.push(lock),
+            None => {
+                return Err(AppError::Conflict {
+                    message: format!(
+                        "a teardown of failed deployment {f} of configuration {} is removing \
+                         what it left on the hosts; deploy once it has ended",
+                        cfg.id
+                    ),
+                    details: json!({ "deployment_id": f }),
+                })
+            }
+        }
     }
     // The hosts as they are now, share-locked: an edit of one waits for this deployment (and
     // then gives it the new URI), one made since `target` read them is what is used here.
@@ -323,6 +342,9 @@ pub async fn create_deployment(
     let d = api::Deployment::from(d);
     e.after = Some(json!(d));
     super::commit_with_event(tx, &e).await?;
+    for lock in cleanups {
+        lock.release().await?;
+    }
     Ok(HttpResponse::Accepted().json(d))
 }
 
@@ -500,13 +522,14 @@ async fn act(
     // configuration is active (it would be removed too: same guest, same hosts).
     let cleanup = run == "teardown" && d.state == "failed";
     if cleanup {
-        if let Some(a) = state
-            .db
-            .deployments(d.configuration_id)
-            .await?
-            .into_iter()
-            .find(|x| deployments::ACTIVE.contains(&x.state.as_str()))
-        {
+        // Under the configuration's lock, which creating a deployment takes before it checks
+        // that no cleanup holds a failed deployment's action lock: either the new deployment
+        // is seen here, or it is refused while this cleanup runs.
+        let mut tx = state.db.begin().await?;
+        configs::lock(&mut tx, d.configuration_id).await?;
+        let active = deployments::active(&mut tx, d.configuration_id).await?;
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        if let Some(a) = active {
             return Err(AppError::Conflict {
                 message: format!(
                     "deployment {} of this configuration is active ({}); tear that one down instead",
