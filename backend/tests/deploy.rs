@@ -1627,8 +1627,8 @@ fn a_configuration_is_not_deployed_again_while_a_teardown_cleans_up_after_it() {
     server.create_user("ops", "deployer", "dora");
     let mut dora = server.as_user("dora");
     // Two "hosts" whose libvirt accepts connections and never answers: a teardown there waits.
-    let dir = std::env::temp_dir().join(format!("ls-silent-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let tmp = lockstep_tests::TempDir::new("silent");
+    let dir = tmp.path();
     let doc = common::corpus("one-disk-qcow2");
     let silent: Vec<(UnixListener, i64)> = ["primary", "secondary"]
         .into_iter()
@@ -1695,5 +1695,4 @@ fn a_configuration_is_not_deployed_again_while_a_teardown_cleans_up_after_it() {
     eprintln!("the cleanup ended: {} {}", r.status, r.body);
     let r = deploy(&mut dora);
     assert_eq!(r.status, 202, "{}", r.body);
-    let _ = std::fs::remove_dir_all(&dir);
 }
