@@ -468,6 +468,7 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     let db = common::Server::start();
     let (_, cid, _) = common::stand::register(&db, &stand);
     db.create_user("ops", "viewer", "vic");
+    db.create_user("ops", "admin", "ada");
     let server = db.with_embedded_app();
     let base = format!("http://{}", server.addr);
     let b = driver.browser(1400, 1100).expect("browser");
@@ -572,6 +573,33 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         .contains("tear the deployment down"));
     b.screenshot(&shot("configurations-protected"))
         .expect("shot");
+    // The hosts say what runs on them; editing one says its deployments follow a new URI.
+    b.goto(&format!("{base}/hosts")).expect("hosts");
+    b.wait_text("#hosts", "api pair (primary, protected)")
+        .expect("the primary's host names the pair");
+    b.wait_text("#hosts", "api pair (secondary, protected)")
+        .expect("and the secondary's");
+    b.click(&b.find("button[aria-label='Edit host-a']").expect("edit"))
+        .expect("edit host-a");
+    b.wait_text("#host-uri-hint", "follow a new URI")
+        .expect("the edit form says the deployments follow");
+    // An admin cannot delete a host the pair runs on; the button says why.
+    let admin = driver.browser(1200, 800).expect("admin's browser");
+    log_in(&admin, &base, "ada");
+    admin.goto(&format!("{base}/hosts")).expect("hosts");
+    admin
+        .wait_text("#hosts", "api pair (primary, protected)")
+        .expect("hosts listed");
+    let delete = admin
+        .find("button[aria-label='Delete host-a']")
+        .expect("delete button");
+    assert!(admin.attr(&delete, "disabled").expect("attr").is_some());
+    assert!(admin
+        .attr(&delete, "title")
+        .expect("attr")
+        .unwrap_or_default()
+        .contains("before deleting this host"));
+    drop(admin);
     b.goto(&format!("{base}/configurations/{cid}"))
         .expect("editor");
     b.wait_text("#editor-protection", "Protected")
@@ -579,12 +607,40 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     b.goto(&format!("{base}/configurations/{cid}/deployments"))
         .expect("back");
     b.wait_text("#protection", "Protected").expect("protected");
-    // libvirt started the primary paused and does not follow COLO resuming it: the page
-    // says whose state counts rather than leaving a protected pair looking paused.
-    b.wait_text("#sides", "paused †")
-        .expect("libvirt's stale state is marked");
-    b.wait_text("#libvirt-behind", "QEMU's state is the one that counts")
-        .expect("and explained");
+    // libvirt started the primary paused and may not follow COLO resuming it: where it says
+    // paused while QEMU runs the guest, the page marks the side and says whose state counts
+    // (and nowhere else). Read in one go, between two of the page's status reloads.
+    b.wait_text("#sides", "running").expect("the sides' states");
+    let read = b
+        .exec(
+            "return { rows: [...document.querySelectorAll('#sides tbody tr')] \
+               .map(r => [...r.cells].map(c => c.textContent)), \
+               note: (document.getElementById('libvirt-behind') || {}).textContent || null }",
+            serde_json::json!([]),
+        )
+        .expect("read the sides");
+    eprintln!("sides: {read}");
+    let mut behind_any = false;
+    for row in read["rows"].as_array().expect("rows") {
+        let cell = |i: usize| row[i].as_str().unwrap_or_default().to_owned();
+        let behind = cell(1).starts_with("paused") && cell(2) == "running";
+        behind_any |= behind;
+        assert_eq!(
+            cell(1).ends_with(" †"),
+            behind,
+            "marked exactly when behind: {row}"
+        );
+    }
+    match read["note"].as_str() {
+        Some(note) => {
+            assert!(behind_any, "a note with nothing marked: {read}");
+            assert!(
+                note.contains("QEMU's state is the one that counts"),
+                "{note}"
+            );
+        }
+        None => assert!(!behind_any, "a marked side is explained: {read}"),
+    }
     b.exec(
         "window.__confirms = []; window.confirm = m => { window.__confirms.push(m); return true; }",
         serde_json::json!([]),

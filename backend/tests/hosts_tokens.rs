@@ -324,16 +324,31 @@ fn a_host_a_deployment_runs_on_is_not_deleted_until_torn_down() {
         "{message}"
     );
     assert_eq!(r.json()["details"]["deployment_id"], did, "{}", r.body);
-    assert_eq!(
-        root.get(&format!("/api/v1/hosts/{hid}"))
-            .expect("get")
-            .status,
-        200,
-        "the host stays"
-    );
+    let host = root.get(&format!("/api/v1/hosts/{hid}")).expect("get");
+    assert_eq!(host.status, 200, "the host stays");
+    // The host says what runs on it (its list too), and the role it has there.
+    let uses = json!([{"deployment_id": did, "configuration_id": cid, "configuration": "vm1",
+        "state": "failed-over", "role": "secondary"}]);
+    assert_eq!(host.json()["deployments"], uses, "{}", host.body);
+    let list = root.get("/api/v1/teams/ops/hosts").expect("list").json();
+    assert_eq!(list["hosts"][0]["deployments"], uses, "{list:#}");
+    // After a failover to the secondary and a re-protect, the roles are swapped.
+    s.sql(&format!(
+        "UPDATE deployments SET state = 'protected', roles_swapped = true WHERE id = {did}"
+    ));
+    let host = root
+        .get(&format!("/api/v1/hosts/{hid}"))
+        .expect("get")
+        .json();
+    assert_eq!(host["deployments"][0]["role"], "primary", "{host:#}");
     s.sql(&format!(
         "UPDATE deployments SET state = 'torn-down' WHERE id = {did}"
     ));
+    let host = root
+        .get(&format!("/api/v1/hosts/{hid}"))
+        .expect("get")
+        .json();
+    assert_eq!(host["deployments"], json!([]), "{host:#}");
     assert_eq!(delete(&mut root).status, 200);
 }
 

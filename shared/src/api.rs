@@ -314,6 +314,22 @@ pub struct Host {
     pub notes: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The active deployments (queued, running, protected, failed over) that run on the
+    /// host; it is not deleted while there are any.
+    #[serde(default)]
+    pub deployments: Vec<HostUse>,
+}
+
+/// An active deployment on a host, and the role the host has in it now (roles swap after a
+/// failover to the secondary and a re-protect).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HostUse {
+    pub deployment_id: i64,
+    pub configuration_id: i64,
+    pub configuration: String,
+    pub state: String,
+    /// `primary` or `secondary`.
+    pub role: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

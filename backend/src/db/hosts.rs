@@ -28,6 +28,7 @@ impl From<HostRow> for api::Host {
             notes: h.notes,
             created_at: h.created_at.into(),
             updated_at: h.updated_at.into(),
+            deployments: Vec::new(),
         }
     }
 }
@@ -123,6 +124,47 @@ impl Db {
         .bind(team_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// The active deployments on the team's hosts (on host `only` when given), with the role
+    /// each host has in each: `(host id, use)`, by host and deployment.
+    pub async fn host_uses(
+        &self,
+        team_id: i64,
+        only: Option<i64>,
+    ) -> Result<Vec<(i64, api::HostUse)>> {
+        let rows: Vec<(i64, i64, i64, String, String, String)> = sqlx::query_as(
+            "SELECT h.id, d.id, d.configuration_id, c.name, d.state, \
+             CASE WHEN (d.primary_host_id IS NOT DISTINCT FROM h.id) <> d.roles_swapped THEN 'primary' \
+             ELSE 'secondary' END \
+             FROM hosts h \
+             JOIN deployments d ON h.id IN (d.primary_host_id, d.secondary_host_id) \
+             JOIN configurations c ON c.id = d.configuration_id \
+             WHERE h.team_id = $1 AND ($2::bigint IS NULL OR h.id = $2) AND d.state = ANY($3) \
+             ORDER BY h.id, d.id",
+        )
+        .bind(team_id)
+        .bind(only)
+        .bind(&super::deployments::ACTIVE[..])
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(host, deployment_id, configuration_id, configuration, state, role)| {
+                    (
+                        host,
+                        api::HostUse {
+                            deployment_id,
+                            configuration_id,
+                            configuration,
+                            state,
+                            role,
+                        },
+                    )
+                },
+            )
+            .collect())
     }
 
     pub async fn host(&self, id: i64) -> Result<Option<HostRow>> {

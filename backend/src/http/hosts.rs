@@ -132,15 +132,33 @@ pub async fn list_hosts(
 ) -> Result<HttpResponse, AppError> {
     let m = id.team(&team)?;
     id.require(m.team_id, Role::Viewer)?;
+    let hosts = state.db.hosts(m.team_id).await?;
     Ok(HttpResponse::Ok().json(api::HostList {
-        hosts: state
-            .db
-            .hosts(m.team_id)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
+        hosts: with_uses(&state, m.team_id, None, hosts).await?,
     }))
+}
+
+/// Hosts as the API gives them: each with the active deployments on it.
+async fn with_uses(
+    state: &AppState,
+    team_id: i64,
+    only: Option<i64>,
+    hosts: Vec<HostRow>,
+) -> Result<Vec<api::Host>, AppError> {
+    let uses = state.db.host_uses(team_id, only).await?;
+    Ok(hosts
+        .into_iter()
+        .map(|h| {
+            let id = h.id;
+            let mut h = api::Host::from(h);
+            h.deployments = uses
+                .iter()
+                .filter(|(host, _)| *host == id)
+                .map(|(_, u)| u.clone())
+                .collect();
+            h
+        })
+        .collect())
 }
 
 /// Registers a host (editor); every field problem at once in details.fields.
@@ -189,9 +207,9 @@ pub async fn get_host(
     id: Identity,
     hid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::Ok().json(api::Host::from(
-        owned(&state, &id, *hid, Role::Viewer).await?,
-    )))
+    let h = owned(&state, &id, *hid, Role::Viewer).await?;
+    let (team, only) = (h.team_id, Some(h.id));
+    Ok(HttpResponse::Ok().json(&with_uses(&state, team, only, vec![h]).await?[0]))
 }
 
 /// Changes a host (editor); the deployments on it follow a new libvirt URI.
@@ -270,6 +288,14 @@ pub async fn update_host(
     for lock in held {
         lock.release().await?;
     }
+    let mut after = after;
+    after.deployments = state
+        .db
+        .host_uses(after.team_id, Some(after.id))
+        .await?
+        .into_iter()
+        .map(|(_, u)| u)
+        .collect();
     Ok(HttpResponse::Ok().json(after))
 }
 

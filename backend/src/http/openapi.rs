@@ -69,6 +69,7 @@ shared_schemas! {
     Validation => api::Validation,
     Artifacts => api::Artifacts,
     Host => api::Host,
+    HostUse => api::HostUse,
     HostList => api::HostList,
     HostFields => api::HostFields,
     Deleted => api::Deleted,

@@ -94,8 +94,8 @@ pub fn Hosts(p: &TeamProps) -> Html {
     let hosts = use_list::<wire::HostList>(format!("/api/v1/teams/{team}/hosts"), *reload);
     let (can_edit, can_delete) = (at_least(role, "editor"), at_least(role, "admin"));
     let rows = match &*hosts {
-        None => html! { <tr><td colspan="5" class="muted">{ "Loading…" }</td></tr> },
-        Some(Err(e)) => html! { <tr><td colspan="5" class="error-box">{ e }</td></tr> },
+        None => html! { <tr><td colspan="6" class="muted">{ "Loading…" }</td></tr> },
+        Some(Err(e)) => html! { <tr><td colspan="6" class="error-box">{ e }</td></tr> },
         Some(Ok(v)) => v.hosts.iter().map(|h| {
             let id = h.id;
             let name = h.name.clone();
@@ -108,15 +108,25 @@ pub fn Hosts(p: &TeamProps) -> Html {
                     }
                 })
             };
+            // What runs here: a host is not deleted while a deployment runs on it.
+            let in_use = h.deployments.first().map(|u| format!(
+                "Runs deployment {} of {}: tear it down, or re-protect it onto another host, before deleting this host",
+                u.deployment_id, u.configuration
+            ));
             html! {
                 <tr>
                     <td>{ &name }</td>
                     <td><code>{ &h.libvirt_uri }</code></td>
                     <td>{ &h.address }</td>
+                    <td class="uses">{ for h.deployments.iter().map(|u| html! {
+                        <a href={crate::route::Route::Deployments(u.configuration_id).path()}>
+                            { format!("{} ({}, {})", u.configuration, u.role, u.state) }</a>
+                    }) }</td>
                     <td>{ &h.notes }</td>
                     <td>
                         if can_edit { <button onclick={edit} aria-label={format!("Edit {name}")}>{ "Edit" }</button> }
-                        if can_delete { <button class="danger" onclick={delete} aria-label={format!("Delete {name}")}>{ "Delete" }</button> }
+                        if can_delete { <button class="danger" onclick={delete} aria-label={format!("Delete {name}")}
+                            disabled={!h.deployments.is_empty()} title={in_use}>{ "Delete" }</button> }
                     </td>
                 </tr>
             }
@@ -157,7 +167,10 @@ pub fn Hosts(p: &TeamProps) -> Html {
                 <h2>{ if current.is_some() { format!("Edit host {}", f("name")) } else { "Add a host".to_owned() } }</h2>
                 <div class="two">
                     <div class="field"><label for="host-name">{ "Name" }</label><input id="host-name" value={f("name")} required=true /></div>
-                    <div class="field"><label for="host-uri">{ "libvirt URI" }</label><input id="host-uri" value={f("libvirt_uri")} placeholder="qemu+ssh://root@colo-a/system" required=true /></div>
+                    <div class="field"><label for="host-uri">{ "libvirt URI" }</label><input id="host-uri" value={f("libvirt_uri")} placeholder="qemu+ssh://root@colo-a/system" required=true aria-describedby="host-uri-hint" />
+                        if current.as_ref().is_some_and(|h| !h.deployments.is_empty()) {
+                            <div class="field-hint" id="host-uri-hint">{ "The deployments on this host follow a new URI (not while one is being deployed or acted on)." }</div>
+                        }</div>
                     <div class="field"><label for="host-address">{ "Replication address" }</label><input id="host-address" value={f("address")} placeholder="10.0.0.1" required=true /></div>
                     <div class="field"><label for="host-notes">{ "Notes" }</label><input id="host-notes" value={f("notes")} /></div>
                 </div>
@@ -171,7 +184,7 @@ pub fn Hosts(p: &TeamProps) -> Html {
             { super::banner(&message, "team-message") }
             if !can_edit { <p class="muted">{ "Editors add and edit hosts; admins delete them." }</p> }
             <table class="list" id="hosts">
-                { super::head(&["Name", "libvirt URI", "Address", "Notes"], true) }
+                { super::head(&["Name", "libvirt URI", "Address", "Runs", "Notes"], true) }
                 <tbody>{ rows }</tbody>
             </table>
             { for form }
