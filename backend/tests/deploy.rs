@@ -982,7 +982,7 @@ fn the_api_reprotects_onto_another_host_after_a_failover_to_the_primary() {
     let mut more = doc.clone();
     more["colo"]["checkpoint_delay_ms"] = json!(300);
     let v3 = save(&mut dora, v2, &more);
-    let onto = |c: &mut lockstep_tests::http::Client, version: i64| {
+    let onto = move |c: &mut lockstep_tests::http::Client, version: i64| {
         c.send(
             "POST",
             &format!("/api/v1/deployments/{did}/actions"),
@@ -1000,7 +1000,28 @@ fn the_api_reprotects_onto_another_host_after_a_failover_to_the_primary() {
     let r = onto(&mut dora, 1);
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("registered at 127.0.0.3"), "{}", r.body);
-    let r = onto(&mut dora, v2);
+    // An admin deletes host-c while the re-protect onto it runs: the delete waits for the
+    // action, then is refused (the pair now runs there).
+    server.create_user("ops", "admin", "ada");
+    let mut ada = server.as_user("ada");
+    let mut again = server.as_user("dora");
+    let reprotect = std::thread::spawn(move || onto(&mut again, v2));
+    until(30, "the re-protect records a step", || {
+        let d = dora
+            .get(&format!("/api/v1/deployments/{did}"))
+            .expect("get")
+            .json();
+        d["steps"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["run"] == "reprotect"))
+            .then_some(())
+    });
+    let r = ada
+        .raw("DELETE", &format!("/api/v1/hosts/{hc}"), None, b"")
+        .expect("delete");
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("host-c runs deployment"), "{}", r.body);
+    let r = reprotect.join().expect("thread");
     assert_eq!(r.status, 200, "{}\n{}", r.body, stand.logs());
     assert_eq!(r.json()["state"], "protected");
     assert!(r.json()["active_side"].is_null(), "{}", r.body);

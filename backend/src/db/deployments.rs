@@ -272,6 +272,12 @@ const ACTION_LOCK_PREFIX: i64 = 0x4c53 << 48;
 pub struct ActionLock(Tx<'static>);
 
 impl ActionLock {
+    /// Reads host `id` and share-locks it until the action ends: deleting or editing it waits
+    /// for the action (and then sees what the action recorded).
+    pub async fn share_host(&mut self, id: i64) -> Result<Option<super::hosts::HostRow>> {
+        Ok(super::hosts::share(&mut self.0, &[id]).await?.pop())
+    }
+
     pub async fn release(self) -> Result<()> {
         Ok(self.0.rollback().await?)
     }

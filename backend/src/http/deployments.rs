@@ -8,7 +8,7 @@ use super::openapi::schema;
 use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
 use crate::db::configs;
-use crate::db::deployments::{self, DeploymentRow, NewDeployment};
+use crate::db::deployments::{self, ActionLock, DeploymentRow, NewDeployment};
 use crate::db::hosts::{self, HostRow};
 use crate::deploy::{self, Pair};
 use crate::jobs;
@@ -150,6 +150,7 @@ fn without_host(doc: &lockstep_shared::Document, side: Side) -> Value {
 /// Checks a `reprotect` onto another host (`host_id`, `version`) against the deployment.
 async fn replacement(
     state: &AppState,
+    lock: &mut ActionLock,
     d: &DeploymentRow,
     deployed: &Validated,
     body: &api::DeploymentAction,
@@ -179,7 +180,11 @@ async fn replacement(
         running
     };
     let side = survivor.other();
-    let host = host(state, d.team_id, hid).await?;
+    // Share-locked until the action ends: the new host is not deleted or edited meanwhile.
+    let host = match lock.share_host(hid).await? {
+        Some(h) if h.team_id == d.team_id => h,
+        _ => return Err(no_host(hid)),
+    };
     let survivor_uri = match survivor {
         Side::Primary => &d.primary_uri,
         Side::Secondary => &d.secondary_uri,
@@ -498,7 +503,8 @@ pub async fn deployment_action(
     // the hosts change either way.
     let (did, body) = (d.id, body.into_inner());
     actix_web::rt::spawn(async move {
-        let out = act(&state, &ctx, &id, did, &body, run).await;
+        let mut lock = lock;
+        let out = act(&state, &ctx, &id, did, &body, run, &mut lock).await;
         let _ = lock.release().await;
         out
     })
@@ -514,6 +520,7 @@ async fn act(
     did: i64,
     body: &api::DeploymentAction,
     run: &'static str,
+    lock: &mut ActionLock,
 ) -> Result<HttpResponse, AppError> {
     // The state now that no other action runs.
     let d = owned(state, id, did, Role::Deployer).await?;
@@ -557,7 +564,7 @@ async fn act(
         });
     }
     let v = jobs::validated(&state.db, &d).await?;
-    let moved = replacement(state, &d, &v, body).await?;
+    let moved = replacement(state, lock, &d, &v, body).await?;
     let (mut p, mut s) = (d.primary_uri.clone(), d.secondary_uri.clone());
     let v = match &moved {
         Some(m) => {
