@@ -1085,18 +1085,64 @@ fn the_harness_leaves_no_libvirtd_or_qemu_behind() {
     // Each host runs its libvirtd and its QEMU.
     assert!(pids.len() >= 4, "{pids:?}");
     drop(s);
-    // Killed processes may stay zombies until init reaps them: those do not run.
-    let running = |p: &u32| {
-        std::fs::read_to_string(format!("/proc/{p}/stat"))
-            .ok()
-            .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_owned()))
-            .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
-    };
-    let alive: Vec<&u32> = pids.iter().filter(|p| running(p)).collect();
+    let alive: Vec<&u32> = pids.iter().filter(|p| running(**p)).collect();
     assert!(
         alive.is_empty(),
         "still running after the stand was dropped: {alive:?}"
     );
+}
+
+/// Whether process `pid` runs (killed processes may stay zombies until init reaps them:
+/// those do not).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_owned()))
+        .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
+}
+
+/// Not a test: the process `a_killed_test_process_leaves_no_libvirtd_behind` kills. It starts
+/// a host in the folder `LOCKSTEP_HOLD_HOST` names, says so there, and waits.
+#[test]
+#[ignore = "a helper, run by a_killed_test_process_leaves_no_libvirtd_behind"]
+fn helper_a_host_held_until_killed() {
+    let root = std::path::PathBuf::from(std::env::var_os("LOCKSTEP_HOLD_HOST").expect("a folder"));
+    let host = lockstep_tests::libvirtd::Libvirtd::start(&root.join("host")).expect("a host");
+    std::fs::write(root.join("held"), "").expect("write");
+    std::thread::sleep(Duration::from_secs(300));
+    drop(host);
+}
+
+/// A test process that is killed (a CI time limit, a second Ctrl-C) runs no destructor; its
+/// hosts' libvirtds and QEMUs still end: each namespace's script ends them once the process
+/// that started it is gone.
+#[test]
+fn a_killed_test_process_leaves_no_libvirtd_behind() {
+    let test = "deploy::a_killed_test_process_leaves_no_libvirtd_behind";
+    if !can_run(test) {
+        return;
+    }
+    let tmp = lockstep_tests::TempDir::new("killed");
+    let mut child = Command::new(std::env::current_exe().expect("this test binary"))
+        .args(["--exact", "helper_a_host_held_until_killed", "--ignored"])
+        .env("LOCKSTEP_HOLD_HOST", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("run the helper");
+    until(60, "the helper's host runs", || {
+        tmp.path().join("held").exists().then_some(())
+    });
+    let pid: u32 = std::fs::read_to_string(tmp.path().join("host/run/libvirtd.pid"))
+        .expect("libvirtd's pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert!(running(pid), "libvirtd {pid} runs");
+    child.kill().expect("SIGKILL the helper");
+    child.wait().expect("reap the helper");
+    until(10, "the killed process's libvirtd ends", || {
+        (!running(pid)).then_some(())
+    });
 }
 
 impl Stand {

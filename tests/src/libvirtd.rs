@@ -38,7 +38,18 @@ EOF
 for d in $dirs; do mkdir -p "/$d"; mount --bind "$R/$d" "/$d"; done
 libvirtd -d -f /etc/libvirt/libvirtd.conf -p /run/libvirtd.pid
 touch "$R/ready"
-exec sleep infinity
+# Until the process that started this host goes away (its end of our stdin closes, even when
+# it is killed): then end every process in this mount namespace (libvirtd and its QEMUs) but
+# this script and unshare, its parent, which end with it.
+read -r _ || true
+me="$(readlink /proc/$$/ns/mnt)"
+for p in /proc/[0-9]*; do
+    pid="${p#/proc/}"
+    if [ "$pid" != "$$" ] && [ "$pid" != "$PPID" ] \
+        && [ "$(readlink "$p/ns/mnt" 2>/dev/null || true)" = "$me" ]; then
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+done
 "#;
 
 /// Whether this machine can run a private libvirtd; `Err` says what is missing.
@@ -141,7 +152,9 @@ impl Libvirtd {
             .args(["--fork", "--kill-child", "bash"])
             .arg(&script)
             .arg(root)
-            .stdin(Stdio::null())
+            // Held open by `keeper` (never inherited: std's pipes close on exec); its end
+            // tells the script this process is gone.
+            .stdin(Stdio::piped())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
@@ -394,7 +407,7 @@ impl Drop for Libvirtd {
         // QEMUs it started (libvirtd daemonizes them, so they are nobody's children, and their
         // pid files may already be gone with the test's folder); then the namespace's keeper.
         //
-        // The keeper's own child (the script, sleeping) is killed last, with the keeper: while
+        // The keeper's own child (the script, waiting) is killed last, with the keeper: while
         // it lives the namespace lives, so the namespace `mine` names stays this one. Once a
         // namespace is gone the kernel may give its number to a new one (another test's host
         // starting), and killing "the members of `mine`" would then kill that host.
