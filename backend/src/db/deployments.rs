@@ -283,15 +283,21 @@ impl ActionLock {
     }
 }
 
+/// Takes deployment `id`'s action lock for transaction `tx` (until it ends): `false` while
+/// another transaction holds it (an action, on this server or another).
+pub async fn try_action_lock_in(tx: &mut Tx<'_>, id: i64) -> Result<bool> {
+    Ok(sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(ACTION_LOCK_PREFIX | (id & ((1 << 48) - 1)))
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
 impl Db {
-    /// Takes deployment `id`'s action lock; `None` while another action holds it (on this
-    /// server or another).
+    /// Takes deployment `id`'s action lock in a transaction of its own; `None` while another
+    /// holds it.
     pub async fn try_action_lock(&self, id: i64) -> Result<Option<ActionLock>> {
         let mut tx = self.begin().await?;
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(ACTION_LOCK_PREFIX | (id & ((1 << 48) - 1)))
-            .fetch_one(&mut *tx)
-            .await?;
+        let got = try_action_lock_in(&mut tx, id).await?;
         Ok(got.then_some(ActionLock(tx)))
     }
 }

@@ -275,21 +275,17 @@ pub async fn create_deployment(
     }
     // Not while a teardown removes what a failed deployment of this configuration left on
     // the hosts: it would remove this one's guest too (same name, same hosts). Its action
-    // lock is held until this commits, so a cleanup asked meanwhile sees this deployment.
-    let mut cleanups = Vec::new();
+    // lock is taken until this commits, so a cleanup asked meanwhile sees this deployment.
     for f in deployments::failed(&mut tx, cfg.id).await? {
-        match state.db.try_action_lock(f).await? {
-            Some(lock) => cleanups.push(lock),
-            None => {
-                return Err(AppError::Conflict {
-                    message: format!(
-                        "a teardown of failed deployment {f} of configuration {} is removing \
-                         what it left on the hosts; deploy once it has ended",
-                        cfg.id
-                    ),
-                    details: json!({ "deployment_id": f }),
-                })
-            }
+        if !deployments::try_action_lock_in(&mut tx, f).await? {
+            return Err(AppError::Conflict {
+                message: format!(
+                    "a teardown of failed deployment {f} of configuration {} is removing what \
+                     it left on the hosts; deploy once it has ended",
+                    cfg.id
+                ),
+                details: json!({ "deployment_id": f }),
+            });
         }
     }
     // The hosts as they are now, share-locked: an edit of one waits for this deployment (and
@@ -347,9 +343,6 @@ pub async fn create_deployment(
     let d = api::Deployment::from(d);
     e.after = Some(json!(d));
     super::commit_with_event(tx, &e).await?;
-    for lock in cleanups {
-        lock.release().await?;
-    }
     Ok(HttpResponse::Accepted().json(d))
 }
 

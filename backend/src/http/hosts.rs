@@ -239,20 +239,15 @@ pub async fn update_host(
     // The deployments on the host follow its new URI (their status, failover, re-protect and
     // teardown reach it there), but not while one is being deployed or acted on. A deployment
     // made meanwhile reads the host share-locked, so it waits for this and gets the new URI.
-    let mut held = Vec::new();
     let mut followed = Vec::new();
     if after.libvirt_uri != was_uri {
         for d in deployments::on_host(&mut tx, after.id).await? {
             let doing = if ["queued", "running"].contains(&d.state.as_str()) {
                 Some("is being deployed")
+            } else if !deployments::try_action_lock_in(&mut tx, d.id).await? {
+                Some("is running an action (failover, re-protect or teardown)")
             } else {
-                match state.db.try_action_lock(d.id).await? {
-                    Some(lock) => {
-                        held.push(lock);
-                        None
-                    }
-                    None => Some("is running an action (failover, re-protect or teardown)"),
-                }
+                None
             };
             if let Some(doing) = doing {
                 return Err(AppError::Conflict {
@@ -285,9 +280,6 @@ pub async fn update_host(
     }
     e.after = Some(recorded);
     super::commit_with_event(tx, &e).await?;
-    for lock in held {
-        lock.release().await?;
-    }
     let mut after = after;
     after.deployments = state
         .db
