@@ -5,8 +5,8 @@
 //! [`STALE_SECS`]) is claimed by any worker, which removes what it had created on both hosts and
 //! ends it failed: a job is never left "running".
 //!
-//! Also here: the actions on a deployed pair (failover, teardown), which run within the request
-//! and are recorded the same way. This module joins `db` and `deploy`; neither knows the other.
+//! Also here: the actions on a deployed pair (failover, re-protect, teardown), which run while
+//! their request waits and are recorded the same way. This module joins `db` and `deploy`; neither knows the other.
 
 use crate::audit::NewEvent;
 use crate::db::deployments::{self, DeploymentRow, NewStep};

@@ -1,7 +1,8 @@
 //! Deployments: preflight, deploy a version to two registered hosts, list and read them with
 //! their steps, the pair's live protection status, and the actions on a deployed pair
-//! (failover either way, teardown). Deployers and admins act; viewers read. The deploy itself
-//! is a job the servers' workers claim (`crate::jobs`); actions run within the request.
+//! (failover either way, re-protect, teardown). Deployers and admins act; viewers read. The
+//! deploy itself is a job the servers' workers claim (`crate::jobs`); an action runs while its
+//! request waits, one at a time per deployment (its action lock), in a task of its own.
 
 use super::errors::AppError;
 use super::openapi::schema;
