@@ -1101,30 +1101,28 @@ fn running(pid: u32) -> bool {
         .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
 }
 
-/// Not a test: the process `a_killed_test_process_leaves_no_libvirtd_behind` kills. It starts
-/// a host in the folder `LOCKSTEP_HOLD_HOST` names, says so there, and waits.
-#[test]
-#[ignore = "a helper, run by a_killed_test_process_leaves_no_libvirtd_behind"]
-fn helper_a_host_held_until_killed() {
-    let root = std::path::PathBuf::from(std::env::var_os("LOCKSTEP_HOLD_HOST").expect("a folder"));
-    let host = lockstep_tests::libvirtd::Libvirtd::start(&root.join("host")).expect("a host");
-    std::fs::write(root.join("held"), "").expect("write");
-    std::thread::sleep(Duration::from_secs(300));
-    drop(host);
-}
-
 /// A test process that is killed (a CI time limit, a second Ctrl-C) runs no destructor; its
 /// hosts' libvirtds and QEMUs still end: each namespace's script ends them once the process
 /// that started it is gone.
 #[test]
 fn a_killed_test_process_leaves_no_libvirtd_behind() {
+    // This test runs itself again as the process it kills: that run starts a host in the
+    // folder `LOCKSTEP_HOLD_HOST` names, says so there, and waits to be killed.
+    if let Some(root) = std::env::var_os("LOCKSTEP_HOLD_HOST") {
+        let root = std::path::PathBuf::from(root);
+        let host = lockstep_tests::libvirtd::Libvirtd::start(&root.join("host")).expect("a host");
+        std::fs::write(root.join("held"), "").expect("write");
+        std::thread::sleep(Duration::from_secs(300));
+        drop(host);
+        return;
+    }
     let test = "deploy::a_killed_test_process_leaves_no_libvirtd_behind";
     if !can_run(test) {
         return;
     }
     let tmp = lockstep_tests::TempDir::new("killed");
     let mut child = Command::new(std::env::current_exe().expect("this test binary"))
-        .args(["--exact", "helper_a_host_held_until_killed", "--ignored"])
+        .args(["--exact", "a_killed_test_process_leaves_no_libvirtd_behind"])
         .env("LOCKSTEP_HOLD_HOST", tmp.path())
         .stdout(std::process::Stdio::null())
         .spawn()
