@@ -449,33 +449,40 @@ fn start_deploy(c: &mut lockstep_tests::http::Client, cid: i64, body: &serde_jso
     r.json()["id"].as_i64().expect("id")
 }
 
-/// The deployment once it is no longer queued or running.
-fn ended(c: &mut lockstep_tests::http::Client, did: i64) -> serde_json::Value {
-    until(90, "the deployment ends", || {
+/// Deployment `did` as the API gives it, once `done` holds for it (read every 100 ms, for
+/// at most `secs`).
+fn deployment_when(
+    c: &mut lockstep_tests::http::Client,
+    did: i64,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    until(secs, what, || {
         let d = c
             .get(&format!("/api/v1/deployments/{did}"))
             .expect("get")
             .json();
-        (!["queued", "running"].contains(&d["state"].as_str().unwrap_or_default())).then_some(d)
+        done(&d).then_some(d)
+    })
+}
+
+/// The deployment once it is no longer queued or running.
+fn ended(c: &mut lockstep_tests::http::Client, did: i64) -> serde_json::Value {
+    deployment_when(c, did, 90, "the deployment ends", |d| {
+        !["queued", "running"].contains(&d["state"].as_str().unwrap_or_default())
     })
 }
 
 /// The deployment once its secondary domain was started.
 fn secondary_started(c: &mut lockstep_tests::http::Client, did: i64) -> serde_json::Value {
-    until(60, "the secondary started", || {
-        let d = c
-            .get(&format!("/api/v1/deployments/{did}"))
-            .expect("get")
-            .json();
-        d["steps"]
-            .as_array()
-            .is_some_and(|s| {
-                s.iter().any(|s| {
-                    s["side"] == "secondary"
-                        && s["command"].as_str().unwrap_or("").starts_with("define")
-                })
+    deployment_when(c, did, 60, "the secondary started", |d| {
+        d["steps"].as_array().is_some_and(|s| {
+            s.iter().any(|s| {
+                s["side"] == "secondary"
+                    && s["command"].as_str().unwrap_or("").starts_with("define")
             })
-            .then_some(d)
+        })
     })
 }
 
@@ -674,12 +681,8 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
         &json!({"action": "teardown"}),
     )
     .expect("teardown");
-    until(60, "the abandoned teardown ends", || {
-        let d = dora
-            .get(&format!("/api/v1/deployments/{did}"))
-            .expect("get")
-            .json();
-        (d["state"] == "torn-down").then_some(())
+    deployment_when(&mut dora, did, 60, "the abandoned teardown ends", |d| {
+        d["state"] == "torn-down"
     });
     stand.assert_no_domains();
     assert!(
@@ -1006,15 +1009,10 @@ fn the_api_reprotects_onto_another_host_after_a_failover_to_the_primary() {
     let mut ada = server.as_user("ada");
     let mut again = server.as_user("dora");
     let reprotect = std::thread::spawn(move || onto(&mut again, v2));
-    until(30, "the re-protect records a step", || {
-        let d = dora
-            .get(&format!("/api/v1/deployments/{did}"))
-            .expect("get")
-            .json();
+    deployment_when(&mut dora, did, 30, "the re-protect records a step", |d| {
         d["steps"]
             .as_array()
             .is_some_and(|s| s.iter().any(|s| s["run"] == "reprotect"))
-            .then_some(())
     });
     let r = ada
         .raw("DELETE", &format!("/api/v1/hosts/{hc}"), None, b"")

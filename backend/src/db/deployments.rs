@@ -300,9 +300,7 @@ impl Db {
         let got = try_action_lock_in(&mut tx, id).await?;
         Ok(got.then_some(ActionLock(tx)))
     }
-}
 
-impl Db {
     /// Claims the oldest queued deployment for server `by`, or a running one whose server has
     /// not been heard from for `stale_secs` (its server died): `(row, was_stale)`. Several
     /// servers can ask at once; each job goes to one (`FOR UPDATE SKIP LOCKED`).

@@ -483,7 +483,7 @@ pub async fn deployment_action(
     };
     // One action on a pair at a time, across servers: two operators failing over to opposite
     // sides at once would leave two guests running.
-    let Some(lock) = state.db.try_action_lock(d.id).await? else {
+    let Some(mut lock) = state.db.try_action_lock(d.id).await? else {
         return Err(AppError::Conflict {
             message: format!(
                 "another action on deployment {} is running; wait for it to end and reload \
@@ -497,7 +497,6 @@ pub async fn deployment_action(
     // the hosts change either way.
     let (did, body) = (d.id, body.into_inner());
     actix_web::rt::spawn(async move {
-        let mut lock = lock;
         let out = act(&state, &ctx, &id, did, &body, run, &mut lock).await;
         let _ = lock.release().await;
         out

@@ -161,6 +161,13 @@ async fn with_uses(
         .collect())
 }
 
+/// One host as the API gives it, with the active deployments on it.
+async fn with_uses_one(state: &AppState, h: HostRow) -> Result<api::Host, AppError> {
+    let (team, only) = (h.team_id, Some(h.id));
+    let mut one = with_uses(state, team, only, vec![h]).await?;
+    Ok(one.remove(0))
+}
+
 /// Registers a host (editor); every field problem at once in details.fields.
 #[utoipa::path(tag = "hosts", request_body = schema::HostFields, responses((status = 201, body = schema::Host), (status = 409, description = "the team already has this host, by name or under another spelling of its name or address")))]
 #[post("/teams/{team}/hosts")]
@@ -208,8 +215,7 @@ pub async fn get_host(
     hid: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let h = owned(&state, &id, *hid, Role::Viewer).await?;
-    let (team, only) = (h.team_id, Some(h.id));
-    Ok(HttpResponse::Ok().json(&with_uses(&state, team, only, vec![h]).await?[0]))
+    Ok(HttpResponse::Ok().json(with_uses_one(&state, h).await?))
 }
 
 /// Changes a host (editor); the deployments on it follow a new libvirt URI.
@@ -272,23 +278,14 @@ pub async fn update_host(
         Some(before.id.to_string()),
     );
     e.target_name = Some(after.name.clone());
-    let after = api::Host::from(after);
     e.before = Some(json!(api::Host::from(before)));
-    let mut recorded = json!(after);
+    let mut recorded = json!(api::Host::from(after.clone()));
     if !followed.is_empty() {
         recorded["deployments_following"] = json!(followed);
     }
     e.after = Some(recorded);
     super::commit_with_event(tx, &e).await?;
-    let mut after = after;
-    after.deployments = state
-        .db
-        .host_uses(after.team_id, Some(after.id))
-        .await?
-        .into_iter()
-        .map(|(_, u)| u)
-        .collect();
-    Ok(HttpResponse::Ok().json(after))
+    Ok(HttpResponse::Ok().json(with_uses_one(&state, after).await?))
 }
 
 /// Deletes a host (admin); refused while an active deployment runs on it.
