@@ -430,7 +430,11 @@ impl Host {
                     .and_then(|_| p.refresh(0));
                 match ready {
                     Ok(_) => return Ok(p),
-                    Err(_) if !exists(&p) => continue,
+                    // Going or gone (see `usable`): give its destroyer a moment to finish.
+                    Err(_) if !usable(&p) => {
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                        continue;
+                    }
                     // A refresh waits for no one: while another connection makes a volume
                     // there libvirt refuses it ("has asynchronous jobs running").
                     Err(e) if e.message().contains("asynchronous jobs") && tries < BUSY_TRIES => {
@@ -500,7 +504,7 @@ impl Host {
             let pool = self.pool_owned(dir, build, owner)?;
             match f(&pool) {
                 Ok(v) => return Ok(v),
-                Err(_) if tries < POOL_TRIES && !exists(&pool) => tries += 1,
+                Err(_) if tries < POOL_TRIES && !usable(&pool) => tries += 1,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -560,7 +564,7 @@ impl Host {
             match self.conn.lookup_storage_vol_by_path(path) {
                 Ok(v) => return Ok(Some(v)),
                 // Not found in a pool that vanished meanwhile says nothing: look again.
-                Err(_) if !exists(&pool) => continue,
+                Err(_) if !usable(&pool) => continue,
                 Err(e) if e.code() == Enum::Known(ErrorNumber::NoStorageVolume) => return Ok(None),
                 Err(e) => return Err(self.lost(e)),
             }
@@ -663,9 +667,13 @@ const POOL_TRIES: usize = 10;
 /// making is waited for, 20 ms apart.
 const BUSY_TRIES: usize = 100;
 
-/// Whether the pool is still defined (a transient pool is gone once destroyed).
-fn exists(p: &StoragePool) -> bool {
-    p.is_active().is_ok()
+/// Whether the pool is still there and active. A transient pool another connection destroys
+/// is first marked inactive and only then removed (libvirt's `storagePoolDestroy` sets it
+/// inactive, then `virStoragePoolObjRemove` unlocks it to take the pool list's lock): in that
+/// window it is found, and refreshing it or making a volume in it fails with "storage pool
+/// ... is not active". Such a pool is as gone as a removed one: look again.
+fn usable(p: &StoragePool) -> bool {
+    matches!(p.is_active(), Ok(true))
 }
 
 /// What libvirt's storage API says about an image.
