@@ -373,6 +373,8 @@ fn an_operator_draws_saves_and_reviews_in_a_real_browser() {
     assert!(diff.contains("added edge nbd-pnbd1-sdisk1"), "{diff}");
     a.find(".diff-canvas g.node.d-added")
         .expect("added nodes coloured");
+    a.wait_text("h1", "History of web1")
+        .expect("the page names the configuration");
     a.screenshot(&shot("history-diff")).expect("shot");
 
     // Templates: the gallery, with the built-ins.
@@ -477,6 +479,8 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         .expect("editor");
     b.click(&b.find("#deployments-link").expect("deploy link"))
         .expect("open deployments");
+    b.wait_text("h1", "Deployments of api pair")
+        .expect("the page names the configuration");
     let check = b.find("#deploy-check").expect("check button");
     // Record the confirmation dialogs and accept them.
     b.exec(
@@ -494,6 +498,18 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         .expect("preflight shown");
     let table = b.text(&b.find("#preflight").expect("table")).expect("text");
     assert!(!table.contains("failed"), "{table}");
+    let checks = count(&b, "#preflight tbody tr");
+    b.wait_text(
+        "#preflight-summary",
+        &format!("All {checks} checks passed: ready to deploy."),
+    )
+    .expect("the preflight's summary");
+    // Versions are offered with their message, author and time.
+    let version = b
+        .text(&b.find("#deploy-version").expect("select"))
+        .expect("text");
+    assert!(version.starts_with("version 1: "), "{version}");
+    assert!(version.contains("(dora, "), "{version}");
     // The plan is shown before anything runs.
     b.wait_text("#deploy-plan", "What deploying version 1 does")
         .expect("the plan shown");
@@ -678,9 +694,15 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         .expect("protected again");
     b.wait_text("#protection", "Protected")
         .expect("status says protected");
-    b.wait_text("#roles-swapped", "Roles swapped")
-        .expect("the swap is shown");
-    b.wait_text("#sides", &format!("primary on {}", stand.b.uri))
+    b.wait_text(
+        "#roles-swapped",
+        "Roles swapped: host-b runs the primary, host-a the secondary",
+    )
+    .expect("the swap is shown, with the hosts' names");
+    // Each side by the team's name for its host, with the URI it is reached at.
+    b.wait_text("#sides", &format!("primary on host-b\n{}", stand.b.uri))
+        .expect("the sides name their hosts");
+    b.wait_text("#sides", &format!("secondary on host-a\n{}", stand.a.uri))
         .expect("the sides name their hosts");
     b.screenshot(&shot("deploy-roles-swapped")).expect("shot");
     confirmed(1, "The roles swap");

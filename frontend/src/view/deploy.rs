@@ -26,8 +26,9 @@ struct Loaded {
     versions: Vec<wire::VersionMeta>,
     hosts: Vec<wire::Host>,
     deployments: Vec<wire::Deployment>,
-    /// The configuration's team.
+    /// The configuration's team and name.
     team_id: i64,
+    name: String,
     /// The newest deployment with its steps.
     current: Option<wire::Deployment>,
     status: Option<wire::ProtectionStatus>,
@@ -76,9 +77,38 @@ async fn load(cid: i64, teams: Vec<wire::Membership>) -> Result<Loaded, String> 
         hosts: hosts.hosts,
         deployments: list.deployments,
         team_id,
+        name: cfg.configuration.name,
         current,
         status,
     })
+}
+
+/// A version as the deploy form offers it: number, message, author and time.
+fn version_label(v: &wire::VersionMeta) -> String {
+    let message = if v.message.is_empty() {
+        "no message"
+    } else {
+        &v.message
+    };
+    format!(
+        "version {}: {message} ({}, {})",
+        v.version,
+        v.author_name,
+        v.created_at.minute()
+    )
+}
+
+/// One line over the preflight's table: ready, or how many checks failed.
+fn preflight_summary(p: &wire::Preflight) -> String {
+    let failed = p.checks.iter().filter(|c| !c.ok).count();
+    if p.ok {
+        format!("All {} checks passed: ready to deploy.", p.checks.len())
+    } else {
+        format!(
+            "{failed} of {} checks failed: fix what they found on the hosts (or choose other hosts) and check again.",
+            p.checks.len()
+        )
+    }
 }
 
 /// The plan of a stored version, for the phases' step counts.
@@ -281,7 +311,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
                     <div class="field">
                         <label for="deploy-version">{ "Version" }</label>
                         <select id="deploy-version">
-                            { for deployable.iter().map(|v| html! { <option value={v.version.to_string()}>{ format!("{} — {}", v.version, v.message) }</option> }) }
+                            { for deployable.iter().map(|v| html! { <option value={v.version.to_string()}>{ version_label(v) }</option> }) }
                         </select>
                     </div>
                     { host_select("deploy-primary", "Primary host", 0) }
@@ -295,19 +325,20 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 { match &*preflight {
                     None => html! {},
                     Some(Err(e)) => html! { <p class="error-box" role="alert">{ e }</p> },
-                    Some(Ok(p)) => html! {
+                    Some(Ok(p)) => html! { <>
+                        <p id="preflight-summary" class={if p.ok { "saved" } else { "error-box" }} role="status">{ preflight_summary(p) }</p>
                         <table class="list" id="preflight">
                             { super::head(&["Check", "Side", "Result", "Found"], false) }
                             <tbody>{ for p.checks.iter().map(|c| html! {
                                 <tr class={if c.ok { "ok" } else { "bad" }}>
                                     <td>{ &c.what }</td>
                                     <td>{ c.side.clone().unwrap_or_else(|| "pair".to_owned()) }</td>
-                                    <td>{ if c.ok { "✔ passed" } else { "✖ failed" } }</td>
+                                    <td class="nowrap">{ if c.ok { "✔ passed" } else { "✖ failed" } }</td>
                                     <td>{ &c.detail }</td>
                                 </tr>
                             }) }</tbody>
                         </table>
-                    },
+                    </> },
                 } }
                 if let Some((version, plan)) = &*proposed {
                     <section id="deploy-plan" aria-label="The plan">
@@ -397,7 +428,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
                     { format!(" — by {} at {}", d.created_by, d.created_at.second()) }</p>
                 if let Some(e) = &d.error { <p class="error-box" role="alert" id="deploy-error">{ e }</p> }
                 if d.roles_swapped {
-                    <p id="roles-swapped">{ format!("Roles swapped: {} runs the primary, {} the secondary (after a failover to the secondary and a re-protect).", d.secondary_uri, d.primary_uri) }</p>
+                    <p id="roles-swapped">{ format!("Roles swapped: {} runs the primary, {} the secondary (after a failover to the secondary and a re-protect).", host_name(&l.hosts, d.secondary_host_id, &d.secondary_uri), host_name(&l.hosts, d.primary_host_id, &d.primary_uri)) }</p>
                 }
                 if let Some(s) = &l.status {
                     <p id="status-detail">
@@ -408,8 +439,8 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 if let Some(s) = &l.status {
                     <table class="list" id="sides">
                         { super::head(&["Side", "libvirt", "QEMU", "COLO", "Checkpoint delay"], false) }
-                        <tbody>{ for [("primary", &s.primary), ("secondary", &s.secondary)].into_iter().zip(hosts_now(d, s.roles_swapped)).map(|((n, x), uri)| html! {
-                            <tr><td>{ format!("{n} on {uri}") }</td><td>{ &x.domain }{ if x.libvirt_behind() { " †" } else { "" } }</td><td>{ x.qemu().unwrap_or_default() }</td>
+                        <tbody>{ for [("primary", &s.primary), ("secondary", &s.secondary)].into_iter().zip(hosts_now(d, s.roles_swapped)).map(|((n, x), (host, uri))| html! {
+                            <tr><td>{ format!("{n} on ") }{ host_name(&l.hosts, host, &uri) }<br /><code class="uri">{ uri }</code></td><td>{ &x.domain }{ if x.libvirt_behind() { " †" } else { "" } }</td><td>{ x.qemu().unwrap_or_default() }</td>
                             <td>{ x.colo_mode.clone().unwrap_or_default() }{ x.migration.as_ref().map(|m| format!(", migration {m}")).unwrap_or_default() }</td>
                             <td>{ x.checkpoint_delay_ms.map(|d| format!("{d} ms")).unwrap_or_default() }</td></tr>
                         }) }</tbody>
@@ -469,14 +500,18 @@ pub fn Deployments(p: &DeployProps) -> Html {
     });
     html! {
         <main class="page">
-            <h1>{ format!("Deployments of configuration {cid}") }</h1>
+            <div class="page-head">
+                <h1>{ format!("Deployments of {}", l.name) }</h1>
+                <a class="button" href={crate::route::Route::Editor(cid).path()}>{ "Back to the editor" }</a>
+            </div>
             { super::banner(&message, "deploy-message") }
             { form }
             { for current_view }
             if l.deployments.len() > 1 {
                 <h2>{ "Earlier deployments" }</h2>
                 <ul id="earlier">{ for l.deployments.iter().skip(1).map(|d| html! {
-                    <li>{ format!("{}: version {}, {} ({} → {})", d.id, d.version, d.state, d.primary_uri, d.secondary_uri) }</li>
+                    <li>{ format!("{}: version {}, {} ({} → {})", d.id, d.version, d.state,
+                        host_name(&l.hosts, d.primary_host_id, &d.primary_uri), host_name(&l.hosts, d.secondary_host_id, &d.secondary_uri)) }</li>
                 }) }</ul>
             }
         </main>
@@ -564,13 +599,23 @@ pub fn EditorBadge(p: &EditorBadgeProps) -> Html {
     }
 }
 
-/// The URIs running the primary and the secondary now.
-fn hosts_now(d: &wire::Deployment, swapped: bool) -> [String; 2] {
+/// The hosts (registered id and URI) running the primary and the secondary now.
+fn hosts_now(d: &wire::Deployment, swapped: bool) -> [(Option<i64>, String); 2] {
+    let p = (d.primary_host_id, d.primary_uri.clone());
+    let s = (d.secondary_host_id, d.secondary_uri.clone());
     if swapped {
-        [d.secondary_uri.clone(), d.primary_uri.clone()]
+        [s, p]
     } else {
-        [d.primary_uri.clone(), d.secondary_uri.clone()]
+        [p, s]
     }
+}
+
+/// A side's host as the team named it; its URI when it is not (or no longer) registered.
+fn host_name(hosts: &[wire::Host], id: Option<i64>, uri: &str) -> String {
+    hosts
+        .iter()
+        .find(|h| Some(h.id) == id)
+        .map_or_else(|| uri.to_owned(), |h| h.name.clone())
 }
 
 /// An open event stream and its listeners; closed when dropped.

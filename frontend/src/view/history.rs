@@ -105,13 +105,22 @@ pub fn History(p: &HistoryProps) -> Html {
     let versions = use_state(|| None::<Result<Vec<wire::VersionMeta>, String>>);
     let pair = use_state(|| None::<(i64, i64)>);
     let docs = use_state(|| None::<Result<(Document, Document), String>>);
+    let name = use_state(String::new);
     let id = p.id;
     {
         let versions = versions.clone();
         let pair = pair.clone();
+        let name = name.clone();
         use_effect_with(id, move |id| {
             let id = *id;
             wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(c) = api::get::<wire::ConfigurationWithCurrent>(&format!(
+                    "/api/v1/configurations/{id}"
+                ))
+                .await
+                {
+                    name.set(c.configuration.name);
+                }
                 match api::get::<wire::VersionList>(&format!(
                     "/api/v1/configurations/{id}/versions"
                 ))
@@ -228,7 +237,7 @@ pub fn History(p: &HistoryProps) -> Html {
     html! {
         <main class="page wide">
             <div class="page-head">
-                <h1>{ format!("History of configuration {id}") }</h1>
+                <h1>{ if name.is_empty() { format!("History of configuration {id}") } else { format!("History of {}", *name) } }</h1>
                 <a class="button" href={Route::Editor(id).path()}>{ "Back to the editor" }</a>
             </div>
             <table class="list" id="versions">
