@@ -475,6 +475,28 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     let base = format!("http://{}", server.addr);
     let b = driver.browser(1400, 1100).expect("browser");
     log_in(&b, &base, "dora");
+    // The wizard offers the team's registered hosts as the pair.
+    b.click(&b.find("#new-wizard").expect("wizard button"))
+        .expect("open the wizard");
+    let field = |id: &str| {
+        b.exec(
+            "return document.getElementById(arguments[0]).value",
+            serde_json::json!([id]),
+        )
+        .expect("value")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    };
+    b.wait_text(
+        "#create-form",
+        "registered: host-a (127.0.0.1), host-b (127.0.0.2)",
+    )
+    .expect("the registered hosts named");
+    assert_eq!(field("new-primary_name"), "host-a");
+    assert_eq!(field("new-primary_address"), "127.0.0.1");
+    assert_eq!(field("new-secondary_name"), "host-b");
+    assert_eq!(field("new-secondary_address"), "127.0.0.2");
     b.goto(&format!("{base}/configurations/{cid}"))
         .expect("editor");
     b.click(&b.find("#deployments-link").expect("deploy link"))

@@ -80,6 +80,19 @@ fn wizard_defaults() -> Form {
     ])
 }
 
+/// The wizard's defaults with the team's first two registered hosts as the pair: a deploy
+/// goes only to registered hosts whose addresses the document names.
+fn with_hosts(mut f: Form, hosts: &[wire::Host]) -> Form {
+    for (h, (name, address)) in hosts.iter().zip([
+        ("primary_name", "primary_address"),
+        ("secondary_name", "secondary_address"),
+    ]) {
+        f.insert(name, h.name.clone());
+        f.insert(address, h.address.clone());
+    }
+    f
+}
+
 /// The document the wizard form describes, or what is wrong with the form.
 pub fn wizard_document(
     f: &Form,
@@ -134,6 +147,7 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
     let archived = use_state(|| false);
     let reload = use_state(|| 0u32);
     let templates = use_state(Vec::<wire::TemplateSummary>::new);
+    let hosts = use_state(Vec::<wire::Host>::new);
     let creating = use_state(|| None::<&'static str>);
     let form = use_state(wizard_defaults);
     let error = use_state(|| None::<String>);
@@ -242,6 +256,19 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                 })
             };
             let ok = Callback::from(|_: String| Ok::<(), String>(()));
+            // Deploys go to registered hosts only, found by the address the document names.
+            let registered = if hosts.is_empty() {
+                "no hosts registered yet (Hosts page): deploying needs them".to_owned()
+            } else {
+                format!(
+                    "registered: {}",
+                    hosts
+                        .iter()
+                        .map(|h| format!("{} ({})", h.name, h.address))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
             let field = |k: &'static str,
                          label: &str,
                          hint: &str,
@@ -365,9 +392,9 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                         </div>
                     } else {
                         <div class="two">
-                            { field("primary_name", "Primary host", "", ok.clone()) }
+                            { field("primary_name", "Primary host", &registered, ok.clone()) }
                             { field("primary_address", "Primary address", "", ok.clone()) }
-                            { field("secondary_name", "Secondary host", "", ok.clone()) }
+                            { field("secondary_name", "Secondary host", &registered, ok.clone()) }
                             { field("secondary_address", "Secondary address", "", ok.clone()) }
                             { field("disks", "Disks", "1 to 32", Callback::from(|s: String| forms::number(&s, 1, 32).map(|_| ()))) }
                             { field("disk_size", "Disk size", "e.g. 10 GiB", Callback::from(|s: String| forms::size(&s).map(|_| ()))) }
@@ -386,11 +413,28 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
     };
 
     let start = |kind: &'static str| {
-        let creating = creating.clone();
-        let error = error.clone();
+        let (creating, error, form, hosts) =
+            (creating.clone(), error.clone(), form.clone(), hosts.clone());
+        let team = team.clone();
         Callback::from(move |_: MouseEvent| {
             error.set(None);
-            creating.set(Some(kind));
+            if kind != "wizard" || *creating == Some(kind) {
+                creating.set(Some(kind));
+                return;
+            }
+            // The wizard opens with the team's hosts as they are now (nothing typed yet to
+            // overwrite).
+            let (creating, form, hosts, team) =
+                (creating.clone(), form.clone(), hosts.clone(), team.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let h = api::get::<wire::HostList>(&format!("/api/v1/teams/{team}/hosts"))
+                    .await
+                    .map(|l| l.hosts)
+                    .unwrap_or_default();
+                form.set(with_hosts(wizard_defaults(), &h));
+                hosts.set(h);
+                creating.set(Some(kind));
+            });
         })
     };
     let toggle_archived = {
@@ -434,6 +478,47 @@ mod tests {
         assert_eq!(guest_name("web 1"), "web-1");
         assert_eq!(guest_name("-x"), "x");
         assert_eq!(guest_name("ü"), "colo-vm");
+    }
+
+    #[test]
+    fn the_wizard_offers_the_registered_hosts() {
+        let host = |id: i64, name: &str, address: &str| wire::Host {
+            id,
+            team_id: 1,
+            name: name.to_owned(),
+            libvirt_uri: format!("qemu+ssh://root@{name}/system"),
+            address: address.to_owned(),
+            notes: String::new(),
+            created_at: Default::default(),
+            updated_at: Default::default(),
+            deployments: Vec::new(),
+        };
+        let f = with_hosts(wizard_defaults(), &[host(1, "a", "192.0.2.1")]);
+        assert_eq!(
+            (f["primary_name"].as_str(), f["primary_address"].as_str()),
+            ("a", "192.0.2.1")
+        );
+        assert_eq!(
+            f["secondary_name"],
+            wizard_defaults()["secondary_name"],
+            "one host: one side"
+        );
+        let f = with_hosts(
+            wizard_defaults(),
+            &[
+                host(1, "a", "192.0.2.1"),
+                host(2, "b", "192.0.2.2"),
+                host(3, "c", "192.0.2.3"),
+            ],
+        );
+        assert_eq!(
+            (
+                f["secondary_name"].as_str(),
+                f["secondary_address"].as_str()
+            ),
+            ("b", "192.0.2.2")
+        );
+        assert_eq!(with_hosts(wizard_defaults(), &[]), wizard_defaults());
     }
 
     #[test]

@@ -96,6 +96,7 @@ pub fn Hosts(p: &TeamProps) -> Html {
     let rows = match &*hosts {
         None => html! { <tr><td colspan="6" class="muted">{ "Loading…" }</td></tr> },
         Some(Err(e)) => html! { <tr><td colspan="6" class="error-box">{ e }</td></tr> },
+        Some(Ok(v)) if v.hosts.is_empty() => html! { <tr><td colspan="6" class="muted">{ "No hosts yet: add the two hosts a pair runs on." }</td></tr> },
         Some(Ok(v)) => v.hosts.iter().map(|h| {
             let id = h.id;
             let name = h.name.clone();
@@ -302,6 +303,7 @@ pub fn Tokens(p: &TeamProps) -> Html {
     let rows = match &*tokens {
         None => html! { <tr><td colspan="6" class="muted">{ "Loading…" }</td></tr> },
         Some(Err(e)) => html! { <tr><td colspan="6" class="error-box">{ e }</td></tr> },
+        Some(Ok(v)) if v.tokens.is_empty() => html! { <tr><td colspan="6" class="muted">{ "No tokens yet." }</td></tr> },
         Some(Ok(v)) => v.tokens.iter().map(|t| {
             let id = t.id;
             let name = t.name.clone();
