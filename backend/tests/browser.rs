@@ -218,6 +218,18 @@ fn count(b: &lockstep_tests::webdriver::Browser, css: &str) -> usize {
     b.find_all(css).expect("find").len()
 }
 
+/// A text property (`value`, `selectedOptions[0].text`) of the element with this id.
+fn by_id(b: &lockstep_tests::webdriver::Browser, id: &str, property: &str) -> String {
+    b.exec(
+        &format!("return document.getElementById(arguments[0]).{property}"),
+        serde_json::json!([id]),
+    )
+    .expect("read the page")
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
+}
+
 /// An operator's session, as issue 12 lists it: log in; create from the standard template;
 /// break the hidden overlay's size and see the error with the node outlined; fix it; drag a
 /// new edge and undo it; add a protected disk; save; see the history diff and the audit entry;
@@ -302,7 +314,9 @@ fn an_operator_draws_saves_and_reviews_in_a_real_browser() {
     a.keys(&[lockstep_tests::webdriver::key::TAB]).expect("tab");
     a.wait_text("#status", "Valid: no findings").expect("fixed");
 
-    // Drag a new edge (a third child of the quorum) and undo it.
+    // Drag a new edge (a third child of the quorum) and undo it, with the whole graph in view
+    // (picking the finding centred the secondary's nodes).
+    a.click(&a.find("#fit").expect("fit")).expect("fit");
     let edges = count(&a, "g.edge");
     let handle = a
         .find(&format!("{} circle.handle", node_css("pquorum0")))
@@ -393,6 +407,12 @@ fn an_operator_draws_saves_and_reviews_in_a_real_browser() {
     a.goto(&format!("{base}/audit")).expect("audit");
     a.wait_text("#audit", "configuration.update")
         .expect("audit entry");
+    // A configuration's events lead to it.
+    let path = url.trim_start_matches(&base).to_owned();
+    assert!(
+        count(&a, &format!("#audit a[href=\"{path}\"]")) >= 2,
+        "links to {path}"
+    );
     a.screenshot(&shot("audit")).expect("shot");
 
     // Conflict: bob opens version 2, alice saves 3, bob's save gets the conflict screen.
@@ -468,7 +488,7 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     };
     let stand = common::stand::Stand::new("browser-deploy", 1, None, true);
     let db = common::Server::start();
-    let (_, cid, _) = common::stand::register(&db, &stand);
+    let (mut api, cid, _) = common::stand::register(&db, &stand);
     db.create_user("ops", "viewer", "vic");
     db.create_user("ops", "admin", "ada");
     let server = db.with_embedded_app();
@@ -478,16 +498,7 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     // The wizard offers the team's registered hosts as the pair.
     b.click(&b.find("#new-wizard").expect("wizard button"))
         .expect("open the wizard");
-    let field = |id: &str| {
-        b.exec(
-            "return document.getElementById(arguments[0]).value",
-            serde_json::json!([id]),
-        )
-        .expect("value")
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-    };
+    let field = |id: &str| by_id(&b, id, "value");
     b.wait_text(
         "#create-form",
         "registered: host-a (127.0.0.1), host-b (127.0.0.2)",
@@ -497,6 +508,15 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     assert_eq!(field("new-primary_address"), "127.0.0.1");
     assert_eq!(field("new-secondary_name"), "host-b");
     assert_eq!(field("new-secondary_address"), "127.0.0.2");
+    // A third host, listed first (by name): the deploy form still offers the hosts the
+    // document names.
+    common::register_host(
+        &mut api,
+        "ops",
+        "host-0",
+        "qemu+ssh://root@spare.invalid/system",
+        "127.0.0.9",
+    );
     b.goto(&format!("{base}/configurations/{cid}"))
         .expect("editor");
     b.click(&b.find("#deployments-link").expect("deploy link"))
@@ -514,6 +534,17 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     assert!(
         b.attr(&start, "disabled").expect("attr").is_some(),
         "no deploy before the hosts are checked"
+    );
+    let chosen = |id: &str| by_id(&b, id, "selectedOptions[0].text");
+    assert!(
+        chosen("deploy-primary").starts_with("host-a "),
+        "{}",
+        chosen("deploy-primary")
+    );
+    assert!(
+        chosen("deploy-secondary").starts_with("host-b "),
+        "{}",
+        chosen("deploy-secondary")
     );
     b.click(&check).expect("check hosts");
     b.wait_text("#preflight", "passed")
@@ -637,6 +668,13 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         .expect("attr")
         .unwrap_or_default()
         .contains("before deleting this host"));
+    let spare = admin
+        .find("button[aria-label='Delete host-0']")
+        .expect("delete button");
+    assert!(
+        admin.attr(&spare, "disabled").expect("attr").is_none(),
+        "nothing runs on host-0"
+    );
     drop(admin);
     b.goto(&format!("{base}/configurations/{cid}"))
         .expect("editor");

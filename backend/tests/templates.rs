@@ -55,7 +55,7 @@ fn builtins_are_seeded_and_instantiate_into_clean_configurations() {
             .expect("instantiate");
         assert_eq!(r.status, 201, "{}", r.body);
         assert_eq!(r.json()["errors"], 0, "{}", r.body);
-        assert_eq!(r.json()["template"], json!({"id": one, "version": 2}));
+        assert_eq!(r.json()["template"], json!({"id": one, "version": 3}));
         let id = r.json()["id"].as_i64().expect("id");
         let got = c
             .get(&format!("/api/v1/configurations/{id}"))

@@ -150,7 +150,7 @@ pub fn standard_pair(input: &WizardInput) -> Document {
     for (i, d) in input.disks.iter().enumerate() {
         // 16 slots for disks; beyond 16 disks, further functions of the same slots.
         let pci = (FIRST_DISK_SLOT + (i % 16) as u32, (i / 16) as u32);
-        let y = 100.0 + 400.0 * i as f64;
+        let y = 100.0 + 540.0 * i as f64;
         disk_chain(&mut b, i, d, pci, y, &input.overlay_dir, &input.name);
     }
     let nics = input
@@ -300,7 +300,7 @@ fn disk_chain(
             Some(Storage::File),
         ),
         560.0,
-        y + 240.0,
+        y + 270.0,
     );
     b.node(
         image(
@@ -311,7 +311,7 @@ fn disk_chain(
             Some(Storage::File),
         ),
         560.0,
-        y + 300.0,
+        y + 360.0,
     );
     let spath = d.secondary_path.clone().unwrap_or_else(|| d.path.clone());
     b.node(
@@ -323,7 +323,7 @@ fn disk_chain(
             d.secondary_storage,
         ),
         420.0,
-        y + 360.0,
+        y + 450.0,
     );
 
     b.edge(EdgeKind::Attach, &pdev, &pq, None);
@@ -384,7 +384,7 @@ pub fn add_protected_disk(doc: &mut Document, d: &DiskSpec, overlay_dir: &str) -
         .values()
         .map(|p| p.y)
         .fold(0.0_f64, f64::max)
-        + 140.0;
+        + 90.0;
     let mut b = Builder {
         nodes: Vec::new(),
         edges: Vec::new(),

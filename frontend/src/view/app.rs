@@ -155,7 +155,8 @@ pub fn App() -> Html {
         }
         (Route::Sandbox, s) => html! { <EditorPage id={None::<i64>} session={s.clone()} /> },
         (Route::NotFound(p), _) => html! {
-            <main class="page"><h1>{ "Not found" }</h1><p>{ format!("There is no page at {p}.") }</p></main>
+            <main class="page"><h1>{ "Not found" }</h1><p>{ format!("There is no page at {p}. ") }
+                <a href={Route::Configurations.path()}>{ "Go to the configurations" }</a></p></main>
         },
         _ => html! {},
     };

@@ -62,7 +62,11 @@ fn event_row(e: &Value) -> Html {
             <td>{ s("at").get(..19).unwrap_or_default().replace('T', " ") }</td>
             <td>{ s("actor_name") }</td>
             <td><code>{ s("action") }</code></td>
-            <td>{ target }</td>
+            <td>{ match (s("target_type").as_str(), s("target_id").parse::<i64>()) {
+                // A configuration's events lead to it.
+                ("configuration", Ok(id)) => html! { <a href={crate::route::Route::Editor(id).path()}>{ target }</a> },
+                _ => html! { target },
+            } }</td>
             <td class={if result == "ok" { "good" } else { "bad" }}>{ if result == "ok" { "✔ ok".to_owned() } else { format!("✖ {result}") } }</td>
             <td>
                 <details>

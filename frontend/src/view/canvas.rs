@@ -377,8 +377,14 @@ pub fn Canvas(props: &CanvasProps) -> Html {
                 })
             };
             let focus = {
-                let (live, svg_ref) = (live.clone(), svg_ref.clone());
+                let (live, svg_ref, mode) = (live.clone(), svg_ref.clone(), mode.clone());
                 Callback::from(move |(id, p): (String, Point)| {
+                    // A press on the node (or its handle) focuses it too, after its pointerdown
+                    // began a drag or a connection: the pointer already selected, and moving
+                    // the view now would move the graph away under the pointer.
+                    if !matches!(*mode.borrow(), Mode::Idle) {
+                        return;
+                    }
                     let (ed, v) = live.borrow().clone();
                     let item = Item::Node(id);
                     if !ed.editor.borrow().selection().contains(&item) {
@@ -880,7 +886,7 @@ pub fn Canvas(props: &CanvasProps) -> Html {
                     <span class="sep" />
                     <button onclick={layout} title="Place every node automatically">{ "Auto layout" }</button>
                 }
-                <button onclick={fit_click} title="Fit the graph to the canvas">{ "Fit" }</button>
+                <button id="fit" onclick={fit_click} title="Fit the graph to the canvas">{ "Fit" }</button>
                 <button onclick={zoom(1.25)} aria-label="Zoom in" title="Zoom in (wheel)">{ "+" }</button>
                 <button onclick={zoom(0.8)} aria-label="Zoom out" title="Zoom out (wheel)">{ "−" }</button>
             </div>

@@ -29,6 +29,9 @@ struct Loaded {
     /// The configuration's team and name.
     team_id: i64,
     name: String,
+    /// The replication addresses the current version names (primary, secondary): the hosts
+    /// offered first.
+    addresses: [String; 2],
     /// The newest deployment with its steps.
     current: Option<wire::Deployment>,
     status: Option<wire::ProtectionStatus>,
@@ -47,6 +50,11 @@ async fn load(cid: i64, teams: Vec<wire::Membership>) -> Result<Loaded, String> 
         .await
         .map_err(e)?;
     let team_id = cfg.configuration.team_id;
+    let addresses = lockstep_shared::json::read::<wire::Version>(cfg.current.get())
+        .ok()
+        .and_then(|v| Document::from_json(v.document.get()).ok())
+        .map(|d| [d.hosts.primary.address, d.hosts.secondary.address])
+        .unwrap_or_default();
     let team = teams
         .iter()
         .find(|t| t.team_id == team_id)
@@ -78,6 +86,7 @@ async fn load(cid: i64, teams: Vec<wire::Membership>) -> Result<Loaded, String> 
         deployments: list.deployments,
         team_id,
         name: cfg.configuration.name,
+        addresses,
         current,
         status,
     })
@@ -282,6 +291,13 @@ pub fn Deployments(p: &DeployProps) -> Html {
         })
     };
     let deployable: Vec<&wire::VersionMeta> = l.versions.iter().filter(|v| v.errors == 0).collect();
+    // The registered host at the address the document names for a side, else the first two.
+    let pick = |side: usize| {
+        l.hosts
+            .iter()
+            .position(|h| h.address == l.addresses[side])
+            .unwrap_or(side)
+    };
     let host_select = |id: &str, label: &str, pick: usize| {
         html! {
             <div class="field">
@@ -314,8 +330,8 @@ pub fn Deployments(p: &DeployProps) -> Html {
                             { for deployable.iter().map(|v| html! { <option value={v.version.to_string()}>{ version_label(v) }</option> }) }
                         </select>
                     </div>
-                    { host_select("deploy-primary", "Primary host", 0) }
-                    { host_select("deploy-secondary", "Secondary host", 1) }
+                    { host_select("deploy-primary", "Primary host", pick(0)) }
+                    { host_select("deploy-secondary", "Secondary host", pick(1)) }
                 </div>
                 <div class="actions">
                     <button id="deploy-check" onclick={check} disabled={*busy}>{ "Check hosts" }</button>

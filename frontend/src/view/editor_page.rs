@@ -434,6 +434,10 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
         (Some(s), _) if p.version.is_some() => html! { <span class="muted" id="readonly-reason">
         { "An older version, read-only. " }
         <a href={Route::Editor(s.id).path()}>{ "Open the current version" }</a></span> },
+        (None, _) if p.session.is_some() => {
+            html! { <span class="muted">{ "To keep a pair, create a configuration (" }
+            <a href={Route::Configurations.path()}>{ "Configurations" }</a>{ "): it is saved with its history." }</span> }
+        }
         (None, _) => {
             html! { <span class="muted">{ "Log in and open a configuration to save." }</span> }
         }
