@@ -519,6 +519,30 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     );
     b.goto(&format!("{base}/configurations/{cid}"))
         .expect("editor");
+    // The document's hosts are offered as the team's registered hosts; picking one sets the
+    // name and the address in one step (undone here).
+    b.wait_text("#f-primary-registered", "host-0 — 127.0.0.9")
+        .expect("registered hosts offered");
+    assert_eq!(
+        by_id(&b, "f-primary-registered", "selectedOptions[0].text"),
+        "host-a — 127.0.0.1"
+    );
+    b.click(
+        &b.find("#f-primary-registered option[value='0']")
+            .expect("host-0"),
+    )
+    .expect("pick host-0");
+    b.wait("the address to follow", |b| {
+        Ok((by_id(b, "f-primary-address", "value") == "127.0.0.9").then_some(()))
+    })
+    .expect("address set");
+    assert_eq!(by_id(&b, "f-primary-name", "value"), "host-0");
+    b.click(&b.find("#undo").expect("undo")).expect("undo");
+    b.wait("the pick undone", |b| {
+        Ok((by_id(b, "f-primary-address", "value") == "127.0.0.1").then_some(()))
+    })
+    .expect("undone");
+    assert_eq!(by_id(&b, "f-primary-name", "value"), "pri", "the document's own name");
     b.click(&b.find("#deployments-link").expect("deploy link"))
         .expect("open deployments");
     b.wait_text("h1", "Deployments of api pair")
@@ -536,6 +560,10 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         "no deploy before the hosts are checked"
     );
     let chosen = |id: &str| by_id(&b, id, "selectedOptions[0].text");
+    assert!(
+        b.find_all("#deploy-unregistered").expect("find").is_empty(),
+        "both addresses are registered"
+    );
     assert!(
         chosen("deploy-primary").starts_with("host-a "),
         "{}",

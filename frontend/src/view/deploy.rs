@@ -295,9 +295,10 @@ pub fn Deployments(p: &DeployProps) -> Html {
     let pick = |side: usize| {
         l.hosts
             .iter()
-            .position(|h| h.address == l.addresses[side])
+            .position(|h| same_address(&h.address, &l.addresses[side]))
             .unwrap_or(side)
     };
+    let missing = unregistered(&l.addresses, &l.hosts);
     let host_select = |id: &str, label: &str, pick: usize| {
         html! {
             <div class="field">
@@ -333,6 +334,11 @@ pub fn Deployments(p: &DeployProps) -> Html {
                     { host_select("deploy-primary", "Primary host", pick(0)) }
                     { host_select("deploy-secondary", "Secondary host", pick(1)) }
                 </div>
+                if !missing.is_empty() {
+                    <p class="error-box" role="alert" id="deploy-unregistered">{ format!(
+                        "The current version replicates to {}, and no registered host has {}: register the host (Hosts page), or change the address in the editor and save.",
+                        missing.join(" and "), if missing.len() > 1 { "those addresses" } else { "that address" }) }</p>
+                }
                 <div class="actions">
                     <button id="deploy-check" onclick={check} disabled={*busy}>{ "Check hosts" }</button>
                     <button id="deploy-start" onclick={deploy} disabled={!passed}
@@ -626,6 +632,23 @@ fn hosts_now(d: &wire::Deployment, swapped: bool) -> [(Option<i64>, String); 2] 
     }
 }
 
+/// Whether two replication addresses are the same host address (as the server compares them).
+fn same_address(a: &str, b: &str) -> bool {
+    use lockstep_shared::validate::hosts::address_key;
+    address_key(a) == address_key(b)
+}
+
+/// The sides whose address (primary, secondary) no registered host has, as the form says them:
+/// "the primary's address 10.0.0.1".
+fn unregistered(addresses: &[String; 2], hosts: &[wire::Host]) -> Vec<String> {
+    ["primary", "secondary"]
+        .iter()
+        .zip(addresses)
+        .filter(|(_, a)| !a.is_empty() && !hosts.iter().any(|h| same_address(&h.address, a)))
+        .map(|(side, a)| format!("the {side}'s address {a}"))
+        .collect()
+}
+
 /// A side's host as the team named it; its URI when it is not (or no longer) registered.
 fn host_name(hosts: &[wire::Host], id: Option<i64>, uri: &str) -> String {
     hosts
@@ -694,4 +717,48 @@ fn follow(
         source,
         _listeners: [on_step, on_state],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(name: &str, address: &str) -> wire::Host {
+        wire::Host {
+            id: 1,
+            team_id: 1,
+            name: name.to_owned(),
+            libvirt_uri: "qemu:///system".to_owned(),
+            address: address.to_owned(),
+            notes: String::new(),
+            created_at: Default::default(),
+            updated_at: Default::default(),
+            deployments: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn sides_at_addresses_no_host_has_are_named() {
+        let hosts = [host("a", "192.0.2.1"), host("b", "COLO-B.example")];
+        let at = |p: &str, s: &str| unregistered(&[p.to_owned(), s.to_owned()], &hosts);
+        assert!(
+            at("192.0.2.1", "colo-b.example.").is_empty(),
+            "compared as the server does"
+        );
+        assert_eq!(
+            at("10.0.0.1", "192.0.2.1"),
+            ["the primary's address 10.0.0.1"]
+        );
+        assert_eq!(
+            at("10.0.0.1", "10.0.0.2"),
+            [
+                "the primary's address 10.0.0.1",
+                "the secondary's address 10.0.0.2"
+            ]
+        );
+        assert!(
+            unregistered(&Default::default(), &hosts).is_empty(),
+            "no document read"
+        );
+    }
 }

@@ -148,10 +148,18 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
     let conflict = use_state(|| None::<Conflict>);
     let saved_note = use_state(|| None::<String>);
 
+    // The team's registered hosts (name, replication address), offered for the document's.
+    let registered = use_state(|| Rc::new(Vec::<(String, String)>::new()));
     // Load: the sandbox's starter document, or the configuration's current version.
     {
         let editor = editor.clone();
         let stored = stored.clone();
+        let registered = registered.clone();
+        let teams = p
+            .session
+            .as_ref()
+            .map(|s| s.teams.clone())
+            .unwrap_or_default();
         let load_error = load_error.clone();
         let rev = rev.clone();
         use_effect_with((p.id, p.version), move |(id, version)| {
@@ -178,6 +186,17 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
                                     *editor.borrow_mut() =
                                         Some(Rc::new(RefCell::new(Editor::new(doc))));
                                     rev.set(*rev + 1);
+                                    if let Some(t) = teams.iter().find(|t| t.team_id == c.team_id) {
+                                        let path = format!("/api/v1/teams/{}/hosts", t.team);
+                                        if let Ok(h) = api::get::<wire::HostList>(&path).await {
+                                            registered.set(Rc::new(
+                                                h.hosts
+                                                    .into_iter()
+                                                    .map(|h| (h.name, h.address))
+                                                    .collect(),
+                                            ));
+                                        }
+                                    }
                                 }
                                 Err(e) => load_error.set(Some(e)),
                             },
@@ -507,7 +526,7 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
                 <Canvas ed={handle.clone()} findings={findings.clone()} focus={(*focus).clone()} />
                 <aside class="side">
                     <Findings findings={findings.clone()} {pick} />
-                    <Panel ed={handle.clone()} />
+                    <Panel ed={handle.clone()} registered={(*registered).clone()} />
                 </aside>
                 <Preview ed={handle.clone()} />
             </div>

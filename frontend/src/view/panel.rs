@@ -11,6 +11,7 @@ use lockstep_shared::model::{
     DiskBus, Document, EdgeKind, ImageFormat, InitialSync, Node, ReadPattern, ReplicationMode,
     Storage,
 };
+use lockstep_shared::validate::hosts::address_key;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use yew::prelude::*;
@@ -187,7 +188,11 @@ fn host_mut<'a>(d: &'a mut Document, side: &str) -> &'a mut lockstep_shared::mod
     }
 }
 
-fn doc_panel(ed: &EditorHandle, d: &Document) -> Html {
+fn doc_panel(
+    ed: &EditorHandle,
+    d: &Document,
+    registered: &std::rc::Rc<Vec<(String, String)>>,
+) -> Html {
     let ro = ed.readonly;
     let hosts = |side: &'static str| {
         let h = if side == "primary" {
@@ -198,9 +203,48 @@ fn doc_panel(ed: &EditorHandle, d: &Document) -> Html {
         let set = move |f: fn(&mut lockstep_shared::model::HostRef, String)| {
             doc_edit(ed, move |d, v| f(host_mut(d, side), v))
         };
+        // Picking a registered host sets the name and address at once (one undo step).
+        let current = registered
+            .iter()
+            .position(|(_, a)| address_key(a) == address_key(&h.address));
+        let pick = {
+            let (registered, set) = (
+                registered.clone(),
+                doc_edit(ed, move |d, v| {
+                    if let Some((name, address)) = v.split_once('\n') {
+                        let h = host_mut(d, side);
+                        h.name = name.to_owned();
+                        h.address = address.to_owned();
+                    }
+                }),
+            );
+            Callback::from(move |e: Event| {
+                let i: Option<usize> = e
+                    .target_unchecked_into::<web_sys::HtmlSelectElement>()
+                    .value()
+                    .parse()
+                    .ok();
+                if let Some((name, address)) = i.and_then(|i| registered.get(i)) {
+                    set(format!("{name}\n{address}"));
+                }
+            })
+        };
         html! {
             <fieldset>
                 <legend>{ format!("{side} host") }</legend>
+                if !registered.is_empty() && !ro {
+                    <div class="field">
+                        <label for={format!("f-{side}-registered")}>{ "Registered host" }</label>
+                        <select id={format!("f-{side}-registered")} onchange={pick}>
+                            if current.is_none() {
+                                <option value="" selected=true>{ "none at this address: pick one" }</option>
+                            }
+                            { for registered.iter().enumerate().map(|(i, (name, address))| html! {
+                                <option value={i.to_string()} selected={current == Some(i)}>{ format!("{name} — {address}") }</option>
+                            }) }
+                        </select>
+                    </div>
+                }
                 { field(&format!("f-{side}-name"), "Name", h.name.clone(), ro, nonempty("the host name"), set(|h, v| h.name = v.trim().to_owned())) }
                 { field(&format!("f-{side}-address"), "Address", h.address.clone(), ro, nonempty("the address"), set(|h, v| h.address = v.trim().to_owned())) }
                 { field(&format!("f-{side}-rundir"), "Run directory", h.run_dir.clone(), ro, nonempty("the run directory"), set(|h, v| h.run_dir = v.trim().to_owned())) }
@@ -249,6 +293,9 @@ fn doc_panel(ed: &EditorHandle, d: &Document) -> Html {
 #[derive(Properties, PartialEq)]
 pub struct PanelProps {
     pub ed: EditorHandle,
+    /// The team's registered hosts (name, replication address); none in the sandbox.
+    #[prop_or_default]
+    pub registered: std::rc::Rc<Vec<(String, String)>>,
 }
 
 #[component]
@@ -265,7 +312,7 @@ pub fn Panel(p: &PanelProps) -> Html {
             Some(x) => edge_panel(&p.ed, x),
             None => html! {},
         },
-        [] => doc_panel(&p.ed, d),
+        [] => doc_panel(&p.ed, d, &p.registered),
         many => html! {
             <section class="panel" aria-label="Selection">
                 <h2>{ format!("{} selected", many.len()) }</h2>
