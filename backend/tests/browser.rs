@@ -542,7 +542,11 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         Ok((by_id(b, "f-primary-address", "value") == "127.0.0.1").then_some(()))
     })
     .expect("undone");
-    assert_eq!(by_id(&b, "f-primary-name", "value"), "pri", "the document's own name");
+    assert_eq!(
+        by_id(&b, "f-primary-name", "value"),
+        "pri",
+        "the document's own name"
+    );
     b.click(&b.find("#deployments-link").expect("deploy link"))
         .expect("open deployments");
     b.wait_text("h1", "Deployments of api pair")
