@@ -508,6 +508,28 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     assert_eq!(field("new-primary_address"), "127.0.0.1");
     assert_eq!(field("new-secondary_name"), "host-b");
     assert_eq!(field("new-secondary_address"), "127.0.0.2");
+    // So does a pair made from the standard template: its host parameters take them.
+    b.click(&b.find("#new-template-button").expect("template button"))
+        .expect("from a template");
+    b.type_into(&b.find("#new-name").expect("name"), "tpl pair")
+        .expect("name");
+    b.click(&b.find("#create-submit").expect("create"))
+        .expect("create");
+    b.wait_text("#f-primary-registered", "host-b")
+        .expect("the new pair's editor");
+    for (side, host) in [
+        ("primary", "host-a — 127.0.0.1"),
+        ("secondary", "host-b — 127.0.0.2"),
+    ] {
+        assert_eq!(
+            by_id(
+                &b,
+                &format!("f-{side}-registered"),
+                "selectedOptions[0].text"
+            ),
+            host
+        );
+    }
     // A third host, listed first (by name): the deploy form still offers the hosts the
     // document names.
     common::register_host(

@@ -93,6 +93,62 @@ fn with_hosts(mut f: Form, hosts: &[wire::Host]) -> Form {
     f
 }
 
+/// The host parameters of the built-in templates, per side: the host's name, its address.
+const HOST_PARAMETERS: [(&str, &str); 2] = [
+    ("primary_host", "primary_address"),
+    ("secondary_host", "secondary_address"),
+];
+
+/// Values for a template's host parameters (the built-ins' names) from the team's first two
+/// registered hosts; none for a template without them.
+fn host_values(parameters: &[String], hosts: &[wire::Host]) -> Vec<(String, serde_json::Value)> {
+    let has = |n: &str| parameters.iter().any(|p| p == n);
+    hosts
+        .iter()
+        .zip(HOST_PARAMETERS)
+        .filter(|(_, (name, address))| has(name) && has(address))
+        .flat_map(|(h, (name, address))| {
+            [
+                (name.to_owned(), json!(h.name)),
+                (address.to_owned(), json!(h.address)),
+            ]
+        })
+        .collect()
+}
+
+/// The request that makes configuration `name` from template `tid`: the guest named after
+/// it and, where the template has host parameters, the team's registered hosts (a pair is
+/// deployed only to registered hosts at the addresses it names).
+async fn template_request(team: &str, tid: i64, name: String) -> String {
+    let parameters: Vec<String> =
+        api::get::<wire::TemplateView>(&format!("/api/v1/templates/{tid}"))
+            .await
+            .map(|t| {
+                t.version
+                    .parameters
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+    let hosts = api::get::<wire::HostList>(&format!("/api/v1/teams/{team}/hosts"))
+        .await
+        .map(|l| l.hosts)
+        .unwrap_or_default();
+    let mut values = serde_json::Map::new();
+    values.insert("name".to_owned(), json!(guest_name(&name)));
+    values.extend(host_values(&parameters, &hosts));
+    crate::api::text(&wire::Instantiate {
+        template_id: tid,
+        template_version: None,
+        values,
+        name,
+        message: "created from a template".to_owned(),
+    })
+}
+
 /// The document the wizard form describes, or what is wrong with the form.
 pub fn wizard_document(
     f: &Form,
@@ -315,26 +371,18 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                             .unwrap_or(0);
                         (
                             format!("/api/v1/teams/{team}/configurations/from-template"),
-                            crate::api::text(&wire::Instantiate {
-                                template_id: tid,
-                                template_version: None,
-                                values: [("name".to_owned(), json!(guest_name(&name)))]
-                                    .into_iter()
-                                    .collect(),
-                                name,
-                                message: "created from a template".to_owned(),
-                            }),
+                            Err((tid, name)),
                         )
                     } else {
                         match wizard_document(&f, &new_uuid()) {
                             Ok((name, doc)) => (
                                 format!("/api/v1/teams/{team}/configurations"),
-                                crate::api::text(&wire::CreateConfiguration {
+                                Ok(crate::api::text(&wire::CreateConfiguration {
                                     name,
                                     document: serde_json::value::to_raw_value(&doc)
                                         .unwrap_or_default(),
                                     message: "created with the wizard".to_owned(),
-                                }),
+                                })),
                             ),
                             Err(m) => {
                                 error.set(Some(format!("Not created: {m}.")));
@@ -342,8 +390,12 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                             }
                         }
                     };
-                    let (error, go) = (error.clone(), go.clone());
+                    let (error, go, team) = (error.clone(), go.clone(), team.clone());
                     wasm_bindgen_futures::spawn_local(async move {
+                        let body = match body {
+                            Ok(b) => b,
+                            Err((tid, name)) => template_request(&team, tid, name).await,
+                        };
                         match api::send_text::<wire::CreatedConfiguration>("POST", &path, &body)
                             .await
                         {
@@ -482,18 +534,8 @@ mod tests {
 
     #[test]
     fn the_wizard_offers_the_registered_hosts() {
-        let host = |id: i64, name: &str, address: &str| wire::Host {
-            id,
-            team_id: 1,
-            name: name.to_owned(),
-            libvirt_uri: format!("qemu+ssh://root@{name}/system"),
-            address: address.to_owned(),
-            notes: String::new(),
-            created_at: Default::default(),
-            updated_at: Default::default(),
-            deployments: Vec::new(),
-        };
-        let f = with_hosts(wizard_defaults(), &[host(1, "a", "192.0.2.1")]);
+        let host = super::super::test_host;
+        let f = with_hosts(wizard_defaults(), &[host("a", "192.0.2.1")]);
         assert_eq!(
             (f["primary_name"].as_str(), f["primary_address"].as_str()),
             ("a", "192.0.2.1")
@@ -506,9 +548,9 @@ mod tests {
         let f = with_hosts(
             wizard_defaults(),
             &[
-                host(1, "a", "192.0.2.1"),
-                host(2, "b", "192.0.2.2"),
-                host(3, "c", "192.0.2.3"),
+                host("a", "192.0.2.1"),
+                host("b", "192.0.2.2"),
+                host("c", "192.0.2.3"),
             ],
         );
         assert_eq!(
@@ -519,6 +561,45 @@ mod tests {
             ("b", "192.0.2.2")
         );
         assert_eq!(with_hosts(wizard_defaults(), &[]), wizard_defaults());
+    }
+
+    #[test]
+    fn templates_get_the_registered_hosts_where_they_have_host_parameters() {
+        let host = super::super::test_host;
+        let hosts = [
+            host("a", "192.0.2.1"),
+            host("b", "192.0.2.2"),
+            host("c", "192.0.2.3"),
+        ];
+        let builtin: Vec<String> = [
+            "name",
+            "primary_host",
+            "primary_address",
+            "secondary_host",
+            "secondary_address",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let v = host_values(&builtin, &hosts);
+        assert_eq!(
+            v,
+            [
+                ("primary_host".to_owned(), json!("a")),
+                ("primary_address".to_owned(), json!("192.0.2.1")),
+                ("secondary_host".to_owned(), json!("b")),
+                ("secondary_address".to_owned(), json!("192.0.2.2")),
+            ]
+        );
+        assert_eq!(
+            host_values(&builtin, &hosts[..1]).len(),
+            2,
+            "one host: the primary"
+        );
+        let own = ["name", "port"].map(str::to_owned).to_vec();
+        assert!(
+            host_values(&own, &hosts).is_empty(),
+            "no host parameters: none given"
+        );
     }
 
     #[test]

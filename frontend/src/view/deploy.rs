@@ -723,22 +723,9 @@ fn follow(
 mod tests {
     use super::*;
 
-    fn host(name: &str, address: &str) -> wire::Host {
-        wire::Host {
-            id: 1,
-            team_id: 1,
-            name: name.to_owned(),
-            libvirt_uri: "qemu:///system".to_owned(),
-            address: address.to_owned(),
-            notes: String::new(),
-            created_at: Default::default(),
-            updated_at: Default::default(),
-            deployments: Vec::new(),
-        }
-    }
-
     #[test]
     fn sides_at_addresses_no_host_has_are_named() {
+        let host = super::super::test_host;
         let hosts = [host("a", "192.0.2.1"), host("b", "COLO-B.example")];
         let at = |p: &str, s: &str| unregistered(&[p.to_owned(), s.to_owned()], &hosts);
         assert!(

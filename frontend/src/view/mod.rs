@@ -116,3 +116,19 @@ pub fn banner(m: &Option<(bool, String)>, id: &'static str) -> Html {
         None => html! {},
     }
 }
+
+/// A registered host as the server lists it, for tests of what pages make of hosts.
+#[cfg(test)]
+pub fn test_host(name: &str, address: &str) -> lockstep_shared::api::Host {
+    lockstep_shared::api::Host {
+        id: 1,
+        team_id: 1,
+        name: name.to_owned(),
+        libvirt_uri: format!("qemu+ssh://root@{name}/system"),
+        address: address.to_owned(),
+        notes: String::new(),
+        created_at: Default::default(),
+        updated_at: Default::default(),
+        deployments: Vec::new(),
+    }
+}
