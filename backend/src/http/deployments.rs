@@ -83,12 +83,11 @@ async fn target(
 /// Refuses a host whose registered replication address is not the one the version's document
 /// gives that side: QEMU would replicate to the document's address, not to the host picked.
 fn same_address(v: &Validated, side: Side, h: &HostRow, version: i32) -> Result<(), AppError> {
-    use lockstep_shared::validate::hosts::address_key;
     let named = match side {
         Side::Primary => &v.doc().hosts.primary,
         Side::Secondary => &v.doc().hosts.secondary,
     };
-    if address_key(&named.address) == address_key(&h.address) {
+    if lockstep_shared::validate::hosts::same_address(&named.address, &h.address) {
         return Ok(());
     }
     Err(AppError::BadRequest {

@@ -41,10 +41,7 @@ impl Session {
     }
 
     pub fn role_in(&self, team_id: i64) -> Option<&str> {
-        self.teams
-            .iter()
-            .find(|t| t.team_id == team_id)
-            .map(|t| t.role.as_str())
+        membership(&self.teams, team_id).map(|t| t.role.as_str())
     }
 
     /// The role in the current team.
@@ -64,6 +61,11 @@ pub struct Nav {
 
 fn current_route() -> Route {
     Route::parse(&super::window().location().pathname().unwrap_or_default())
+}
+
+/// The user's membership in team `team_id`, if any.
+pub fn membership(teams: &[wire::Membership], team_id: i64) -> Option<&wire::Membership> {
+    teams.iter().find(|t| t.team_id == team_id)
 }
 
 #[component]

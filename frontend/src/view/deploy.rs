@@ -11,6 +11,7 @@ use crate::deploying::{consequence, progress};
 use lockstep_shared::api as wire;
 use lockstep_shared::render::plan::{build, Plan};
 use lockstep_shared::render::Validated;
+use lockstep_shared::validate::hosts::same_address;
 use lockstep_shared::Document;
 use yew::prelude::*;
 
@@ -55,9 +56,7 @@ async fn load(cid: i64, teams: Vec<wire::Membership>) -> Result<Loaded, String> 
         .and_then(|v| Document::from_json(v.document.get()).ok())
         .map(|d| [d.hosts.primary.address, d.hosts.secondary.address])
         .unwrap_or_default();
-    let team = teams
-        .iter()
-        .find(|t| t.team_id == team_id)
+    let team = super::app::membership(&teams, team_id)
         .map(|t| t.team.clone())
         .unwrap_or_default();
     let hosts: wire::HostList = api::get(&format!("/api/v1/teams/{team}/hosts"))
@@ -630,12 +629,6 @@ fn hosts_now(d: &wire::Deployment, swapped: bool) -> [(Option<i64>, String); 2] 
     } else {
         [p, s]
     }
-}
-
-/// Whether two replication addresses are the same host address (as the server compares them).
-fn same_address(a: &str, b: &str) -> bool {
-    use lockstep_shared::validate::hosts::address_key;
-    address_key(a) == address_key(b)
 }
 
 /// The sides whose address (primary, secondary) no registered host has, as the form says them:

@@ -186,7 +186,10 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
                                     *editor.borrow_mut() =
                                         Some(Rc::new(RefCell::new(Editor::new(doc))));
                                     rev.set(*rev + 1);
-                                    if let Some(t) = teams.iter().find(|t| t.team_id == c.team_id) {
+                                    // Offered only where the document can be edited.
+                                    let team = super::app::membership(&teams, c.team_id)
+                                        .filter(|_| version.is_none());
+                                    if let Some(t) = team {
                                         let path = format!("/api/v1/teams/{}/hosts", t.team);
                                         if let Ok(h) = api::get::<wire::HostList>(&path).await {
                                             registered.set(Rc::new(

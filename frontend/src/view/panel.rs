@@ -11,7 +11,7 @@ use lockstep_shared::model::{
     DiskBus, Document, EdgeKind, ImageFormat, InitialSync, Node, ReadPattern, ReplicationMode,
     Storage,
 };
-use lockstep_shared::validate::hosts::address_key;
+use lockstep_shared::validate::hosts::same_address;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use yew::prelude::*;
@@ -206,7 +206,7 @@ fn doc_panel(
         // Picking a registered host sets the name and address at once (one undo step).
         let current = registered
             .iter()
-            .position(|(_, a)| address_key(a) == address_key(&h.address));
+            .position(|(_, a)| same_address(a, &h.address));
         let pick = {
             let (registered, set) = (
                 registered.clone(),

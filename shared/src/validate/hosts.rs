@@ -24,6 +24,11 @@ pub fn address_key(address: &str) -> String {
     }
 }
 
+/// Whether two spellings name one replication address (as [`address_key`] compares them).
+pub fn same_address(a: &str, b: &str) -> bool {
+    address_key(a) == address_key(b)
+}
+
 /// Why an address is not an IP address or a DNS name QEMU can use, if it is not.
 pub fn address_problem(a: &str) -> Option<&'static str> {
     if a.parse::<IpAddr>().is_ok() {
@@ -78,7 +83,7 @@ pub fn same_host_reason(
         } else {
             format!("{a_name:?} and {b_name:?} differ only in case or a trailing dot")
         })
-    } else if address_key(a_address) == address_key(b_address) {
+    } else if same_address(a_address, b_address) {
         Some(if a_address == b_address {
             format!("both have the address {a_address}")
         } else {
