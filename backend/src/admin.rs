@@ -6,6 +6,7 @@ use crate::db::{self, configs::is_unique_violation};
 use crate::serve::{block_on, describe, open_database, DbArgs};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
+use lockstep_shared::api::AuditTarget;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -72,22 +73,17 @@ async fn create_user(a: CreateUser) -> Result<()> {
             Err(e) if is_unique_violation(&e) => bail!("user {:?} already exists", a.user),
             Err(e) => return Err(e),
         };
-    let e = NewEvent {
-        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        actor_id: None,
-        actor_name: "lockstep admin (command line)".into(),
-        team_id: Some(team_id),
-        action: "user.create".into(),
-        target_type: "user".into(),
-        target_id: Some(user_id.to_string()),
-        target_name: Some(a.user.clone()),
-        before: None,
-        after: Some(serde_json::json!({"team": a.team, "role": a.role})),
-        request_id: None,
-        source: Some("cli".into()),
-        user_agent: None,
-        result: "ok".into(),
-    };
+    let mut e = NewEvent::new(
+        None,
+        "lockstep admin (command line)",
+        Some(team_id),
+        "user.create",
+        AuditTarget::User,
+        Some(user_id.to_string()),
+    );
+    e.target_name = Some(a.user.clone());
+    e.after = Some(serde_json::json!({"team": a.team, "role": a.role}));
+    e.source = Some("cli".into());
     db::audit::append(&mut tx, &e).await?;
     tx.commit().await?;
     println!(

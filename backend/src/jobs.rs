@@ -13,6 +13,7 @@ use crate::db::deployments::{self, DeploymentRow, NewStep};
 use crate::db::Db;
 use crate::deploy::{self, Pair, StepRecord};
 use anyhow::{anyhow, Context, Result};
+use lockstep_shared::api::{AuditResult, AuditTarget};
 use lockstep_shared::model::{Document, Side};
 use lockstep_shared::render::Validated;
 use std::time::Duration;
@@ -162,32 +163,32 @@ pub async fn end(
 ) -> Result<DeploymentRow> {
     let mut tx = db.begin().await?;
     let d = deployments::set_state(&mut tx, id, state, active_side, error).await?;
-    let e = job_event(&d, action, error.map_or("ok", |_| "failed"));
+    let e = job_event(
+        &d,
+        action,
+        error.map_or(AuditResult::Ok, |_| AuditResult::Failed),
+    );
     crate::db::audit::append(&mut tx, &e).await?;
     tx.commit().await?;
     Ok(d)
 }
 
 /// The audit event of something a job did (the actor is who asked for the deployment).
-fn job_event(d: &DeploymentRow, action: &str, result: &str) -> NewEvent {
-    NewEvent {
-        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        actor_id: d.created_by,
-        actor_name: d.created_by_name.clone(),
-        team_id: Some(d.team_id),
-        action: action.to_owned(),
-        target_type: "deployment".to_owned(),
-        target_id: Some(d.id.to_string()),
-        target_name: None,
-        before: None,
-        after: Some(serde_json::json!(lockstep_shared::api::Deployment::from(
-            d.clone()
-        ))),
-        request_id: None,
-        source: Some("deploy worker".to_owned()),
-        user_agent: None,
-        result: result.to_owned(),
-    }
+fn job_event(d: &DeploymentRow, action: &str, result: AuditResult) -> NewEvent {
+    let mut e = NewEvent::new(
+        d.created_by,
+        &d.created_by_name,
+        Some(d.team_id),
+        action,
+        AuditTarget::Deployment,
+        Some(d.id.to_string()),
+    );
+    e.after = Some(serde_json::json!(lockstep_shared::api::Deployment::from(
+        d.clone()
+    )));
+    e.source = Some("deploy worker".to_owned());
+    e.set_result(result);
+    e
 }
 
 async fn run(db: &Db, me: &str, d: DeploymentRow) -> Result<()> {

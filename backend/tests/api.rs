@@ -1103,6 +1103,22 @@ fn refused_changes_are_audited_with_their_result() {
         .json();
     assert_eq!(denied["events"].as_array().map(Vec::len), Some(1));
     assert_eq!(denied["events"][0]["actor_name"], "vic");
+    // The filters take the values events have, and name them when given another.
+    for (filter, expected) in [
+        ("result=refusd", "`ok`, `partial`"),
+        ("target_type=configurations", "`configuration`, `template`"),
+    ] {
+        let r = a
+            .get(&format!("/api/v1/audit?team=ops&{filter}"))
+            .expect("audit");
+        assert_eq!(r.status, 400, "{filter}");
+        let msg = r.json()["message"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            msg.contains(filter.split('=').nth(1).unwrap_or_default()),
+            "{msg}"
+        );
+        assert!(msg.contains(expected), "{msg}");
+    }
     s.assert_audit_intact();
 }
 

@@ -414,6 +414,20 @@ fn an_operator_draws_saves_and_reviews_in_a_real_browser() {
         "links to {path}"
     );
     a.screenshot(&shot("audit")).expect("shot");
+    // The target type and result filters offer the values events have.
+    for pick in [
+        "#audit-target_type option[value='template']",
+        "#audit-result option[value='ok']",
+    ] {
+        a.click(&a.find(pick).expect("option")).expect("pick");
+    }
+    a.click(&a.find(".filters button[type=submit]").expect("filter"))
+        .expect("filter");
+    a.wait("only the template's events", |b| {
+        let t = b.text(&b.find("#audit")?)?;
+        Ok((t.contains("template.create") && !t.contains("configuration.update")).then_some(()))
+    })
+    .expect("filtered by target type and result");
 
     // Conflict: bob opens version 2, alice saves 3, bob's save gets the conflict screen.
     let b = driver.browser(1400, 900).expect("second browser");
@@ -529,6 +543,21 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
             ),
             host
         );
+    }
+    // The Templates page's form starts its host parameters as the registered hosts too.
+    b.goto(&format!("{base}/templates")).expect("templates");
+    b.wait_text("#templates", "Standard pair, 1 disk")
+        .expect("gallery");
+    b.click(&b.find(".use-template").expect("use"))
+        .expect("open the form");
+    b.find("#tp-primary_host").expect("the form");
+    for (param, value) in [
+        ("primary_host", "host-a"),
+        ("primary_address", "127.0.0.1"),
+        ("secondary_host", "host-b"),
+        ("secondary_address", "127.0.0.2"),
+    ] {
+        assert_eq!(by_id(&b, &format!("tp-{param}"), "value"), value, "{param}");
     }
     // A third host, listed first (by name): the deploy form still offers the hosts the
     // document names.

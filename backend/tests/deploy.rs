@@ -586,6 +586,13 @@ fn the_api_deploys_reports_status_fails_over_and_tears_down() {
     let action = |c: &mut lockstep_tests::http::Client, a: &str| act(c, did, a);
     let r = action(&mut vic, "failover-to-secondary");
     assert_eq!(r.status, 403, "{}", r.body);
+    // The refusal is in the team's audit, about the deployment.
+    let refused = dora
+        .get("/api/v1/audit?team=ops&result=forbidden&target_type=deployment")
+        .expect("audit")
+        .json();
+    assert_eq!(refused["events"][0]["actor_name"], "vic", "{refused:#}");
+    assert_eq!(refused["events"][0]["target_id"], did.to_string());
     let r = action(&mut dora, "failover-to-secondary");
     assert_eq!(
         r.status, 409,

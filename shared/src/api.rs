@@ -628,6 +628,131 @@ pub struct Instantiate {
 
 // ---- Audit
 
+/// What came of an audited action: every audit event's `result`, and the values the audit
+/// API's `result` filter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditResult {
+    /// Done.
+    Ok,
+    /// Done in part (a host that could not be cleaned up).
+    Partial,
+    /// A deployment action the engine refused before it touched a host.
+    Refused,
+    /// A deployment action that failed on a host.
+    Failed,
+    /// A login with a wrong user name or password.
+    Denied,
+    /// The caller's role may not do this.
+    Forbidden,
+    /// No such object.
+    NotFound,
+    /// Somebody else changed it first, or its state does not allow it.
+    Conflict,
+    /// The request was not valid.
+    Invalid,
+}
+
+impl AuditResult {
+    pub const ALL: [AuditResult; 9] = [
+        AuditResult::Ok,
+        AuditResult::Partial,
+        AuditResult::Refused,
+        AuditResult::Failed,
+        AuditResult::Denied,
+        AuditResult::Forbidden,
+        AuditResult::NotFound,
+        AuditResult::Conflict,
+        AuditResult::Invalid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditResult::Ok => "ok",
+            AuditResult::Partial => "partial",
+            AuditResult::Refused => "refused",
+            AuditResult::Failed => "failed",
+            AuditResult::Denied => "denied",
+            AuditResult::Forbidden => "forbidden",
+            AuditResult::NotFound => "not_found",
+            AuditResult::Conflict => "conflict",
+            AuditResult::Invalid => "invalid",
+        }
+    }
+
+    /// In words, for people.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            AuditResult::Ok => "done",
+            AuditResult::Partial => "done in part",
+            AuditResult::Refused => "refused before it started",
+            AuditResult::Failed => "failed on a host",
+            AuditResult::Denied => "login denied",
+            AuditResult::Forbidden => "not allowed for the role",
+            AuditResult::NotFound => "no such object",
+            AuditResult::Conflict => "conflict",
+            AuditResult::Invalid => "invalid request",
+        }
+    }
+}
+
+/// What an audit event is about: every event's `target_type`, and the values the audit API's
+/// `target_type` filter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditTarget {
+    Configuration,
+    Template,
+    Deployment,
+    Host,
+    Member,
+    Team,
+    Token,
+    /// A login or logout.
+    Session,
+    /// A user account (made with the command line).
+    User,
+    /// A refused request that names no object.
+    Request,
+}
+
+impl AuditTarget {
+    pub const ALL: [AuditTarget; 10] = [
+        AuditTarget::Configuration,
+        AuditTarget::Template,
+        AuditTarget::Deployment,
+        AuditTarget::Host,
+        AuditTarget::Member,
+        AuditTarget::Team,
+        AuditTarget::Token,
+        AuditTarget::Session,
+        AuditTarget::User,
+        AuditTarget::Request,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditTarget::Configuration => "configuration",
+            AuditTarget::Template => "template",
+            AuditTarget::Deployment => "deployment",
+            AuditTarget::Host => "host",
+            AuditTarget::Member => "member",
+            AuditTarget::Team => "team",
+            AuditTarget::Token => "token",
+            AuditTarget::Session => "session",
+            AuditTarget::User => "user",
+            AuditTarget::Request => "request",
+        }
+    }
+
+    /// The kind of object an API path's first segment names (`configurations`, `hosts`…).
+    pub fn of_collection(segment: &str) -> Option<AuditTarget> {
+        AuditTarget::ALL
+            .into_iter()
+            .find(|t| segment.strip_suffix('s') == Some(t.as_str()))
+    }
+}
+
 /// One page of audit events, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AuditPage {

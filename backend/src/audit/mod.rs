@@ -5,6 +5,7 @@
 //! keys sorted at every level, so a value read back from JSONB hashes like the value written.
 //! The first event's `prev_hash` is 32 zero bytes.
 
+use lockstep_shared::api::{AuditResult, AuditTarget};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -26,6 +27,41 @@ pub struct NewEvent {
     pub source: Option<String>,
     pub user_agent: Option<String>,
     pub result: String,
+}
+
+impl NewEvent {
+    /// An event of `action` on `target` by the actor, now, done (`ok`); the caller fills in
+    /// the rest.
+    pub fn new(
+        actor_id: Option<i64>,
+        actor_name: &str,
+        team_id: Option<i64>,
+        action: &str,
+        target: AuditTarget,
+        target_id: Option<String>,
+    ) -> NewEvent {
+        NewEvent {
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            actor_id,
+            actor_name: actor_name.to_owned(),
+            team_id,
+            action: action.to_owned(),
+            target_type: target.as_str().to_owned(),
+            target_id,
+            target_name: None,
+            before: None,
+            after: None,
+            request_id: None,
+            source: None,
+            user_agent: None,
+            result: AuditResult::Ok.as_str().to_owned(),
+        }
+    }
+
+    /// What came of it.
+    pub fn set_result(&mut self, r: AuditResult) {
+        self.result = r.as_str().to_owned();
+    }
 }
 
 pub const GENESIS: [u8; 32] = [0; 32];

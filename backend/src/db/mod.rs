@@ -14,6 +14,7 @@ pub mod queue;
 pub mod templates;
 
 use anyhow::{Context, Result};
+use lockstep_shared::api::AuditTarget;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::str::FromStr;
@@ -107,12 +108,14 @@ impl Db {
         Ok(())
     }
 
-    /// The team owning a configuration, host or template (for auditing refused requests).
-    pub async fn team_of(&self, kind: &str, id: i64) -> Result<Option<i64>> {
+    /// The team owning a configuration, deployment, host or template (for auditing refused
+    /// requests).
+    pub async fn team_of(&self, kind: AuditTarget, id: i64) -> Result<Option<i64>> {
         let sql = match kind {
-            "configuration" => "SELECT team_id FROM configurations WHERE id = $1",
-            "host" => "SELECT team_id FROM hosts WHERE id = $1",
-            "template" => "SELECT team_id FROM templates WHERE id = $1",
+            AuditTarget::Configuration => "SELECT team_id FROM configurations WHERE id = $1",
+            AuditTarget::Deployment => "SELECT team_id FROM deployments WHERE id = $1",
+            AuditTarget::Host => "SELECT team_id FROM hosts WHERE id = $1",
+            AuditTarget::Template => "SELECT team_id FROM templates WHERE id = $1",
             _ => return Ok(None),
         };
         let team: Option<Option<i64>> = sqlx::query_scalar(sql)

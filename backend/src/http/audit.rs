@@ -9,7 +9,7 @@ use crate::auth::{Identity, Role};
 use crate::db::audit::AuditFilter;
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use lockstep_shared::api::AuditPage;
+use lockstep_shared::api::{AuditPage, AuditResult, AuditTarget};
 use lockstep_shared::Document;
 use serde::Deserialize;
 use serde_json::Value;
@@ -24,11 +24,12 @@ pub struct Query {
     team: Option<String>,
     actor: Option<String>,
     action: Option<String>,
-    target_type: Option<String>,
+    #[param(value_type = Option<schema::AuditTarget>)]
+    target_type: Option<AuditTarget>,
     target_id: Option<String>,
-    /// `ok`, or how a change was refused: `denied` (login), `forbidden`, `not_found`,
-    /// `conflict`, `invalid`.
-    result: Option<String>,
+    /// `ok`, or what else came of it.
+    #[param(value_type = Option<schema::AuditResult>)]
+    result: Option<AuditResult>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
     /// The `next_cursor` of the previous page.
@@ -108,9 +109,9 @@ pub async fn list_audit_events(
         own_user: own,
         actor: q.actor,
         action: q.action,
-        target_type: q.target_type,
+        target_type: q.target_type.map(|t| t.as_str().to_owned()),
         target_id: q.target_id,
-        result: q.result,
+        result: q.result.map(|r| r.as_str().to_owned()),
         since: q.since,
         until: q.until,
         before_id: q.cursor,

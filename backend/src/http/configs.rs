@@ -15,7 +15,7 @@ use crate::db::configs::{self, ConfigRow, NewVersion};
 use crate::db::deployments;
 use crate::db::Saved;
 use actix_web::{get, post, put, web, HttpResponse};
-use lockstep_shared::api::{self, CreatedConfiguration, SavedVersion, TemplateRef};
+use lockstep_shared::api::{self, AuditTarget, CreatedConfiguration, SavedVersion, TemplateRef};
 use lockstep_shared::render::Validated;
 use lockstep_shared::validate::{cross, sort_findings, validate};
 use lockstep_shared::Document;
@@ -204,7 +204,7 @@ pub async fn create_in_team(
         &id.user_name,
         Some(m.team_id),
         "configuration.create",
-        "configuration",
+        AuditTarget::Configuration,
         Some(cid.to_string()),
     );
     e.target_name = Some(name.to_owned());
@@ -286,7 +286,7 @@ pub async fn save_configuration(
         &id.user_name,
         Some(cfg.team_id),
         "configuration.update",
-        "configuration",
+        AuditTarget::Configuration,
         Some(cfg.id.to_string()),
     );
     e.target_name = Some(cfg.name.clone());
@@ -342,7 +342,7 @@ pub async fn archive_configuration(
         &id.user_name,
         Some(cfg.team_id),
         "configuration.archive",
-        "configuration",
+        AuditTarget::Configuration,
         Some(cfg.id.to_string()),
     );
     e.target_name = Some(cfg.name.clone());

@@ -15,6 +15,7 @@ use crate::deploy::{self, Pair};
 use crate::jobs;
 use actix_web::{get, post, web, HttpResponse};
 use lockstep_shared::api;
+use lockstep_shared::api::{AuditResult, AuditTarget};
 use lockstep_shared::model::Side;
 use lockstep_shared::render::Validated;
 use serde_json::{json, Value};
@@ -336,7 +337,7 @@ pub async fn create_deployment(
         &id.user_name,
         Some(cfg.team_id),
         "deployment.create",
-        "deployment",
+        AuditTarget::Deployment,
         Some(d.id.to_string()),
     );
     e.target_name = Some(cfg.name.clone());
@@ -600,17 +601,17 @@ async fn act(
         }
     })
     .await?;
-    let audit = |result: &str, after: Option<Value>| {
+    let audit = |result: AuditResult, after: Option<Value>| {
         let mut e = event(
             ctx,
             Some(id.user_id),
             &id.user_name,
             Some(d.team_id),
             &format!("deployment.{run}"),
-            "deployment",
+            AuditTarget::Deployment,
             Some(d.id.to_string()),
         );
-        e.result = result.to_owned();
+        e.set_result(result);
         e.before = Some(json!({ "state": d.state, "force": force }));
         e.after = after;
         e
@@ -641,7 +642,7 @@ async fn act(
             }
             let row = deployments::set_state(&mut tx, d.id, state_after, side, None).await?;
             let after = api::Deployment::from(row);
-            super::commit_with_event(tx, &audit("ok", Some(json!(after)))).await?;
+            super::commit_with_event(tx, &audit(AuditResult::Ok, Some(json!(after)))).await?;
             if let Some(m) = &moved {
                 // The replaced host: remove what the guest left there, if it answers (after
                 // the commit: a lost host may take long to refuse).
@@ -659,15 +660,14 @@ async fn act(
                     &id.user_name,
                     Some(d.team_id),
                     "deployment.forget-host",
-                    "deployment",
+                    AuditTarget::Deployment,
                     Some(d.id.to_string()),
                 );
-                e.result = if said.iter().all(Result::is_ok) {
-                    "ok"
+                e.set_result(if said.iter().all(Result::is_ok) {
+                    AuditResult::Ok
                 } else {
-                    "partial"
-                }
-                .to_owned();
+                    AuditResult::Partial
+                });
                 e.after = Some(json!(said
                     .into_iter()
                     .map(|r| r.unwrap_or_else(|e| format!("not removed: {e}")))
@@ -679,7 +679,11 @@ async fn act(
         }
         Err((refused, why)) => {
             let tx = state.db.begin().await?;
-            let result = if refused { "refused" } else { "failed" };
+            let result = if refused {
+                AuditResult::Refused
+            } else {
+                AuditResult::Failed
+            };
             super::commit_with_event(tx, &audit(result, Some(json!({ "error": why })))).await?;
             Err(AppError::Conflict {
                 message: why,

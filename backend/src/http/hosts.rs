@@ -10,6 +10,7 @@ use crate::db::deployments;
 use crate::db::hosts::{self, HostFields, HostRow};
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use lockstep_shared::api;
+use lockstep_shared::api::AuditTarget;
 use lockstep_shared::validate::hosts::{address_problem, same_host_reason};
 use serde_json::{json, Value};
 
@@ -196,7 +197,7 @@ pub async fn create_host(
         &id.user_name,
         Some(m.team_id),
         "host.create",
-        "host",
+        AuditTarget::Host,
         Some(h.id.to_string()),
     );
     e.target_name = Some(h.name.clone());
@@ -274,7 +275,7 @@ pub async fn update_host(
         &id.user_name,
         Some(before.team_id),
         "host.update",
-        "host",
+        AuditTarget::Host,
         Some(before.id.to_string()),
     );
     e.target_name = Some(after.name.clone());
@@ -317,7 +318,7 @@ pub async fn delete_host(
         &id.user_name,
         Some(before.team_id),
         "host.delete",
-        "host",
+        AuditTarget::Host,
         Some(before.id.to_string()),
     );
     e.target_name = Some(before.name.clone());

@@ -14,7 +14,7 @@ use super::{event, AppState, RequestCtx};
 use crate::auth::{Identity, Role};
 use crate::db::members;
 use actix_web::{delete, get, post, put, web, HttpResponse};
-use lockstep_shared::api::{self, InvitationAnswered, MemberRemoved, RoleSet};
+use lockstep_shared::api::{self, AuditTarget, InvitationAnswered, MemberRemoved, RoleSet};
 use serde_json::{json, Value};
 
 const MAX_NAME_PROBES: i64 = 10;
@@ -83,7 +83,7 @@ pub async fn create_team(
         &id.user_name,
         Some(team_id),
         "team.create",
-        "team",
+        AuditTarget::Team,
         Some(team_id.to_string()),
     );
     e.target_name = Some(name.to_owned());
@@ -190,7 +190,7 @@ pub async fn set_member_role(
         &id.user_name,
         Some(m.team_id),
         action,
-        "member",
+        AuditTarget::Member,
         // The name, not the account id: an invitation does not say whether one exists.
         Some(user.clone()),
     );
@@ -253,7 +253,7 @@ pub async fn remove_member(
         &id.user_name,
         Some(m.team_id),
         action,
-        "member",
+        AuditTarget::Member,
         Some(user.clone()),
     );
     e.target_name = Some(user.clone());
@@ -314,7 +314,7 @@ async fn answer_invitation(
         &id.user_name,
         Some(team_id),
         action,
-        "member",
+        AuditTarget::Member,
         Some(id.user_name.clone()),
     );
     e.target_name = Some(id.user_name.clone());

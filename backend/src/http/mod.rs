@@ -28,6 +28,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{get, web, App, FromRequest, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 use errors::AppError;
+use lockstep_shared::api::{AuditResult, AuditTarget};
 use serde_json::json;
 use std::future::{ready, Ready};
 use std::sync::OnceLock;
@@ -132,25 +133,14 @@ pub fn event(
     actor_name: &str,
     team_id: Option<i64>,
     action: &str,
-    target_type: &str,
+    target: AuditTarget,
     target_id: Option<String>,
 ) -> NewEvent {
-    NewEvent {
-        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        actor_id,
-        actor_name: actor_name.to_owned(),
-        team_id,
-        action: action.to_owned(),
-        target_type: target_type.to_owned(),
-        target_id,
-        target_name: None,
-        before: None,
-        after: None,
-        request_id: Some(ctx.request_id.clone()),
-        source: ctx.source.clone(),
-        user_agent: ctx.user_agent.clone(),
-        result: "ok".to_owned(),
-    }
+    let mut e = NewEvent::new(actor_id, actor_name, team_id, action, target, target_id);
+    e.request_id = Some(ctx.request_id.clone());
+    e.source = ctx.source.clone();
+    e.user_agent = ctx.user_agent.clone();
+    e
 }
 
 /// Appends the change's audit event and commits: the change and its event land together or
@@ -166,10 +156,10 @@ pub async fn commit_with_event(mut tx: crate::db::Tx<'_>, e: &NewEvent) -> Resul
 /// operation's id (e.g. `save_configuration`), the target the object the path names.
 async fn record_refusal(req: &HttpRequest, status: actix_web::http::StatusCode) {
     let result = match status.as_u16() {
-        403 => "forbidden",
-        404 => "not_found",
-        409 => "conflict",
-        422 => "invalid",
+        403 => AuditResult::Forbidden,
+        404 => AuditResult::NotFound,
+        409 => AuditResult::Conflict,
+        422 => AuditResult::Invalid,
         _ => return,
     };
     if !matches!(req.method().as_str(), "POST" | "PUT" | "DELETE") {
@@ -193,17 +183,18 @@ async fn record_refusal(req: &HttpRequest, status: actix_web::http::StatusCode) 
         .and_then(|t| id.memberships.iter().find(|m| m.team == t))
         .map(|m| m.team_id);
     // The object the path names: /api/v1/<kind>s/{id}, or a member of a team.
-    let (target_type, target_id) = match (info.get("user"), info.get("id")) {
-        (Some(user), _) => ("member", Some(user.to_owned())),
+    let (target, target_id) = match (info.get("user"), info.get("id")) {
+        (Some(user), _) => (AuditTarget::Member, Some(user.to_owned())),
         (None, Some(object)) => (
             pattern
                 .trim_start_matches("/api/v1/")
                 .split('/')
                 .next()
-                .map_or("request", |k| k.trim_end_matches('s')),
+                .and_then(AuditTarget::of_collection)
+                .unwrap_or(AuditTarget::Request),
             Some(object.to_owned()),
         ),
-        (None, None) => ("request", None),
+        (None, None) => (AuditTarget::Request, None),
     };
     // A refused change of an object is shown to its team, if the caller is in it.
     let team = match (
@@ -213,7 +204,7 @@ async fn record_refusal(req: &HttpRequest, status: actix_web::http::StatusCode) 
         (Some(t), _) => Some(t),
         (None, Some(object)) => state
             .db
-            .team_of(target_type, object)
+            .team_of(target, object)
             .await
             .ok()
             .flatten()
@@ -226,10 +217,10 @@ async fn record_refusal(req: &HttpRequest, status: actix_web::http::StatusCode) 
         &id.user_name,
         team,
         operation,
-        target_type,
+        target,
         target_id,
     );
-    e.result = result.to_owned();
+    e.set_result(result);
     e.after = Some(json!({ "status": status.as_u16(), "path": req.path() }));
     let appended = async {
         let tx = state.db.begin().await?;

@@ -102,6 +102,8 @@ shared_schemas! {
     TemplateFromConfiguration => api::TemplateFromConfiguration,
     Instantiate => api::Instantiate,
     AuditPage => api::AuditPage,
+    AuditResult => api::AuditResult,
+    AuditTarget => api::AuditTarget,
 }
 
 /// The shared crate's types, as JSON Schema definitions under `#/components/schemas`.

@@ -9,7 +9,7 @@ use crate::db::accounts::SessionIdentity;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
 use actix_web::{get, post, web, HttpResponse};
-use lockstep_shared::api::{self, LoggedOut, SessionInfo};
+use lockstep_shared::api::{self, AuditResult, AuditTarget, LoggedOut, SessionInfo};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -49,8 +49,16 @@ pub async fn login(
     let Some(user) = user.filter(|_| ok) else {
         db.record_failed_login(&body.user, &source).await?;
         let tx = db.begin().await?;
-        let mut e = event(&ctx, known_id, &body.user, None, "login", "session", None);
-        e.result = "denied".into();
+        let mut e = event(
+            &ctx,
+            known_id,
+            &body.user,
+            None,
+            "login",
+            AuditTarget::Session,
+            None,
+        );
+        e.set_result(AuditResult::Denied);
         super::commit_with_event(tx, &e).await?;
         return Err(AppError::Unauthorized);
     };
@@ -67,7 +75,7 @@ pub async fn login(
         &user.name,
         None,
         "login",
-        "session",
+        AuditTarget::Session,
         None,
     );
     super::commit_with_event(tx, &e).await?;
@@ -105,7 +113,7 @@ pub async fn logout(
         &id.user_name,
         None,
         "logout",
-        "session",
+        AuditTarget::Session,
         None,
     );
     super::commit_with_event(tx, &e).await?;

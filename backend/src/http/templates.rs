@@ -14,7 +14,7 @@ use crate::auth::{random_hex, Identity, Role};
 use crate::db::templates::{self, NewTemplateVersion, TemplateRow, TemplateVersionRow};
 use crate::db::Saved;
 use actix_web::{get, post, put, web, HttpResponse};
-use lockstep_shared::api::{self, SavedTemplate, TemplateView};
+use lockstep_shared::api::{self, AuditTarget, SavedTemplate, TemplateView};
 use lockstep_shared::template::{self as tpl, ParamType, Parameter, Template};
 use lockstep_shared::validate::Finding;
 use serde::Deserialize;
@@ -184,7 +184,7 @@ async fn store_new(
         &id.user_name,
         Some(team.team_id),
         "template.create",
-        "template",
+        AuditTarget::Template,
         Some(tid.to_string()),
     );
     e.target_name = Some(name.to_owned());
@@ -294,7 +294,7 @@ pub async fn save_template(
                 &id.user_name,
                 row.team_id,
                 "template.update",
-                "template",
+                AuditTarget::Template,
                 Some(row.id.to_string()),
             );
             e.target_name = Some(row.name.clone());
@@ -342,7 +342,7 @@ pub async fn archive_template(
         &id.user_name,
         row.team_id,
         "template.archive",
-        "template",
+        AuditTarget::Template,
         Some(row.id.to_string()),
     );
     e.target_name = Some(row.name.clone());

@@ -6,7 +6,7 @@ use super::{event, AppState, RequestCtx};
 use crate::auth::{self, Identity, Role};
 use crate::db::accounts;
 use actix_web::{delete, get, post, web, HttpResponse};
-use lockstep_shared::api::{self, NewToken, Revoked};
+use lockstep_shared::api::{self, AuditTarget, NewToken, Revoked};
 
 /// Creates an API token for one of the caller's teams (log in; a token cannot make tokens).
 #[utoipa::path(tag = "tokens", request_body = schema::CreateToken, responses((status = 201, body = schema::NewToken)))]
@@ -39,7 +39,7 @@ pub async fn create_token(
         &id.user_name,
         Some(m.team_id),
         "token.create",
-        "token",
+        AuditTarget::Token,
         Some(tid.to_string()),
     );
     e.target_name = Some(body.name.clone());
@@ -92,7 +92,7 @@ pub async fn revoke_token(
         &id.user_name,
         Some(team_id),
         "token.revoke",
-        "token",
+        AuditTarget::Token,
         Some(tid.to_string()),
     );
     e.target_name = Some(name);

@@ -3,6 +3,7 @@
 
 use super::app::Session;
 use crate::api;
+use lockstep_shared::api::{AuditResult, AuditTarget};
 use lockstep_shared::diff::Diff;
 use serde_json::Value;
 use yew::prelude::*;
@@ -17,8 +18,27 @@ const FILTERS: [(&str, &str); 5] = [
     ("action", "Action (e.g. configuration.update)"),
     ("target_type", "Target type"),
     ("target_id", "Target id"),
-    ("result", "Result (ok, denied, forbidden, conflict…)"),
+    ("result", "Result"),
 ];
+
+/// The values a filter takes, with their labels, when the API has a fixed set of them.
+fn choices(filter: &str) -> Option<Vec<(&'static str, String)>> {
+    match filter {
+        "target_type" => Some(
+            AuditTarget::ALL
+                .iter()
+                .map(|t| (t.as_str(), t.as_str().to_owned()))
+                .collect(),
+        ),
+        "result" => Some(
+            AuditResult::ALL
+                .iter()
+                .map(|r| (r.as_str(), format!("{} ({})", r.as_str(), r.meaning())))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
 
 /// The query string for the filters given, the team and a cursor.
 pub fn query(team: &str, filters: &[(String, String)], cursor: Option<i64>) -> String {
@@ -140,14 +160,25 @@ pub fn Audit(p: &AuditProps) -> Html {
             <h1>{ format!("Audit of {}", p.session.team) }</h1>
             <form class="filters" {onsubmit} aria-label="Filters">
                 { for FILTERS.iter().enumerate().map(|(i, (k, label))| {
-                    let filters = filters.clone();
-                    let oninput = Callback::from(move |e: InputEvent| {
-                        let mut f = (*filters).clone();
-                        f[i].1 = e.target_unchecked_into::<web_sys::HtmlInputElement>().value();
-                        filters.set(f);
-                    });
-                    html! { <div class="field"><label for={format!("audit-{k}")}>{ *label }</label>
-                        <input id={format!("audit-{k}")} {oninput} /></div> }
+                    let set = {
+                        let filters = filters.clone();
+                        move |v: String| {
+                            let mut f = (*filters).clone();
+                            f[i].1 = v;
+                            filters.set(f);
+                        }
+                    };
+                    let id = format!("audit-{k}");
+                    let input = match choices(k) {
+                        Some(c) => html! {
+                            <select id={id.clone()} onchange={Callback::from(move |e: Event| set(e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()))}>
+                                <option value="">{ "any" }</option>
+                                { for c.into_iter().map(|(v, l)| html! { <option value={v}>{ l }</option> }) }
+                            </select>
+                        },
+                        None => html! { <input id={id.clone()} oninput={Callback::from(move |e: InputEvent| set(e.target_unchecked_into::<web_sys::HtmlInputElement>().value()))} /> },
+                    };
+                    html! { <div class="field"><label for={id}>{ *label }</label>{ input }</div> }
                 }) }
                 <button type="submit">{ "Filter" }</button>
             </form>

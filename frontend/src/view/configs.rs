@@ -101,7 +101,10 @@ const HOST_PARAMETERS: [(&str, &str); 2] = [
 
 /// Values for a template's host parameters (the built-ins' names) from the team's first two
 /// registered hosts; none for a template without them.
-fn host_values(parameters: &[String], hosts: &[wire::Host]) -> Vec<(String, serde_json::Value)> {
+pub(crate) fn host_values(
+    parameters: &[String],
+    hosts: &[wire::Host],
+) -> Vec<(String, serde_json::Value)> {
     let has = |n: &str| parameters.iter().any(|p| p == n);
     hosts
         .iter()

@@ -330,10 +330,15 @@ pub fn Templates(p: &TemplatesProps) -> Html {
         });
     }
     let use_template = |id: i64, title: String| {
-        let (open, error, texts) = (open.clone(), error.clone(), texts.clone());
+        let (open, error, texts, team) = (open.clone(), error.clone(), texts.clone(), team.clone());
         Callback::from(move |_: MouseEvent| {
-            let (open, error, texts, title) =
-                (open.clone(), error.clone(), texts.clone(), title.clone());
+            let (open, error, texts, title, team) = (
+                open.clone(),
+                error.clone(),
+                texts.clone(),
+                title.clone(),
+                team.clone(),
+            );
             wasm_bindgen_futures::spawn_local(async move {
                 match api::get::<wire::TemplateView>(&format!("/api/v1/templates/{id}")).await {
                     Ok(v) => {
@@ -342,7 +347,21 @@ pub fn Templates(p: &TemplatesProps) -> Html {
                                 .unwrap_or_default(),
                             body: v.version.body,
                         };
-                        texts.set(BTreeMap::new());
+                        // The host parameters start as the team's registered hosts: a pair
+                        // is deployed only to registered hosts at the addresses it names.
+                        let hosts =
+                            api::get::<wire::HostList>(&format!("/api/v1/teams/{team}/hosts"))
+                                .await
+                                .map(|l| l.hosts)
+                                .unwrap_or_default();
+                        let names: Vec<String> =
+                            t.parameters.iter().map(|p| p.name.clone()).collect();
+                        texts.set(
+                            super::configs::host_values(&names, &hosts)
+                                .into_iter()
+                                .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+                                .collect(),
+                        );
                         open.set(Some((id, title, t)));
                     }
                     Err(e) => error.set(Some(e.explain())),
