@@ -634,6 +634,10 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         .expect("preflight shown");
     let table = b.text(&b.find("#preflight").expect("table")).expect("text");
     assert!(!table.contains("failed"), "{table}");
+    // Each check names the host it ran on.
+    for side in ["primary: host-a", "secondary: host-b"] {
+        assert!(table.contains(side), "{side} in {table}");
+    }
     let checks = count(&b, "#preflight tbody tr");
     b.wait_text(
         "#preflight-summary",

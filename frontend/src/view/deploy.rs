@@ -106,6 +106,17 @@ fn version_label(v: &wire::VersionMeta) -> String {
     )
 }
 
+/// Where a preflight check ran, with the host checked for that side: "primary: host-a",
+/// or "pair" for checks of the pair.
+fn check_side(side: Option<&str>, hosts: &[String; 2]) -> String {
+    match side {
+        Some("primary") => format!("primary: {}", hosts[0]),
+        Some("secondary") => format!("secondary: {}", hosts[1]),
+        Some(other) => other.to_owned(),
+        None => "pair".to_owned(),
+    }
+}
+
 /// One line over the preflight's table: ready, or how many checks failed.
 fn preflight_summary(p: &wire::Preflight) -> String {
     let failed = p.checks.iter().filter(|c| !c.ok).count();
@@ -149,7 +160,8 @@ pub fn Deployments(p: &DeployProps) -> Html {
     let tick = use_state(|| 0u32);
     let data = use_state(|| None::<Result<Loaded, String>>);
     let plan = use_state(|| None::<(i32, Plan)>);
-    let preflight = use_state(|| None::<Result<wire::Preflight, String>>);
+    // The preflight's answer, with the names of the hosts it checked (primary, secondary).
+    let preflight = use_state(|| None::<Result<(wire::Preflight, [String; 2]), String>>);
     // The plan of the version being checked, shown before the deploy runs.
     let proposed = use_state(|| None::<(i32, Plan)>);
     let message = use_state(|| None::<(bool, String)>);
@@ -229,11 +241,13 @@ pub fn Deployments(p: &DeployProps) -> Html {
     };
     let check = {
         let (preflight, busy, proposed) = (preflight.clone(), busy.clone(), proposed.clone());
+        let hosts = l.hosts.clone();
         Callback::from(move |_: MouseEvent| {
             let Some(body) = body_of() else {
                 preflight.set(Some(Err("Choose a version and two hosts.".to_owned())));
                 return;
             };
+            let checked = ["deploy-primary", "deploy-secondary"].map(|s| picked_host(&hosts, s));
             let (preflight, busy, proposed) = (preflight.clone(), busy.clone(), proposed.clone());
             let version: Option<i32> = value("deploy-version").parse().ok();
             busy.set(true);
@@ -244,7 +258,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
                     &body,
                 )
                 .await;
-                preflight.set(Some(r.map_err(|e| e.explain())));
+                preflight.set(Some(r.map(|p| (p, checked)).map_err(|e| e.explain())));
                 // What the deploy will do, shown before it runs.
                 if let Some(version) = version {
                     proposed.set(plan_of(cid, version).await.map(|p| (version, p)));
@@ -257,18 +271,11 @@ pub fn Deployments(p: &DeployProps) -> Html {
         let (message, tick, hosts) = (message.clone(), tick.clone(), l.hosts.clone());
         Callback::from(move |_: MouseEvent| {
             let Some(body) = body_of() else { return };
-            let name = |id: String| {
-                hosts
-                    .iter()
-                    .find(|h| h.id.to_string() == id)
-                    .map(|h| h.name.clone())
-                    .unwrap_or(id)
-            };
             let text = format!(
                 "Deploy version {} with {} as the primary and {} as the secondary? Lockstep creates the overlays, defines and starts both domains and starts COLO; if a step fails, what it created is removed.",
                 value("deploy-version"),
-                name(value("deploy-primary")),
-                name(value("deploy-secondary"))
+                picked_host(&hosts, "deploy-primary"),
+                picked_host(&hosts, "deploy-secondary")
             );
             if !super::window().confirm_with_message(&text).unwrap_or(false) {
                 return;
@@ -319,7 +326,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
     } else if l.hosts.len() < 2 {
         html! { <p class="muted" id="deploy-why">{ "Register two hosts first (Hosts page)." }</p> }
     } else {
-        let passed = matches!(&*preflight, Some(Ok(p)) if p.ok);
+        let passed = matches!(&*preflight, Some(Ok((p, _))) if p.ok);
         html! {
             <section class="create" aria-label="Deploy">
                 <h2>{ "Deploy" }</h2>
@@ -346,14 +353,14 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 { match &*preflight {
                     None => html! {},
                     Some(Err(e)) => html! { <p class="error-box" role="alert">{ e }</p> },
-                    Some(Ok(p)) => html! { <>
+                    Some(Ok((p, checked))) => html! { <>
                         <p id="preflight-summary" class={if p.ok { "saved" } else { "error-box" }} role="status">{ preflight_summary(p) }</p>
                         <table class="list" id="preflight">
                             { super::head(&["Check", "Side", "Result", "Found"], false) }
                             <tbody>{ for p.checks.iter().map(|c| html! {
                                 <tr class={if c.ok { "ok" } else { "bad" }}>
                                     <td>{ &c.what }</td>
-                                    <td>{ c.side.clone().unwrap_or_else(|| "pair".to_owned()) }</td>
+                                    <td class="nowrap">{ check_side(c.side.as_deref(), checked) }</td>
                                     <td class="nowrap">{ if c.ok { "✔ passed" } else { "✖ failed" } }</td>
                                     <td>{ &c.detail }</td>
                                 </tr>
@@ -650,6 +657,12 @@ fn host_name(hosts: &[wire::Host], id: Option<i64>, uri: &str) -> String {
         .map_or_else(|| uri.to_owned(), |h| h.name.clone())
 }
 
+/// The name of the host picked in select `id` (its value, a host's id).
+fn picked_host(hosts: &[wire::Host], id: &str) -> String {
+    let v = value(id);
+    host_name(hosts, v.parse().ok(), &v)
+}
+
 /// An open event stream and its listeners; closed when dropped.
 struct Follow {
     source: web_sys::EventSource,
@@ -715,6 +728,17 @@ fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preflight_checks_name_the_host_of_their_side() {
+        let mut a = super::super::test_host("host-a", "192.0.2.1");
+        a.id = 7;
+        let checked = [7, 9].map(|id| host_name(&[a.clone()], Some(id), &id.to_string()));
+        assert_eq!(checked, ["host-a".to_owned(), "9".to_owned()]);
+        assert_eq!(check_side(Some("primary"), &checked), "primary: host-a");
+        assert_eq!(check_side(Some("secondary"), &checked), "secondary: 9");
+        assert_eq!(check_side(None, &checked), "pair");
+    }
 
     #[test]
     fn sides_at_addresses_no_host_has_are_named() {
