@@ -655,6 +655,37 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         .expect("the plan shown");
     assert!(count(&b, "#deploy-plan details") >= 9);
     b.screenshot(&shot("deploy-preflight")).expect("shot");
+    // Another pick needs another check: the result and the plan go, and Deploy waits.
+    let pick_secondary = |name: &str| {
+        let options = b.find_all("#deploy-secondary option").expect("options");
+        let o = options
+            .into_iter()
+            .find(|o| b.text(o).is_ok_and(|t| t.starts_with(name)))
+            .expect("the host offered");
+        b.click(&o).expect("pick");
+    };
+    pick_secondary("host-0 ");
+    b.wait("the check cleared", |b| {
+        Ok(b.find_all("#preflight, #deploy-plan")?
+            .is_empty()
+            .then_some(()))
+    })
+    .expect("a check of other hosts is not shown as theirs");
+    assert_eq!(
+        b.exec(
+            "return document.getElementById('deploy-start').disabled",
+            serde_json::json!([])
+        )
+        .expect("read the page"),
+        true
+    );
+    pick_secondary("host-b ");
+    b.click(&b.find("#deploy-check").expect("check button"))
+        .expect("check hosts again");
+    b.wait_text("#preflight-summary", "ready to deploy")
+        .expect("checked again");
+    b.wait_text("#deploy-plan", "What deploying version 1 does")
+        .expect("the plan shown again");
     // Note whether steps show while the deploy still runs (they stream as server-sent events).
     b.exec(
         "window.__live = 0; window.__watch = setInterval(() => { \

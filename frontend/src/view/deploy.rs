@@ -305,11 +305,19 @@ pub fn Deployments(p: &DeployProps) -> Html {
             .unwrap_or(side)
     };
     let missing = unregistered(&l.addresses, &l.hosts);
+    // A check holds for the version and hosts it checked: another pick needs a new one.
+    let changed = {
+        let (preflight, proposed) = (preflight.clone(), proposed.clone());
+        Callback::from(move |_: Event| {
+            preflight.set(None);
+            proposed.set(None);
+        })
+    };
     let host_select = |id: &str, label: &str, pick: usize| {
         html! {
             <div class="field">
                 <label for={id.to_owned()}>{ label }</label>
-                <select id={id.to_owned()}>
+                <select id={id.to_owned()} onchange={changed.clone()}>
                     { for l.hosts.iter().enumerate().map(|(i, h)| html! {
                         <option value={h.id.to_string()} selected={i == pick}>{ format!("{} — {} ({})", h.name, h.address, h.libvirt_uri) }</option>
                     }) }
@@ -333,7 +341,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 <div class="two">
                     <div class="field">
                         <label for="deploy-version">{ "Version" }</label>
-                        <select id="deploy-version">
+                        <select id="deploy-version" onchange={changed.clone()}>
                             { for deployable.iter().map(|v| html! { <option value={v.version.to_string()}>{ version_label(v) }</option> }) }
                         </select>
                     </div>
