@@ -260,6 +260,13 @@ fn an_operator_draws_saves_and_reviews_in_a_real_browser() {
     a.click(&a.find("#new-template-button").expect("button"))
         .expect("new from template");
     let name = a.find("#new-name").expect("name field");
+    // Each list starts on its first choice (Yew adds options last first).
+    a.find("#new-template option").expect("the templates");
+    let offered = by_id(&a, "new-template", "selectedOptions[0].text");
+    assert!(
+        offered.starts_with("Standard pair, 1 disk (built in)"),
+        "{offered}"
+    );
     a.type_into(&name, "web1").expect("name");
     a.click(&a.find("#create-submit").expect("create"))
         .expect("create");
@@ -356,6 +363,7 @@ fn an_operator_draws_saves_and_reviews_in_a_real_browser() {
     // Add a protected disk, then save.
     a.click(&a.find("#add-disk").expect("add disk"))
         .expect("open");
+    assert_eq!(by_id(&a, "ad-format", "value"), "qcow2");
     a.click(&a.find("#add-disk-submit").expect("submit"))
         .expect("add");
     a.wait("the second disk's chain", |b| {
@@ -414,7 +422,9 @@ fn an_operator_draws_saves_and_reviews_in_a_real_browser() {
         "links to {path}"
     );
     a.screenshot(&shot("audit")).expect("shot");
-    // The target type and result filters offer the values events have.
+    // The target type and result filters offer the values events have, from "any".
+    assert_eq!(by_id(&a, "audit-result", "value"), "");
+    assert_eq!(by_id(&a, "audit-target_type", "value"), "");
     for pick in [
         "#audit-target_type option[value='template']",
         "#audit-result option[value='ok']",
@@ -598,10 +608,42 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         "pri",
         "the document's own name"
     );
+    // Version 2 replicates to host-0's address: offered first, with host-0 as its secondary.
+    let mut doc = api
+        .get(&format!("/api/v1/configurations/{cid}"))
+        .expect("read")
+        .json()["current"]["document"]
+        .clone();
+    doc["hosts"]["secondary"]["address"] = serde_json::json!("127.0.0.9");
+    let r = api
+        .send(
+            "PUT",
+            &format!("/api/v1/configurations/{cid}"),
+            &serde_json::json!({"base_version": 1, "document": doc, "message": "to host-0"}),
+        )
+        .expect("save");
+    assert_eq!(r.status, 200, "{}", r.body);
     b.click(&b.find("#deployments-link").expect("deploy link"))
         .expect("open deployments");
     b.wait_text("h1", "Deployments of api pair")
         .expect("the page names the configuration");
+    let chosen = |id: &str| by_id(&b, id, "selectedOptions[0].text");
+    let offered = chosen("deploy-version");
+    assert!(offered.starts_with("version 2: to host-0"), "{offered}");
+    let secondary = chosen("deploy-secondary");
+    assert!(secondary.starts_with("host-0 "), "{secondary}");
+    // Picking version 1 picks the hosts it names.
+    b.click(
+        &b.find("#deploy-version option[value='1']")
+            .expect("version 1"),
+    )
+    .expect("pick version 1");
+    b.wait("the hosts of version 1", |b| {
+        Ok(by_id(b, "deploy-secondary", "selectedOptions[0].text")
+            .starts_with("host-b ")
+            .then_some(()))
+    })
+    .expect("version 1's hosts picked");
     let check = b.find("#deploy-check").expect("check button");
     // Record the confirmation dialogs and accept them.
     b.exec(
@@ -614,7 +656,6 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
         b.attr(&start, "disabled").expect("attr").is_some(),
         "no deploy before the hosts are checked"
     );
-    let chosen = |id: &str| by_id(&b, id, "selectedOptions[0].text");
     assert!(
         b.find_all("#deploy-unregistered").expect("find").is_empty(),
         "both addresses are registered"
@@ -645,9 +686,7 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     )
     .expect("the preflight's summary");
     // Versions are offered with their message, author and time.
-    let version = b
-        .text(&b.find("#deploy-version").expect("select"))
-        .expect("text");
+    let version = chosen("deploy-version");
     assert!(version.starts_with("version 1: "), "{version}");
     assert!(version.contains("(dora, "), "{version}");
     // The plan is shown before anything runs.

@@ -46,6 +46,35 @@ fn every_source_file_has_a_module_doc() {
     assert!(missing.is_empty(), "files without a //! doc: {missing:?}");
 }
 
+/// Yew inserts a list's children last first, so a `<select>` whose options say nothing shows
+/// its last option (an oldest version, a last template) while the page's state assumes the
+/// first: every select in the app marks the option it starts on.
+#[test]
+fn every_select_marks_its_selected_option() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    walk(&root.join("frontend/src"), &mut files);
+    let mut unmarked = Vec::new();
+    let mut selects = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read");
+        for (at, _) in text.match_indices("<select") {
+            selects += 1;
+            let body = &text[at..];
+            let end = body.find("</select>").expect("a closed select");
+            if !body[..end].contains("selected") {
+                let line = text[..at].lines().count() + 1;
+                unmarked.push(format!("{}:{line}", f.display()));
+            }
+        }
+    }
+    assert!(selects >= 10, "found only {selects} selects");
+    assert!(
+        unmarked.is_empty(),
+        "selects without a selected option: {unmarked:?}"
+    );
+}
+
 #[test]
 fn unsafe_code_is_allowed_in_one_module_only() {
     let root = workspace_root();

@@ -172,7 +172,7 @@ pub fn Audit(p: &AuditProps) -> Html {
                     let input = match choices(k) {
                         Some(c) => html! {
                             <select id={id.clone()} onchange={Callback::from(move |e: Event| set(e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()))}>
-                                <option value="">{ "any" }</option>
+                                <option value="" selected=true>{ "any" }</option>
                                 { for c.into_iter().map(|(v, l)| html! { <option value={v}>{ l }</option> }) }
                             </select>
                         },

@@ -1182,7 +1182,7 @@ fn AddDisk(p: &AddDiskProps) -> Html {
                     <div class="field"><label for="ad-size">{ "Size" }</label>
                         <input id="ad-size" ref={size} value="10 GiB" /></div>
                     <div class="field"><label for="ad-format">{ "Format" }</label>
-                        <select id="ad-format" ref={format}><option value="qcow2">{ "qcow2" }</option><option value="raw">{ "raw" }</option></select></div>
+                        <select id="ad-format" ref={format}><option value="qcow2" selected=true>{ "qcow2" }</option><option value="raw">{ "raw" }</option></select></div>
                     if let Some(m) = &*error { <div class="field-error" role="alert">{ format!("✖ {m}") }</div> }
                     <div class="actions"><button type="submit" id="add-disk-submit">{ "Add to both hosts" }</button>
                         <button type="button" onclick={{ let open = open.clone(); Callback::from(move |_: MouseEvent| open.set(false)) }}>{ "Cancel" }</button></div>

@@ -439,8 +439,8 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
                         <div class="field">
                             <label for="new-template">{ "Template" }</label>
                             <select id="new-template">
-                                { for templates.iter().map(|t| html! {
-                                    <option value={t.id.to_string()}>{ format!("{}{} — {}", t.name,
+                                { for templates.iter().enumerate().map(|(i, t)| html! {
+                                    <option value={t.id.to_string()} selected={i == 0}>{ format!("{}{} — {}", t.name,
                                         if t.builtin { " (built in)" } else { "" }, t.description) }</option>
                                 }) }
                             </select>

@@ -5,7 +5,7 @@
 //! admins act; others see why they cannot.
 
 use super::app::Session;
-use super::team::{at_least, value};
+use super::team::{at_least, set_value, value};
 use crate::api;
 use crate::deploying::{consequence, progress};
 use lockstep_shared::api as wire;
@@ -30,8 +30,8 @@ struct Loaded {
     /// The configuration's team and name.
     team_id: i64,
     name: String,
-    /// The replication addresses the current version names (primary, secondary): the hosts
-    /// offered first.
+    /// The replication addresses (primary, secondary) the version offered first names (the
+    /// newest without errors): the hosts picked for it.
     addresses: [String; 2],
     /// The newest deployment with its steps.
     current: Option<wire::Deployment>,
@@ -51,11 +51,14 @@ async fn load(cid: i64, teams: Vec<wire::Membership>) -> Result<Loaded, String> 
         .await
         .map_err(e)?;
     let team_id = cfg.configuration.team_id;
-    let addresses = lockstep_shared::json::read::<wire::Version>(cfg.current.get())
-        .ok()
-        .and_then(|v| Document::from_json(v.document.get()).ok())
-        .map(|d| [d.hosts.primary.address, d.hosts.secondary.address])
-        .unwrap_or_default();
+    let newest = lockstep_shared::json::read::<wire::Version>(cfg.current.get()).ok();
+    let addresses = match versions.versions.iter().find(|v| v.errors == 0) {
+        Some(v) if newest.as_ref().is_some_and(|c| c.version != v.version) => {
+            addresses_of(cid, v.version).await
+        }
+        _ => newest.and_then(|v| addresses_in(&v)),
+    }
+    .unwrap_or_default();
     let team = super::app::membership(&teams, team_id)
         .map(|t| t.team.clone())
         .unwrap_or_default();
@@ -89,6 +92,28 @@ async fn load(cid: i64, teams: Vec<wire::Membership>) -> Result<Loaded, String> 
         current,
         status,
     })
+}
+
+/// The replication addresses (primary, secondary) a version's document names.
+fn addresses_in(v: &wire::Version) -> Option<[String; 2]> {
+    let d = Document::from_json(v.document.get()).ok()?;
+    Some([d.hosts.primary.address, d.hosts.secondary.address])
+}
+
+/// The replication addresses of stored version `version`.
+async fn addresses_of(cid: i64, version: i32) -> Option<[String; 2]> {
+    let v: wire::Version = api::get(&format!("/api/v1/configurations/{cid}/versions/{version}"))
+        .await
+        .ok()?;
+    addresses_in(&v)
+}
+
+/// The registered host at `address`, else the host at `fallback` in the list.
+fn host_at(hosts: &[wire::Host], address: &str, fallback: usize) -> usize {
+    hosts
+        .iter()
+        .position(|h| same_address(&h.address, address))
+        .unwrap_or(fallback)
 }
 
 /// A version as the deploy form offers it: number, message, author and time.
@@ -162,6 +187,8 @@ pub fn Deployments(p: &DeployProps) -> Html {
     let plan = use_state(|| None::<(i32, Plan)>);
     // The preflight's answer, with the names of the hosts it checked (primary, secondary).
     let preflight = use_state(|| None::<Result<(wire::Preflight, [String; 2]), String>>);
+    // The addresses of the version picked in the form, once the user picks another.
+    let picked = use_state(|| None::<[String; 2]>);
     // The plan of the version being checked, shown before the deploy runs.
     let proposed = use_state(|| None::<(i32, Plan)>);
     let message = use_state(|| None::<(bool, String)>);
@@ -297,20 +324,46 @@ pub fn Deployments(p: &DeployProps) -> Html {
         })
     };
     let deployable: Vec<&wire::VersionMeta> = l.versions.iter().filter(|v| v.errors == 0).collect();
-    // The registered host at the address the document names for a side, else the first two.
-    let pick = |side: usize| {
-        l.hosts
-            .iter()
-            .position(|h| same_address(&h.address, &l.addresses[side]))
-            .unwrap_or(side)
-    };
-    let missing = unregistered(&l.addresses, &l.hosts);
+    // The registered host at the address the picked version names for a side, else the
+    // first two.
+    let addresses = picked.as_ref().unwrap_or(&l.addresses);
+    let pick = |side: usize| host_at(&l.hosts, &addresses[side], side);
+    let missing = unregistered(addresses, &l.hosts);
     // A check holds for the version and hosts it checked: another pick needs a new one.
     let changed = {
         let (preflight, proposed) = (preflight.clone(), proposed.clone());
         Callback::from(move |_: Event| {
             preflight.set(None);
             proposed.set(None);
+        })
+    };
+    // Another version: the hosts at the addresses it names are picked for it.
+    let version_changed = {
+        let (changed, picked, hosts) = (changed.clone(), picked.clone(), l.hosts.clone());
+        Callback::from(move |e: Event| {
+            changed.emit(e);
+            let Ok(version) = value("deploy-version").parse::<i32>() else {
+                return;
+            };
+            let (picked, hosts) = (picked.clone(), hosts.clone());
+            wasm_bindgen_futures::spawn_local(async move {
+                let Some(a) = addresses_of(cid, version).await else {
+                    return;
+                };
+                // A later pick wins.
+                if value("deploy-version") != version.to_string() {
+                    return;
+                }
+                for (side, id) in ["deploy-primary", "deploy-secondary"]
+                    .into_iter()
+                    .enumerate()
+                {
+                    if let Some(h) = hosts.get(host_at(&hosts, &a[side], side)) {
+                        set_value(id, &h.id.to_string());
+                    }
+                }
+                picked.set(Some(a));
+            });
         })
     };
     let host_select = |id: &str, label: &str, pick: usize| {
@@ -341,8 +394,9 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 <div class="two">
                     <div class="field">
                         <label for="deploy-version">{ "Version" }</label>
-                        <select id="deploy-version" onchange={changed.clone()}>
-                            { for deployable.iter().map(|v| html! { <option value={v.version.to_string()}>{ version_label(v) }</option> }) }
+                        <select id="deploy-version" onchange={version_changed}>
+                            // The newest first, and picked.
+                            { for deployable.iter().enumerate().map(|(i, v)| html! { <option value={v.version.to_string()} selected={i == 0}>{ version_label(v) }</option> }) }
                         </select>
                     </div>
                     { host_select("deploy-primary", "Primary host", pick(0)) }
@@ -350,7 +404,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 </div>
                 if !missing.is_empty() {
                     <p class="error-box" role="alert" id="deploy-unregistered">{ format!(
-                        "The current version replicates to {}, and no registered host has {}: register the host (Hosts page), or change the address in the editor and save.",
+                        "This version replicates to {}, and no registered host has {}: register the host (Hosts page), or change the address in the editor and save.",
                         missing.join(" and "), if missing.len() > 1 { "those addresses" } else { "that address" }) }</p>
                 }
                 <div class="actions">

@@ -34,6 +34,18 @@ pub fn value(id: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Picks `value` in the select with this id.
+pub fn set_value(id: &str, value: &str) {
+    use wasm_bindgen::JsCast;
+    if let Some(s) = super::window()
+        .document()
+        .and_then(|d| d.get_element_by_id(id))
+        .and_then(|e| e.dyn_into::<web_sys::HtmlSelectElement>().ok())
+    {
+        s.set_value(value);
+    }
+}
+
 /// Loads `path` as a `T`, and again whenever `reload` changes.
 #[hook]
 fn use_list<T: DeserializeOwned + 'static>(
