@@ -8,7 +8,8 @@
 use super::docs::{artifacts, parse};
 use super::errors::AppError;
 use super::openapi::schema;
-use super::{event, AppState, RequestCtx};
+use super::{AppState, RequestCtx};
+use crate::audit::NewEvent;
 use crate::auth::{Identity, Role};
 use crate::db::batch::PendingSave;
 use crate::db::configs::{self, ConfigRow, NewVersion};
@@ -198,15 +199,14 @@ pub async fn create_in_team(
             details: Value::Null,
         });
     };
-    let mut e = event(
-        ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(m.team_id),
         "configuration.create",
         AuditTarget::Configuration,
         Some(cid.to_string()),
-    );
+    ));
     e.target_name = Some(name.to_owned());
     let mut after = c.recorded(1);
     if let Some(t) = &template {
@@ -280,15 +280,14 @@ pub async fn save_configuration(
         .await?;
     let c = Checked::new(doc, claims, &found, &id, &body.message);
     let v = super::next_version(body.base_version)?;
-    let mut e = event(
-        &ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(cfg.team_id),
         "configuration.update",
         AuditTarget::Configuration,
         Some(cfg.id.to_string()),
-    );
+    ));
     e.target_name = Some(cfg.name.clone());
     e.before = Some(json!({"version": body.base_version}));
     e.after = Some(c.recorded(v));
@@ -336,15 +335,14 @@ pub async fn archive_configuration(
             details: Value::Null,
         });
     }
-    let mut e = event(
-        &ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(cfg.team_id),
         "configuration.archive",
         AuditTarget::Configuration,
         Some(cfg.id.to_string()),
-    );
+    ));
     e.target_name = Some(cfg.name.clone());
     super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Ok().json(api::Archived {

@@ -6,7 +6,8 @@
 
 use super::errors::AppError;
 use super::openapi::schema;
-use super::{event, AppState, RequestCtx};
+use super::{AppState, RequestCtx};
+use crate::audit::NewEvent;
 use crate::auth::{Identity, Role};
 use crate::db::configs;
 use crate::db::deployments::{self, ActionLock, DeploymentRow, NewDeployment};
@@ -331,15 +332,14 @@ pub async fn create_deployment(
             details: json!({ "deployment_id": active.map(|d| d.id) }),
         });
     };
-    let mut e = event(
-        &ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(cfg.team_id),
         "deployment.create",
         AuditTarget::Deployment,
         Some(d.id.to_string()),
-    );
+    ));
     e.target_name = Some(cfg.name.clone());
     let d = api::Deployment::from(d);
     e.after = Some(json!(d));
@@ -602,15 +602,14 @@ async fn act(
     })
     .await?;
     let audit = |result: AuditResult, after: Option<Value>| {
-        let mut e = event(
-            ctx,
+        let mut e = ctx.stamp(NewEvent::new(
             Some(id.user_id),
             &id.user_name,
             Some(d.team_id),
             &format!("deployment.{run}"),
             AuditTarget::Deployment,
             Some(d.id.to_string()),
-        );
+        ));
         e.set_result(result);
         e.before = Some(json!({ "state": d.state, "force": force }));
         e.after = after;
@@ -654,15 +653,14 @@ async fn act(
                 let said = web::block(move || deploy::forget_host(&v, &old))
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let mut e = event(
-                    ctx,
+                let mut e = ctx.stamp(NewEvent::new(
                     Some(id.user_id),
                     &id.user_name,
                     Some(d.team_id),
                     "deployment.forget-host",
                     AuditTarget::Deployment,
                     Some(d.id.to_string()),
-                );
+                ));
                 e.set_result(if said.iter().all(Result::is_ok) {
                     AuditResult::Ok
                 } else {

@@ -3,7 +3,8 @@
 
 use super::errors::AppError;
 use super::openapi::schema;
-use super::{event, AppState, RequestCtx};
+use super::{AppState, RequestCtx};
+use crate::audit::NewEvent;
 use crate::auth::{Identity, Role};
 use crate::db::configs::is_unique_violation;
 use crate::db::deployments;
@@ -191,15 +192,14 @@ pub async fn create_host(
     let Some(h) = hosts::create(&mut tx, m.team_id, &body.fields()).await? else {
         return Err(taken(&body.name));
     };
-    let mut e = event(
-        &ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(m.team_id),
         "host.create",
         AuditTarget::Host,
         Some(h.id.to_string()),
-    );
+    ));
     e.target_name = Some(h.name.clone());
     let h = api::Host::from(h);
     e.after = Some(json!(h));
@@ -269,15 +269,14 @@ pub async fn update_host(
         }
         followed = deployments::follow_host_uri(&mut tx, after.id, &after.libvirt_uri).await?;
     }
-    let mut e = event(
-        &ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(before.team_id),
         "host.update",
         AuditTarget::Host,
         Some(before.id.to_string()),
-    );
+    ));
     e.target_name = Some(after.name.clone());
     e.before = Some(json!(api::Host::from(before)));
     let mut recorded = json!(api::Host::from(after.clone()));
@@ -312,15 +311,14 @@ pub async fn delete_host(
         });
     }
     hosts::delete(&mut tx, before.id).await?;
-    let mut e = event(
-        &ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(before.team_id),
         "host.delete",
         AuditTarget::Host,
         Some(before.id.to_string()),
-    );
+    ));
     e.target_name = Some(before.name.clone());
     let id = before.id;
     e.before = Some(json!(api::Host::from(before)));

@@ -10,7 +10,8 @@
 
 use super::errors::AppError;
 use super::openapi::schema;
-use super::{event, AppState, RequestCtx};
+use super::{AppState, RequestCtx};
+use crate::audit::NewEvent;
 use crate::auth::{Identity, Role};
 use crate::db::members;
 use actix_web::{delete, get, post, put, web, HttpResponse};
@@ -77,15 +78,14 @@ pub async fn create_team(
             details: Value::Null,
         });
     };
-    let mut e = event(
-        &ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(team_id),
         "team.create",
         AuditTarget::Team,
         Some(team_id.to_string()),
-    );
+    ));
     e.target_name = Some(name.to_owned());
     e.after = Some(json!({"admin": id.user_name}));
     super::commit_with_event(tx, &e).await?;
@@ -184,8 +184,7 @@ pub async fn set_member_role(
             ("invited", before, "member.invite")
         }
     };
-    let mut e = event(
-        &ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(m.team_id),
@@ -193,7 +192,7 @@ pub async fn set_member_role(
         AuditTarget::Member,
         // The name, not the account id: an invitation does not say whether one exists.
         Some(user.clone()),
-    );
+    ));
     e.target_name = Some(user.clone());
     e.before = before.as_ref().map(|r| json!({ "role": r }));
     e.after = Some(json!({ "role": body.role, "status": status }));
@@ -247,15 +246,14 @@ pub async fn remove_member(
             None => return Err(not_member()),
         },
     };
-    let mut e = event(
-        &ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(m.team_id),
         action,
         AuditTarget::Member,
         Some(user.clone()),
-    );
+    ));
     e.target_name = Some(user.clone());
     e.before = Some(json!({ "role": before, "status": what }));
     super::commit_with_event(tx, &e).await?;
@@ -308,15 +306,14 @@ async fn answer_invitation(
     } else {
         "member.decline"
     };
-    let mut e = event(
-        ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(team_id),
         action,
         AuditTarget::Member,
         Some(id.user_name.clone()),
-    );
+    ));
     e.target_name = Some(id.user_name.clone());
     e.after = Some(json!({ "role": role, "status": if accept { "member" } else { "declined" } }));
     super::commit_with_event(tx, &e).await?;

@@ -124,23 +124,14 @@ impl RequestCtx {
                 .map(str::to_owned),
         }
     }
-}
 
-/// An audit event for this request with the common fields filled in.
-pub fn event(
-    ctx: &RequestCtx,
-    actor_id: Option<i64>,
-    actor_name: &str,
-    team_id: Option<i64>,
-    action: &str,
-    target: AuditTarget,
-    target_id: Option<String>,
-) -> NewEvent {
-    let mut e = NewEvent::new(actor_id, actor_name, team_id, action, target, target_id);
-    e.request_id = Some(ctx.request_id.clone());
-    e.source = ctx.source.clone();
-    e.user_agent = ctx.user_agent.clone();
-    e
+    /// Audit event `e` as made by this request: its id, source and user agent.
+    pub fn stamp(&self, mut e: NewEvent) -> NewEvent {
+        e.request_id = Some(self.request_id.clone());
+        e.source = self.source.clone();
+        e.user_agent = self.user_agent.clone();
+        e
+    }
 }
 
 /// Appends the change's audit event and commits: the change and its event land together or
@@ -211,15 +202,14 @@ async fn record_refusal(req: &HttpRequest, status: actix_web::http::StatusCode) 
             .filter(|t| id.role_in(*t).is_some()),
         (None, None) => None,
     };
-    let mut e = event(
-        &RequestCtx::of(req),
+    let mut e = RequestCtx::of(req).stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         team,
         operation,
         target,
         target_id,
-    );
+    ));
     e.set_result(result);
     e.after = Some(json!({ "status": status.as_u16(), "path": req.path() }));
     let appended = async {

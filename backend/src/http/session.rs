@@ -3,7 +3,8 @@
 
 use super::errors::AppError;
 use super::openapi::schema;
-use super::{event, AppState, RequestCtx};
+use super::{AppState, RequestCtx};
+use crate::audit::NewEvent;
 use crate::auth::{self, sha256, Identity, CSRF_HEADER, SESSION_COOKIE, SESSION_HOURS};
 use crate::db::accounts::SessionIdentity;
 use actix_web::cookie::{Cookie, SameSite};
@@ -49,15 +50,14 @@ pub async fn login(
     let Some(user) = user.filter(|_| ok) else {
         db.record_failed_login(&body.user, &source).await?;
         let tx = db.begin().await?;
-        let mut e = event(
-            &ctx,
+        let mut e = ctx.stamp(NewEvent::new(
             known_id,
             &body.user,
             None,
             "login",
             AuditTarget::Session,
             None,
-        );
+        ));
         e.set_result(AuditResult::Denied);
         super::commit_with_event(tx, &e).await?;
         return Err(AppError::Unauthorized);
@@ -69,15 +69,14 @@ pub async fn login(
         .await?;
     let memberships = db.memberships(user.id).await?;
     let tx = db.begin().await?;
-    let e = event(
-        &ctx,
+    let e = ctx.stamp(NewEvent::new(
         Some(user.id),
         &user.name,
         None,
         "login",
         AuditTarget::Session,
         None,
-    );
+    ));
     super::commit_with_event(tx, &e).await?;
     let cookie = Cookie::build(SESSION_COOKIE, session)
         .path("/")
@@ -107,15 +106,14 @@ pub async fn logout(
     // Other servers hear of it from Postgres; this one forgets at once.
     state.auth.invalidate();
     let tx = state.db.begin().await?;
-    let e = event(
-        &ctx,
+    let e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         None,
         "logout",
         AuditTarget::Session,
         None,
-    );
+    ));
     super::commit_with_event(tx, &e).await?;
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     gone.make_removal();

@@ -9,7 +9,8 @@
 use super::configs::{create_in_team, FromTemplate, NewConfiguration};
 use super::errors::AppError;
 use super::openapi::schema;
-use super::{event, AppState, RequestCtx};
+use super::{AppState, RequestCtx};
+use crate::audit::NewEvent;
 use crate::auth::{random_hex, Identity, Role};
 use crate::db::templates::{self, NewTemplateVersion, TemplateRow, TemplateVersionRow};
 use crate::db::Saved;
@@ -178,15 +179,14 @@ async fn store_new(
             details: Value::Null,
         });
     };
-    let mut e = event(
-        ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(team.team_id),
         "template.create",
         AuditTarget::Template,
         Some(tid.to_string()),
-    );
+    ));
     e.target_name = Some(name.to_owned());
     let mut after = recorded(1, t, message);
     if let Some(from) = from {
@@ -288,15 +288,14 @@ pub async fn save_template(
     let mut tx = state.db.begin().await?;
     match templates::save(&mut tx, row.id, b.base_version, &nv).await? {
         Saved::Version(v) => {
-            let mut e = event(
-                &ctx,
+            let mut e = ctx.stamp(NewEvent::new(
                 Some(id.user_id),
                 &id.user_name,
                 row.team_id,
                 "template.update",
                 AuditTarget::Template,
                 Some(row.id.to_string()),
-            );
+            ));
             e.target_name = Some(row.name.clone());
             e.before = Some(json!({"version": b.base_version}));
             e.after = Some(recorded(v, &t, &b.message));
@@ -336,15 +335,14 @@ pub async fn archive_template(
             details: Value::Null,
         });
     }
-    let mut e = event(
-        &ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         row.team_id,
         "template.archive",
         AuditTarget::Template,
         Some(row.id.to_string()),
-    );
+    ));
     e.target_name = Some(row.name.clone());
     super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Ok().json(api::Archived {

@@ -2,7 +2,8 @@
 
 use super::errors::AppError;
 use super::openapi::schema;
-use super::{event, AppState, RequestCtx};
+use super::{AppState, RequestCtx};
+use crate::audit::NewEvent;
 use crate::auth::{self, Identity, Role};
 use crate::db::accounts;
 use actix_web::{delete, get, post, web, HttpResponse};
@@ -33,15 +34,14 @@ pub async fn create_token(
         &auth::sha256(&token),
     )
     .await?;
-    let mut e = event(
-        &ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(m.team_id),
         "token.create",
         AuditTarget::Token,
         Some(tid.to_string()),
-    );
+    ));
     e.target_name = Some(body.name.clone());
     super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Created().json(NewToken {
@@ -86,15 +86,14 @@ pub async fn revoke_token(
     let Some((name, team_id)) = accounts::revoke_token(&mut tx, id.user_id, *tid).await? else {
         return Err(AppError::NotFound(format!("live token {tid}")));
     };
-    let mut e = event(
-        &ctx,
+    let mut e = ctx.stamp(NewEvent::new(
         Some(id.user_id),
         &id.user_name,
         Some(team_id),
         "token.revoke",
         AuditTarget::Token,
         Some(tid.to_string()),
-    );
+    ));
     e.target_name = Some(name);
     super::commit_with_event(tx, &e).await?;
     Ok(HttpResponse::Ok().json(Revoked {
