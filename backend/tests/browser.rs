@@ -630,20 +630,23 @@ fn a_deployer_deploys_fails_over_and_tears_down_in_the_browser() {
     let chosen = |id: &str| by_id(&b, id, "selectedOptions[0].text");
     let offered = chosen("deploy-version");
     assert!(offered.starts_with("version 2: to host-0"), "{offered}");
-    let secondary = chosen("deploy-secondary");
-    assert!(secondary.starts_with("host-0 "), "{secondary}");
+    // The secondary picked for a version: the host at the address it names.
+    let secondary_becomes = |host: &str| {
+        b.wait(&format!("{host} as the secondary"), |b| {
+            Ok(by_id(b, "deploy-secondary", "selectedOptions[0].text")
+                .starts_with(&format!("{host} "))
+                .then_some(()))
+        })
+        .expect("the version's hosts picked");
+    };
+    secondary_becomes("host-0");
     // Picking version 1 picks the hosts it names.
     b.click(
         &b.find("#deploy-version option[value='1']")
             .expect("version 1"),
     )
     .expect("pick version 1");
-    b.wait("the hosts of version 1", |b| {
-        Ok(by_id(b, "deploy-secondary", "selectedOptions[0].text")
-            .starts_with("host-b ")
-            .then_some(()))
-    })
-    .expect("version 1's hosts picked");
+    secondary_becomes("host-b");
     let check = b.find("#deploy-check").expect("check button");
     // Record the confirmation dialogs and accept them.
     b.exec(

@@ -141,6 +141,13 @@ pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
     typed(&call("GET", path, None).await?)
 }
 
+/// The hosts registered in `team`.
+pub async fn team_hosts(team: &str) -> Result<Vec<lockstep_shared::api::Host>, ApiError> {
+    get::<lockstep_shared::api::HostList>(&format!("/api/v1/teams/{team}/hosts"))
+        .await
+        .map(|l| l.hosts)
+}
+
 /// `method path` with a `shared::api` body, answered with another.
 pub async fn send<B: Serialize, T: DeserializeOwned>(
     method: &str,

@@ -101,10 +101,7 @@ const HOST_PARAMETERS: [(&str, &str); 2] = [
 
 /// Values for a template's host parameters (the built-ins' names) from the team's first two
 /// registered hosts; none for a template without them.
-pub(crate) fn host_values(
-    parameters: &[String],
-    hosts: &[wire::Host],
-) -> Vec<(String, serde_json::Value)> {
+pub(crate) fn host_values(parameters: &[String], hosts: &[wire::Host]) -> Vec<(String, String)> {
     let has = |n: &str| parameters.iter().any(|p| p == n);
     hosts
         .iter()
@@ -112,8 +109,8 @@ pub(crate) fn host_values(
         .filter(|(_, (name, address))| has(name) && has(address))
         .flat_map(|(h, (name, address))| {
             [
-                (name.to_owned(), json!(h.name)),
-                (address.to_owned(), json!(h.address)),
+                (name.to_owned(), h.name.clone()),
+                (address.to_owned(), h.address.clone()),
             ]
         })
         .collect()
@@ -136,13 +133,14 @@ async fn template_request(team: &str, tid: i64, name: String) -> String {
                     .collect()
             })
             .unwrap_or_default();
-    let hosts = api::get::<wire::HostList>(&format!("/api/v1/teams/{team}/hosts"))
-        .await
-        .map(|l| l.hosts)
-        .unwrap_or_default();
+    let hosts = api::team_hosts(team).await.unwrap_or_default();
     let mut values = serde_json::Map::new();
     values.insert("name".to_owned(), json!(guest_name(&name)));
-    values.extend(host_values(&parameters, &hosts));
+    values.extend(
+        host_values(&parameters, &hosts)
+            .into_iter()
+            .map(|(k, v)| (k, json!(v))),
+    );
     crate::api::text(&wire::Instantiate {
         template_id: tid,
         template_version: None,
@@ -482,10 +480,7 @@ pub fn Configurations(p: &ConfigurationsProps) -> Html {
             let (creating, form, hosts, team) =
                 (creating.clone(), form.clone(), hosts.clone(), team.clone());
             wasm_bindgen_futures::spawn_local(async move {
-                let h = api::get::<wire::HostList>(&format!("/api/v1/teams/{team}/hosts"))
-                    .await
-                    .map(|l| l.hosts)
-                    .unwrap_or_default();
+                let h = api::team_hosts(&team).await.unwrap_or_default();
                 form.set(with_hosts(wizard_defaults(), &h));
                 hosts.set(h);
                 creating.set(Some(kind));
@@ -587,11 +582,12 @@ mod tests {
         assert_eq!(
             v,
             [
-                ("primary_host".to_owned(), json!("a")),
-                ("primary_address".to_owned(), json!("192.0.2.1")),
-                ("secondary_host".to_owned(), json!("b")),
-                ("secondary_address".to_owned(), json!("192.0.2.2")),
+                ("primary_host", "a"),
+                ("primary_address", "192.0.2.1"),
+                ("secondary_host", "b"),
+                ("secondary_address", "192.0.2.2"),
             ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
         );
         assert_eq!(
             host_values(&builtin, &hosts[..1]).len(),

@@ -30,9 +30,6 @@ struct Loaded {
     /// The configuration's team and name.
     team_id: i64,
     name: String,
-    /// The replication addresses (primary, secondary) the version offered first names (the
-    /// newest without errors): the hosts picked for it.
-    addresses: [String; 2],
     /// The newest deployment with its steps.
     current: Option<wire::Deployment>,
     status: Option<wire::ProtectionStatus>,
@@ -51,20 +48,10 @@ async fn load(cid: i64, teams: Vec<wire::Membership>) -> Result<Loaded, String> 
         .await
         .map_err(e)?;
     let team_id = cfg.configuration.team_id;
-    let newest = lockstep_shared::json::read::<wire::Version>(cfg.current.get()).ok();
-    let addresses = match versions.versions.iter().find(|v| v.errors == 0) {
-        Some(v) if newest.as_ref().is_some_and(|c| c.version != v.version) => {
-            addresses_of(cid, v.version).await
-        }
-        _ => newest.and_then(|v| addresses_in(&v)),
-    }
-    .unwrap_or_default();
     let team = super::app::membership(&teams, team_id)
         .map(|t| t.team.clone())
         .unwrap_or_default();
-    let hosts: wire::HostList = api::get(&format!("/api/v1/teams/{team}/hosts"))
-        .await
-        .map_err(e)?;
+    let hosts = api::team_hosts(&team).await.map_err(e)?;
     let list: wire::DeploymentList = api::get(&format!("/api/v1/configurations/{cid}/deployments"))
         .await
         .map_err(e)?;
@@ -84,28 +71,49 @@ async fn load(cid: i64, teams: Vec<wire::Membership>) -> Result<Loaded, String> 
     }
     Ok(Loaded {
         versions: versions.versions,
-        hosts: hosts.hosts,
+        hosts,
         deployments: list.deployments,
         team_id,
         name: cfg.configuration.name,
-        addresses,
         current,
         status,
     })
 }
 
-/// The replication addresses (primary, secondary) a version's document names.
-fn addresses_in(v: &wire::Version) -> Option<[String; 2]> {
-    let d = Document::from_json(v.document.get()).ok()?;
-    Some([d.hosts.primary.address, d.hosts.secondary.address])
-}
-
-/// The replication addresses of stored version `version`.
+/// The replication addresses (primary, secondary) stored version `version` names.
 async fn addresses_of(cid: i64, version: i32) -> Option<[String; 2]> {
     let v: wire::Version = api::get(&format!("/api/v1/configurations/{cid}/versions/{version}"))
         .await
         .ok()?;
-    addresses_in(&v)
+    let d = Document::from_json(v.document.get()).ok()?;
+    Some([d.hosts.primary.address, d.hosts.secondary.address])
+}
+
+/// Picks, in the deploy form, the registered hosts at the addresses version `version` names
+/// (else the first two), unless another version was picked meanwhile; `picked` keeps the
+/// version's addresses (a form drawn later starts on them).
+async fn pick_hosts(
+    cid: i64,
+    version: i32,
+    hosts: Vec<wire::Host>,
+    picked: UseStateHandle<Option<[String; 2]>>,
+) {
+    let Some(a) = addresses_of(cid, version).await else {
+        return;
+    };
+    let shown = value("deploy-version");
+    if !shown.is_empty() && shown != version.to_string() {
+        return;
+    }
+    for (side, id) in ["deploy-primary", "deploy-secondary"]
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(h) = hosts.get(host_at(&hosts, &a[side], side)) {
+            set_value(id, &h.id.to_string());
+        }
+    }
+    picked.set(Some(a));
 }
 
 /// The registered host at `address`, else the host at `fallback` in the list.
@@ -187,7 +195,7 @@ pub fn Deployments(p: &DeployProps) -> Html {
     let plan = use_state(|| None::<(i32, Plan)>);
     // The preflight's answer, with the names of the hosts it checked (primary, secondary).
     let preflight = use_state(|| None::<Result<(wire::Preflight, [String; 2]), String>>);
-    // The addresses of the version picked in the form, once the user picks another.
+    // The replication addresses of the version picked in the form, once read.
     let picked = use_state(|| None::<[String; 2]>);
     // The plan of the version being checked, shown before the deploy runs.
     let proposed = use_state(|| None::<(i32, Plan)>);
@@ -232,6 +240,23 @@ pub fn Deployments(p: &DeployProps) -> Html {
                 }
                 data2.set(Some(loaded));
             });
+        });
+    }
+    // The form offers the newest version without errors first, with its hosts picked (read
+    // once, not at every reload).
+    {
+        let picked = picked.clone();
+        let (first, hosts) = match &*data {
+            Some(Ok(l)) => (
+                l.versions.iter().find(|v| v.errors == 0).map(|v| v.version),
+                l.hosts.clone(),
+            ),
+            _ => (None, Vec::new()),
+        };
+        use_effect_with(first, move |first| {
+            if let Some(version) = *first {
+                wasm_bindgen_futures::spawn_local(pick_hosts(cid, version, hosts, picked));
+            }
         });
     }
     let deployed = matches!(&*data, Some(Ok(l)) if l.current.as_ref().is_some_and(|d| ["protected", "failed-over"].contains(&d.state.as_str())));
@@ -326,9 +351,15 @@ pub fn Deployments(p: &DeployProps) -> Html {
     let deployable: Vec<&wire::VersionMeta> = l.versions.iter().filter(|v| v.errors == 0).collect();
     // The registered host at the address the picked version names for a side, else the
     // first two.
-    let addresses = picked.as_ref().unwrap_or(&l.addresses);
-    let pick = |side: usize| host_at(&l.hosts, &addresses[side], side);
-    let missing = unregistered(addresses, &l.hosts);
+    let pick = |side: usize| {
+        picked
+            .as_ref()
+            .map_or(side, |a| host_at(&l.hosts, &a[side], side))
+    };
+    let missing = picked
+        .as_ref()
+        .map(|a| unregistered(a, &l.hosts))
+        .unwrap_or_default();
     // A check holds for the version and hosts it checked: another pick needs a new one.
     let changed = {
         let (preflight, proposed) = (preflight.clone(), proposed.clone());
@@ -345,25 +376,12 @@ pub fn Deployments(p: &DeployProps) -> Html {
             let Ok(version) = value("deploy-version").parse::<i32>() else {
                 return;
             };
-            let (picked, hosts) = (picked.clone(), hosts.clone());
-            wasm_bindgen_futures::spawn_local(async move {
-                let Some(a) = addresses_of(cid, version).await else {
-                    return;
-                };
-                // A later pick wins.
-                if value("deploy-version") != version.to_string() {
-                    return;
-                }
-                for (side, id) in ["deploy-primary", "deploy-secondary"]
-                    .into_iter()
-                    .enumerate()
-                {
-                    if let Some(h) = hosts.get(host_at(&hosts, &a[side], side)) {
-                        set_value(id, &h.id.to_string());
-                    }
-                }
-                picked.set(Some(a));
-            });
+            wasm_bindgen_futures::spawn_local(pick_hosts(
+                cid,
+                version,
+                hosts.clone(),
+                picked.clone(),
+            ));
         })
     };
     let host_select = |id: &str, label: &str, pick: usize| {

@@ -190,11 +190,9 @@ pub fn EditorPage(p: &EditorPageProps) -> Html {
                                     let team = super::app::membership(&teams, c.team_id)
                                         .filter(|_| version.is_none());
                                     if let Some(t) = team {
-                                        let path = format!("/api/v1/teams/{}/hosts", t.team);
-                                        if let Ok(h) = api::get::<wire::HostList>(&path).await {
+                                        if let Ok(h) = api::team_hosts(&t.team).await {
                                             registered.set(Rc::new(
-                                                h.hosts
-                                                    .into_iter()
+                                                h.into_iter()
                                                     .map(|h| (h.name, h.address))
                                                     .collect(),
                                             ));

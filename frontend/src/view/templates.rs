@@ -349,17 +349,12 @@ pub fn Templates(p: &TemplatesProps) -> Html {
                         };
                         // The host parameters start as the team's registered hosts: a pair
                         // is deployed only to registered hosts at the addresses it names.
-                        let hosts =
-                            api::get::<wire::HostList>(&format!("/api/v1/teams/{team}/hosts"))
-                                .await
-                                .map(|l| l.hosts)
-                                .unwrap_or_default();
+                        let hosts = api::team_hosts(&team).await.unwrap_or_default();
                         let names: Vec<String> =
                             t.parameters.iter().map(|p| p.name.clone()).collect();
                         texts.set(
                             super::configs::host_values(&names, &hosts)
                                 .into_iter()
-                                .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
                                 .collect(),
                         );
                         open.set(Some((id, title, t)));
